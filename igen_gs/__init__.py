@@ -1,0 +1,36 @@
+"""igen-gs: single open-world photos -> per-object 3D Gaussian scenes -> robot-learning data.
+
+Public API (imported lazily, so ``import igen_gs`` stays cheap):
+
+* :func:`rasterization` -- gsplat-compatible Gaussian rasterization (CPU kernels, gsplat, torch).
+* :class:`Camera`, :class:`GaussianField`, :class:`Scene` -- the scene model.
+
+Frame and unit conventions are written once, in :mod:`igen_gs.scene.frames`.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "rasterization": "igen_gs.render",
+    "Camera": "igen_gs.scene",
+    "GaussianField": "igen_gs.scene",
+    "Scene": "igen_gs.scene",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'igen_gs' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

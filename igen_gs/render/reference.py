@@ -1,0 +1,298 @@
+"""Readable pure-PyTorch reference of :func:`igen_gs.rasterization` (3DGS forward pass).
+
+This is the specification the native CPU kernels in ``kernels/`` are tested against, and the
+``backend="torch"`` path (differentiable through autograd, slow). It follows gsplat 1.5:
+
+* projection: EWA splatting with gsplat's frustum clamp of the Jacobian, ``eps2d`` added to the
+  2D covariance, per-axis radius ``ceil(3.33 * sqrt(cov2d diagonal))``, near/far and off-screen
+  culling, optional antialiasing compensation ``sqrt(det(cov2d) / det(cov2d + eps2d I))``;
+* colours: features as given, or spherical harmonics (Sloan's bases, view direction from the
+  camera centre, ``+ 0.5``, clamped at 0);
+* compositing: every pixel takes the visible Gaussians in (depth, index) order,
+  ``alpha = min(0.999, opacity * exp(-sigma))``, skips ``alpha < 1/255`` (and ``sigma < 0``),
+  stops before a Gaussian that would take the transmittance ``T`` to ``<= 1e-4``; the pixel is
+  ``sum_i alpha_i T_i c_i + T * background`` and its alpha is ``1 - T``.
+
+Pixel centres are at ``(j + 0.5, i + 0.5)``. Tiles do not appear here: outside a Gaussian's
+box every pixel has ``sigma > 5.54`` and hence ``alpha < 1/255``, so tiling never changes a
+pixel and this dense form is exact.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+ALPHA_THRESHOLD = 1.0 / 255.0
+MAX_ALPHA = 0.999
+T_EPS = 1e-4
+RADIUS_EXTENT = 3.33
+
+
+def quat_to_rotmat(quats: Tensor) -> Tensor:
+    """Unit-normalised quaternions (w, x, y, z) [..., 4] -> rotation matrices [..., 3, 3]."""
+    q = quats / quats.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    w, x, y, z = q.unbind(-1)
+    R = torch.stack(
+        [
+            1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
+        ],
+        dim=-1,
+    )
+    return R.reshape(quats.shape[:-1] + (3, 3))
+
+
+def covariance_from_quat_scale(quats: Tensor, scales: Tensor) -> Tensor:
+    """Sigma = R S S^T R^T with S = diag(scales). quats [N, 4], scales [N, 3] -> [N, 3, 3]."""
+    M = quat_to_rotmat(quats) * scales[..., None, :]
+    return M @ M.transpose(-1, -2)
+
+
+def project(
+    means: Tensor,  # [N, 3] world
+    covars: Tensor,  # [N, 3, 3] world
+    viewmats: Tensor,  # [C, 4, 4] T_cam_world
+    Ks: Tensor,  # [C, 3, 3]
+    width: int,
+    height: int,
+    eps2d: float = 0.3,
+    near_plane: float = 0.01,
+    far_plane: float = 1e10,
+    radius_clip: float = 0.0,
+) -> dict[str, Tensor]:
+    """Project 3D Gaussians into C pinhole cameras.
+
+    Returns a dict of ``radii`` [C, N, 2] int32 (0 = culled), ``means2d`` [C, N, 2],
+    ``depths`` [C, N] (camera z), ``conics`` [C, N, 3] (inverse 2D covariance a, b, c),
+    ``compensations`` [C, N] and ``covars2d`` [C, N, 2, 2] (with eps2d added).
+    """
+    R = viewmats[:, :3, :3]  # [C, 3, 3]
+    t = viewmats[:, :3, 3]  # [C, 3]
+    means_c = torch.einsum("cij,nj->cni", R, means) + t[:, None, :]  # [C, N, 3]
+    covars_c = torch.einsum("cij,njk,clk->cnil", R, covars, R)  # [C, N, 3, 3]
+    x, y, z = means_c.unbind(-1)
+
+    fx, fy = Ks[:, 0, 0, None], Ks[:, 1, 1, None]  # [C, 1]
+    cx, cy = Ks[:, 0, 2, None], Ks[:, 1, 2, None]
+    # Clamp the point used in the Jacobian to 1.3x the field of view (as gsplat / 3DGS).
+    tan_fovx, tan_fovy = 0.5 * width / fx, 0.5 * height / fy
+    lim_x_pos = (width - cx) / fx + 0.3 * tan_fovx
+    lim_x_neg = cx / fx + 0.3 * tan_fovx
+    lim_y_pos = (height - cy) / fy + 0.3 * tan_fovy
+    lim_y_neg = cy / fy + 0.3 * tan_fovy
+    tx = z * torch.minimum(torch.maximum(x / z, -lim_x_neg), lim_x_pos)
+    ty = z * torch.minimum(torch.maximum(y / z, -lim_y_neg), lim_y_pos)
+
+    zeros = torch.zeros_like(z)
+    J = torch.stack(
+        [fx / z, zeros, -fx * tx / z**2, zeros, fy / z, -fy * ty / z**2], dim=-1
+    ).reshape(z.shape + (2, 3))
+    cov2d = J @ covars_c @ J.transpose(-1, -2)  # [C, N, 2, 2]
+    means2d = torch.stack([fx * x / z + cx, fy * y / z + cy], dim=-1)
+
+    det_orig = cov2d[..., 0, 0] * cov2d[..., 1, 1] - cov2d[..., 0, 1] * cov2d[..., 1, 0]
+    cov2d = cov2d + eps2d * torch.eye(2, dtype=cov2d.dtype, device=cov2d.device)
+    det = cov2d[..., 0, 0] * cov2d[..., 1, 1] - cov2d[..., 0, 1] * cov2d[..., 1, 0]
+    compensations = torch.sqrt(torch.clamp(det_orig / det.clamp_min(1e-10), min=0.0))
+    conics = torch.stack(
+        [cov2d[..., 1, 1] / det, -cov2d[..., 0, 1] / det, cov2d[..., 0, 0] / det], dim=-1
+    )
+
+    radius = torch.stack(
+        [
+            torch.ceil(RADIUS_EXTENT * torch.sqrt(cov2d[..., 0, 0])),
+            torch.ceil(RADIUS_EXTENT * torch.sqrt(cov2d[..., 1, 1])),
+        ],
+        dim=-1,
+    ).clamp_max(1e9)
+    valid = (z >= near_plane) & (z <= far_plane) & (det > 0)
+    valid &= ~((radius[..., 0] <= radius_clip) & (radius[..., 1] <= radius_clip))
+    valid &= (means2d[..., 0] + radius[..., 0] > 0) & (means2d[..., 0] - radius[..., 0] < width)
+    valid &= (means2d[..., 1] + radius[..., 1] > 0) & (means2d[..., 1] - radius[..., 1] < height)
+    radii = torch.where(valid[..., None], radius, torch.zeros_like(radius)).to(torch.int32)
+    return {
+        "radii": radii,
+        "means2d": means2d,
+        "depths": z,
+        "conics": conics,
+        "compensations": compensations,
+        "covars2d": cov2d,
+    }
+
+
+def sh_bases(degree: int, dirs: Tensor) -> Tensor:
+    """Real SH bases up to ``degree`` (0..3) at unit directions [..., 3] -> [..., (degree+1)^2].
+
+    Constants and coefficient order as 3DGS/gsplat (Sloan, JCGT 2013).
+    """
+    x, y, z = dirs.unbind(-1)
+    out = [torch.full_like(x, 0.2820947917738781)]
+    if degree >= 1:
+        out += [-0.48860251190292 * y, 0.48860251190292 * z, -0.48860251190292 * x]
+    if degree >= 2:
+        z2 = z * z
+        c1, s1 = x * x - y * y, 2 * x * y
+        out += [
+            0.5462742152960395 * s1,
+            -1.092548430592079 * z * y,
+            0.9461746957575601 * z2 - 0.3153915652525201,
+            -1.092548430592079 * z * x,
+            0.5462742152960395 * c1,
+        ]
+    if degree >= 3:
+        c2, s2 = x * c1 - y * s1, x * s1 + y * c1
+        t3c = -2.285228997322329 * z2 + 0.4570457994644658
+        t3b = 1.445305721320277 * z
+        out += [
+            -0.5900435899266435 * s2,
+            t3b * s1,
+            t3c * y,
+            z * (1.865881662950577 * z2 - 1.119528997770346),
+            t3c * x,
+            t3b * c1,
+            -0.5900435899266435 * c2,
+        ]
+    return torch.stack(out, dim=-1)
+
+
+def sh_to_rgb(degree: int, dirs: Tensor, coeffs: Tensor) -> Tensor:
+    """Colour of SH ``coeffs`` [..., K, 3] seen along ``dirs`` [..., 3], as gsplat renders it:
+    ``max(0, sum_k Y_k(d) c_k + 0.5)``."""
+    d = dirs / dirs.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    nb = (degree + 1) ** 2
+    bases = sh_bases(degree, d)  # [..., nb]
+    return torch.clamp_min((bases[..., None] * coeffs[..., :nb, :]).sum(dim=-2) + 0.5, 0.0)
+
+
+def composite(
+    means2d: Tensor,  # [N, 2]
+    conics: Tensor,  # [N, 3]
+    opacities: Tensor,  # [N]
+    features: Tensor,  # [N, D]
+    depths: Tensor,  # [N]
+    radii: Tensor,  # [N, 2]
+    width: int,
+    height: int,
+    background: Tensor | None = None,  # [D]
+    max_pairs: int = 1 << 22,
+) -> tuple[Tensor, Tensor]:
+    """Front-to-back alpha compositing of one camera's projected Gaussians.
+
+    Returns colours [H, W, D] and alphas [H, W, 1].
+    """
+    D = features.shape[-1]
+    visible = (radii > 0).all(dim=-1)
+    idx = torch.nonzero(visible).squeeze(-1)
+    order = torch.sort(depths[idx], stable=True).indices  # ties keep index order
+    idx = idx[order]
+    m, con, op, f = means2d[idx], conics[idx], opacities[idx], features[idx]
+    G = idx.numel()
+
+    ys, xs = torch.meshgrid(
+        torch.arange(height, device=means2d.device, dtype=means2d.dtype) + 0.5,
+        torch.arange(width, device=means2d.device, dtype=means2d.dtype) + 0.5,
+        indexing="ij",
+    )
+    px, py = xs.reshape(-1), ys.reshape(-1)
+    P = px.numel()
+    colors, alphas = [], []
+    chunk = max(1, max_pairs // max(G, 1))
+    for s in range(0, P, chunk):
+        if G == 0:
+            T = torch.ones(min(chunk, P - s), dtype=means2d.dtype, device=means2d.device)
+            colors.append(torch.zeros(T.shape[0], D, dtype=f.dtype, device=f.device))
+            alphas.append(1.0 - T)
+            continue
+        dx = px[s : s + chunk, None] - m[None, :, 0]  # [P, G]
+        dy = py[s : s + chunk, None] - m[None, :, 1]
+        sigma = 0.5 * (con[:, 0] * dx * dx + con[:, 2] * dy * dy) + con[:, 1] * dx * dy
+        alpha = torch.clamp_max(op * torch.exp(-sigma), MAX_ALPHA)
+        a = torch.where((sigma >= 0) & (alpha >= ALPHA_THRESHOLD), alpha, torch.zeros_like(alpha))
+        T_incl = torch.cumprod(1.0 - a, dim=-1)
+        # A pixel stops before the first Gaussian that takes T to <= 1e-4; T never rises again.
+        keep = T_incl > T_EPS
+        a = a * keep
+        T_excl = torch.cat([torch.ones_like(T_incl[:, :1]), T_incl[:, :-1]], dim=-1)
+        w = a * T_excl  # [P, G]
+        T_final = torch.cumprod(1.0 - a, dim=-1)[:, -1]
+        colors.append(w @ f)
+        alphas.append(1.0 - T_final)
+    color = torch.cat(colors).reshape(height, width, D)
+    alpha = torch.cat(alphas).reshape(height, width, 1)
+    if background is not None:
+        color = color + (1.0 - alpha) * background
+    return color, alpha
+
+
+def rasterization_reference(
+    means: Tensor,
+    quats: Tensor | None,
+    scales: Tensor | None,
+    opacities: Tensor,
+    colors: Tensor | None,
+    viewmats: Tensor,
+    Ks: Tensor,
+    width: int,
+    height: int,
+    near_plane: float = 0.01,
+    far_plane: float = 1e10,
+    radius_clip: float = 0.0,
+    eps2d: float = 0.3,
+    sh_degree: int | None = None,
+    backgrounds: Tensor | None = None,
+    render_mode: str = "RGB",
+    rasterize_mode: str = "classic",
+    covars: Tensor | None = None,
+) -> tuple[Tensor, Tensor, dict]:
+    """The whole forward pass in plain PyTorch; arguments as :func:`igen_gs.rasterization`
+    (already validated). Returns (render_colors [C, H, W, D'], render_alphas [C, H, W, 1], meta).
+    """
+    C = viewmats.shape[0]
+    if covars is None:
+        covars = covariance_from_quat_scale(quats, scales)
+    proj = project(means, covars, viewmats, Ks, width, height, eps2d, near_plane, far_plane,
+                   radius_clip)
+    op = opacities[None, :].expand(C, -1)
+    if rasterize_mode == "antialiased":
+        op = op * proj["compensations"]
+
+    feats = None
+    if render_mode in ("RGB", "RGB+D", "RGB+ED"):
+        if sh_degree is None:
+            feats = colors if colors.dim() == 3 else colors[None].expand(C, -1, -1)
+        else:
+            campos = torch.linalg.inv(viewmats)[:, :3, 3]  # [C, 3]
+            dirs = means[None] - campos[:, None]  # [C, N, 3]
+            shs = colors if colors.dim() == 4 else colors[None].expand(C, -1, -1, -1)
+            feats = sh_to_rgb(sh_degree, dirs, shs)
+    if render_mode != "RGB":
+        depth = proj["depths"][..., None]
+        feats = depth if feats is None else torch.cat([feats, depth], dim=-1)
+        if backgrounds is not None:
+            bg_depth = torch.zeros_like(backgrounds[:, :1])
+            backgrounds = bg_depth if render_mode in ("D", "ED") else torch.cat(
+                [backgrounds, bg_depth], dim=-1)
+
+    out_c, out_a = [], []
+    for c in range(C):
+        col, alp = composite(
+            proj["means2d"][c], proj["conics"][c], op[c], feats[c], proj["depths"][c],
+            proj["radii"][c], width, height, None if backgrounds is None else backgrounds[c])
+        out_c.append(col)
+        out_a.append(alp)
+    render_colors, render_alphas = torch.stack(out_c), torch.stack(out_a)
+    if render_mode in ("ED", "RGB+ED"):
+        render_colors = torch.cat(
+            [render_colors[..., :-1], render_colors[..., -1:] / render_alphas.clamp_min(1e-10)],
+            dim=-1,
+        )
+    meta = {
+        "radii": proj["radii"],
+        "means2d": proj["means2d"],
+        "depths": proj["depths"],
+        "conics": proj["conics"],
+        "opacities": op,
+    }
+    return render_colors, render_alphas, meta

@@ -1,0 +1,337 @@
+// Python bindings (module igen_gs._C). Inputs are C-contiguous float32 NumPy arrays, checked by
+// the Python front end (igen_gs.render) and once more here, so that a wrong shape raises a
+// ValueError instead of reading out of bounds.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kernels.h"
+
+namespace py = pybind11;
+using f32 = py::array_t<float, py::array::c_style | py::array::forcecast>;
+using i32 = py::array_t<int32_t, py::array::c_style>;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+void check_shape(const py::array& a, std::vector<py::ssize_t> shape, const char* name) {
+  bool ok = a.ndim() == static_cast<py::ssize_t>(shape.size());
+  for (size_t i = 0; ok && i < shape.size(); ++i)
+    if (shape[i] >= 0 && a.shape(i) != shape[i]) ok = false;
+  if (!ok) throw py::value_error(std::string("kernel argument '") + name + "' has the wrong shape");
+}
+
+igk::Camera make_camera(const float* V, const float* K) {
+  igk::Camera c;
+  for (int r = 0; r < 3; ++r) {
+    for (int k = 0; k < 3; ++k) c.R[r * 3 + k] = V[r * 4 + k];
+    c.t[r] = V[r * 4 + 3];
+  }
+  c.fx = K[0];
+  c.cx = K[2];
+  c.fy = K[4];
+  c.cy = K[5];
+  // Camera centre = -R^T t.
+  for (int k = 0; k < 3; ++k)
+    c.campos[k] = -(c.R[0 * 3 + k] * c.t[0] + c.R[1 * 3 + k] * c.t[1] + c.R[2 * 3 + k] * c.t[2]);
+  return c;
+}
+
+struct Inputs {
+  const float* means = nullptr;
+  const float* quats = nullptr;
+  const float* scales = nullptr;
+  const float* covars = nullptr;
+  const float* opacities = nullptr;
+  int64_t N = 0;
+};
+
+Inputs gather_inputs(const f32& means, const py::object& quats, const py::object& scales,
+                     const py::object& covars, const f32& opacities, f32& q_keep, f32& s_keep,
+                     f32& c_keep) {
+  Inputs in;
+  check_shape(means, {-1, 3}, "means");
+  in.N = means.shape(0);
+  check_shape(opacities, {in.N}, "opacities");
+  in.means = means.data();
+  in.opacities = opacities.data();
+  if (!covars.is_none()) {
+    c_keep = covars.cast<f32>();
+    check_shape(c_keep, {in.N, 6}, "covars");
+    in.covars = c_keep.data();
+  } else {
+    if (quats.is_none() || scales.is_none())
+      throw py::value_error("kernel needs either covars or quats and scales");
+    q_keep = quats.cast<f32>();
+    s_keep = scales.cast<f32>();
+    check_shape(q_keep, {in.N, 4}, "quats");
+    check_shape(s_keep, {in.N, 3}, "scales");
+    in.quats = q_keep.data();
+    in.scales = s_keep.data();
+  }
+  return in;
+}
+
+py::dict project(const f32& means, const py::object& quats, const py::object& scales,
+                 const py::object& covars, const f32& opacities, const f32& viewmats,
+                 const f32& Ks, int width, int height, float eps2d, float near_plane,
+                 float far_plane, float radius_clip, bool antialiased, int nthreads) {
+  f32 qk, sk, ck;
+  Inputs in = gather_inputs(means, quats, scales, covars, opacities, qk, sk, ck);
+  check_shape(viewmats, {-1, 4, 4}, "viewmats");
+  const int64_t C = viewmats.shape(0), N = in.N;
+  check_shape(Ks, {C, 3, 3}, "Ks");
+  i32 radii({C, N, static_cast<int64_t>(2)});
+  f32 means2d({C, N, static_cast<int64_t>(2)});
+  f32 depths({C, N});
+  f32 conics({C, N, static_cast<int64_t>(3)});
+  f32 opac({C, N});
+  igk::ProjectOptions opt;
+  opt.width = width;
+  opt.height = height;
+  opt.eps2d = eps2d;
+  opt.near_plane = near_plane;
+  opt.far_plane = far_plane;
+  opt.radius_clip = radius_clip;
+  opt.antialiased = antialiased;
+  {
+    py::gil_scoped_release release;
+    std::vector<igk::Splat> splats(N);
+    for (int64_t c = 0; c < C; ++c) {
+      const igk::Camera cam = make_camera(viewmats.data() + 16 * c, Ks.data() + 9 * c);
+      igk::ProjectOutputs out{radii.mutable_data() + c * N * 2, means2d.mutable_data() + c * N * 2,
+                              depths.mutable_data() + c * N, conics.mutable_data() + c * N * 3,
+                              opac.mutable_data() + c * N, splats.data()};
+      igk::project_camera(in.means, in.quats, in.scales, in.covars, in.opacities, N, cam, opt,
+                          out, nthreads);
+    }
+  }
+  py::dict d;
+  d["radii"] = radii;
+  d["means2d"] = means2d;
+  d["depths"] = depths;
+  d["conics"] = conics;
+  d["opacities"] = opac;
+  return d;
+}
+
+py::dict sh_colors(int degree, const f32& sh, const f32& means, const f32& campos, int nthreads) {
+  check_shape(means, {-1, 3}, "means");
+  const int64_t N = means.shape(0);
+  check_shape(sh, {N, -1, 3}, "sh");
+  const int K = static_cast<int>(sh.shape(1));
+  if (degree < 0 || degree > 3 || (degree + 1) * (degree + 1) > K)
+    throw py::value_error("sh_degree must be in 0..3 with (sh_degree + 1)^2 <= K");
+  check_shape(campos, {3}, "campos");
+  f32 colors({N, static_cast<int64_t>(3)});
+  {
+    py::gil_scoped_release release;
+    igk::sh_to_colors(degree, K, sh.data(), means.data(), campos.data(), nullptr, N,
+                      colors.mutable_data(), 3, nthreads);
+  }
+  py::dict d;
+  d["colors"] = colors;
+  return d;
+}
+
+// Full forward pass for C cameras.
+//   colors: [N, D] or [C, N, D] features, or SH [N, K, 3] / [C, N, K, 3] when sh_degree >= 0,
+//           or None (depth-only).
+//   depth_channel: append the camera-space depth as the last channel.
+//   normalize_last: divide the last channel by alpha (expected depth).
+//   backgrounds: [C, Dout] or None.
+py::dict rasterize(const f32& means, const py::object& quats, const py::object& scales,
+                   const py::object& covars, const f32& opacities, const py::object& colors_obj,
+                   int sh_degree, const f32& viewmats, const f32& Ks, int width, int height,
+                   float eps2d, float near_plane, float far_plane, float radius_clip,
+                   bool antialiased, bool depth_channel, bool normalize_last,
+                   const py::object& backgrounds_obj, const std::string& simd, int nthreads) {
+  f32 qk, sk, ck;
+  Inputs in = gather_inputs(means, quats, scales, covars, opacities, qk, sk, ck);
+  check_shape(viewmats, {-1, 4, 4}, "viewmats");
+  const int64_t C = viewmats.shape(0), N = in.N;
+  check_shape(Ks, {C, 3, 3}, "Ks");
+  if (width <= 0 || height <= 0) throw py::value_error("width and height must be positive");
+
+  f32 colors;
+  int64_t Dc = 0;
+  bool per_camera = false;
+  int K = 0;
+  if (!colors_obj.is_none()) {
+    colors = colors_obj.cast<f32>();
+    if (sh_degree >= 0) {
+      per_camera = colors.ndim() == 4;
+      if (per_camera) check_shape(colors, {C, N, -1, 3}, "colors");
+      else check_shape(colors, {N, -1, 3}, "colors");
+      K = static_cast<int>(colors.shape(colors.ndim() - 2));
+      if (sh_degree > 3 || (sh_degree + 1) * (sh_degree + 1) > K)
+        throw py::value_error("sh_degree must be in 0..3 with (sh_degree + 1)^2 <= K");
+      Dc = 3;
+    } else {
+      per_camera = colors.ndim() == 3;
+      if (per_camera) check_shape(colors, {C, N, -1}, "colors");
+      else check_shape(colors, {N, -1}, "colors");
+      Dc = colors.shape(colors.ndim() - 1);
+    }
+  }
+  const int64_t D = Dc + (depth_channel ? 1 : 0);
+  if (D <= 0) throw py::value_error("nothing to render: no colour channels and no depth");
+  f32 backgrounds;
+  const bool has_bg = !backgrounds_obj.is_none();
+  if (has_bg) {
+    backgrounds = backgrounds_obj.cast<f32>();
+    check_shape(backgrounds, {C, D}, "backgrounds");
+  }
+  igk::RasterFn raster = igk::raster_for(simd.c_str());
+  if (raster == nullptr)
+    throw py::value_error("SIMD level '" + simd + "' is not available on this CPU/build");
+
+  const int tw = (width + igk::kTile - 1) / igk::kTile;
+  const int th = (height + igk::kTile - 1) / igk::kTile;
+  f32 out_colors({C, static_cast<int64_t>(height), static_cast<int64_t>(width), D});
+  f32 out_alphas({C, static_cast<int64_t>(height), static_cast<int64_t>(width),
+                  static_cast<int64_t>(1)});
+  i32 radii({C, N, static_cast<int64_t>(2)});
+  f32 means2d({C, N, static_cast<int64_t>(2)});
+  f32 depths({C, N});
+  f32 conics({C, N, static_cast<int64_t>(3)});
+  f32 opac({C, N});
+  i32 tiles_per_gauss({C, N});
+  i32 isect_offsets({C, static_cast<int64_t>(th), static_cast<int64_t>(tw)});
+  std::vector<std::vector<int32_t>> flat_ids(C);
+  double t_project = 0, t_bin = 0, t_raster = 0;
+  int64_t n_isects = 0;
+
+  igk::ProjectOptions opt;
+  opt.width = width;
+  opt.height = height;
+  opt.eps2d = eps2d;
+  opt.near_plane = near_plane;
+  opt.far_plane = far_plane;
+  opt.radius_clip = radius_clip;
+  opt.antialiased = antialiased;
+  {
+    py::gil_scoped_release release;
+    std::vector<igk::Splat> splats(N);
+    std::vector<float> feats(static_cast<size_t>(N) * D);
+    std::vector<int64_t> tile_offsets;
+    std::vector<int32_t> tile_ids;
+    for (int64_t c = 0; c < C; ++c) {
+      auto t0 = Clock::now();
+      const igk::Camera cam = make_camera(viewmats.data() + 16 * c, Ks.data() + 9 * c);
+      int32_t* rc = radii.mutable_data() + c * N * 2;
+      igk::ProjectOutputs out{rc, means2d.mutable_data() + c * N * 2,
+                              depths.mutable_data() + c * N, conics.mutable_data() + c * N * 3,
+                              opac.mutable_data() + c * N, splats.data()};
+      igk::project_camera(in.means, in.quats, in.scales, in.covars, in.opacities, N, cam, opt,
+                          out, nthreads);
+      // Per-Gaussian feature vectors for this camera: colours, then depth.
+      const float* dc = depths.data() + c * N;
+      if (Dc > 0 && sh_degree >= 0) {
+        const float* sh = colors.data() + (per_camera ? c * N * K * 3 : 0);
+        igk::sh_to_colors(sh_degree, K, sh, in.means, cam.campos, rc, N, feats.data(),
+                          static_cast<int>(D), nthreads);
+      } else if (Dc > 0) {
+        const float* src = colors.data() + (per_camera ? c * N * Dc : 0);
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+        for (int64_t g = 0; g < N; ++g) {
+          if (rc[2 * g] > 0) std::memcpy(&feats[g * D], src + g * Dc, sizeof(float) * Dc);
+        }
+      }
+      if (depth_channel) {
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+        for (int64_t g = 0; g < N; ++g) feats[g * D + D - 1] = dc[g];
+      }
+      t_project += ms_since(t0);
+
+      t0 = Clock::now();
+      const int64_t n = igk::bin_tiles(rc, means2d.data() + c * N * 2, dc, N, width, height,
+                                       nthreads, tile_offsets, tile_ids,
+                                       tiles_per_gauss.mutable_data() + c * N);
+      n_isects += n;
+      int32_t* offs = isect_offsets.mutable_data() + c * th * tw;
+      for (int64_t t = 0; t < static_cast<int64_t>(th) * tw; ++t)
+        offs[t] = static_cast<int32_t>(tile_offsets[t]);
+      t_bin += ms_since(t0);
+
+      t0 = Clock::now();
+      raster(splats.data(), feats.data(), static_cast<int>(D), tile_offsets.data(),
+             tile_ids.data(), width, height, has_bg ? backgrounds.data() + c * D : nullptr,
+             normalize_last ? 1 : 0, out_colors.mutable_data() + c * height * width * D,
+             out_alphas.mutable_data() + c * height * width, nthreads);
+      t_raster += ms_since(t0);
+      flat_ids[c].swap(tile_ids);
+    }
+  }
+  // gsplat-style flatten ids (camera * N + gaussian) and global isect offsets.
+  i32 flatten_ids({n_isects});
+  {
+    int64_t pos = 0;
+    int32_t* fi = flatten_ids.mutable_data();
+    int32_t* offs = isect_offsets.mutable_data();
+    for (int64_t c = 0; c < C; ++c) {
+      for (int64_t t = 0; t < static_cast<int64_t>(th) * tw; ++t)
+        offs[c * th * tw + t] += static_cast<int32_t>(pos);
+      for (int32_t g : flat_ids[c]) fi[pos++] = static_cast<int32_t>(c * N + g);
+    }
+  }
+  py::dict d;
+  d["render_colors"] = out_colors;
+  d["render_alphas"] = out_alphas;
+  d["radii"] = radii;
+  d["means2d"] = means2d;
+  d["depths"] = depths;
+  d["conics"] = conics;
+  d["opacities"] = opac;
+  d["tiles_per_gauss"] = tiles_per_gauss;
+  d["isect_offsets"] = isect_offsets;
+  d["flatten_ids"] = flatten_ids;
+  d["tile_width"] = tw;
+  d["tile_height"] = th;
+  py::dict timings;
+  timings["project"] = t_project;
+  timings["bin"] = t_bin;
+  timings["raster"] = t_raster;
+  d["timings_ms"] = timings;
+  return d;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "igen-gs native CPU kernels: projection, tile binning + depth sort, compositing";
+  m.def("project", &project, py::arg("means"), py::arg("quats"), py::arg("scales"),
+        py::arg("covars"), py::arg("opacities"), py::arg("viewmats"), py::arg("Ks"),
+        py::arg("width"), py::arg("height"), py::arg("eps2d"), py::arg("near_plane"),
+        py::arg("far_plane"), py::arg("radius_clip"), py::arg("antialiased"),
+        py::arg("nthreads"));
+  m.def("sh_colors", &sh_colors, py::arg("degree"), py::arg("sh"), py::arg("means"),
+        py::arg("campos"), py::arg("nthreads"));
+  m.def("rasterize", &rasterize, py::arg("means"), py::arg("quats"), py::arg("scales"),
+        py::arg("covars"), py::arg("opacities"), py::arg("colors"), py::arg("sh_degree"),
+        py::arg("viewmats"), py::arg("Ks"), py::arg("width"), py::arg("height"),
+        py::arg("eps2d"), py::arg("near_plane"), py::arg("far_plane"), py::arg("radius_clip"),
+        py::arg("antialiased"), py::arg("depth_channel"), py::arg("normalize_last"),
+        py::arg("backgrounds"), py::arg("simd"), py::arg("nthreads"));
+  m.def("simd_levels", []() {
+    std::vector<std::string> v;
+    for (const char* l : igk::available_simd_levels()) v.emplace_back(l);
+    return v;
+  });
+  m.def("compiled_simd_levels", []() {
+    std::vector<std::string> v;
+    for (const char* l : igk::compiled_simd_levels()) v.emplace_back(l);
+    return v;
+  });
+}

@@ -1,0 +1,60 @@
+// Shared types and constants of the igen-gs CPU kernels.
+//
+// Semantics follow gsplat 1.5 (3DGS, pinhole camera, forward pass):
+//   * OpenCV pinhole camera, x right, y down, z forward; pixel centres at (j + 0.5, i + 0.5).
+//   * eps2d is added to the diagonal of the projected 2D covariance.
+//   * Per-axis radius ceil(3.33 * sqrt(cov2d diagonal)); near/far and off-screen culling.
+//   * Front-to-back compositing in (depth, Gaussian index) order, alpha = min(0.999,
+//     opacity * exp(-sigma)), alpha < 1/255 skipped, stop before the Gaussian that would take
+//     transmittance to <= 1e-4, background added as T * bg.
+// Everything is float32, like gsplat's CUDA kernels.
+#pragma once
+
+#include <cstdint>
+#include <cstddef>
+
+namespace igk {
+
+constexpr float kAlphaThreshold = 1.0f / 255.0f;
+constexpr float kMaxAlpha = 0.999f;
+constexpr float kTransmittanceEps = 1e-4f;
+constexpr float kRadiusExtent = 3.33f;
+constexpr int kTile = 16;  // tile edge in pixels; one tile row is one 16-lane vector
+
+// One projected Gaussian, as the compositor reads it (32 bytes, two per cache line).
+struct alignas(32) Splat {
+  float mx, my;     // 2D mean in pixels
+  float ca, cb, cc; // conic (inverse 2D covariance): [ca cb; cb cc]
+  float opacity;    // opacity, already multiplied by the antialiasing compensation if any
+  float sigma_max;  // ln(255 * opacity) + margin: above it alpha < 1/255 for sure
+  float ry;         // radius along y in pixels (as float)
+};
+
+struct Camera {
+  float R[9];   // world-to-camera rotation, row-major
+  float t[3];   // world-to-camera translation
+  float fx, fy, cx, cy;
+  float campos[3];  // camera centre in world coordinates (for SH view directions)
+};
+
+struct ProjectOptions {
+  int width = 0;
+  int height = 0;
+  float eps2d = 0.3f;
+  float near_plane = 0.01f;
+  float far_plane = 1e10f;
+  float radius_clip = 0.0f;
+  bool antialiased = false;
+};
+
+// Per-camera results of the projection stage, all arrays of length N (or N*k).
+struct ProjectOutputs {
+  int32_t* radii;       // [N, 2], 0 when culled
+  float* means2d;       // [N, 2]
+  float* depths;        // [N]
+  float* conics;        // [N, 3]
+  float* opacities;     // [N], opacity * compensation
+  Splat* splats;        // [N]
+};
+
+}  // namespace igk
