@@ -1,0 +1,172 @@
+"""Frames, units and rotation conventions of igen-gs. They are written here once; every other
+module follows them.
+
+Transforms
+    ``T_a_b`` is a 4x4 homogeneous rigid transform that maps points expressed in frame ``b``
+    into frame ``a``: ``p_a = T_a_b @ p_b``. Chains read right to left:
+    ``T_world_obj = T_world_ee @ T_ee_obj``. gsplat's ``viewmat`` is ``T_cam_world``.
+
+Units
+    Metres, radians, seconds. Gripper openings in metres (and normalised 0 closed .. 1 open).
+
+Cameras (OpenCV pinhole)
+    x right, y down, z forward (the optical axis). The centre of pixel (row i, column j) is at
+    image coordinates (u, v) = (j + 0.5, i + 0.5). ``K = [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]``
+    and a camera-frame point (x, y, z) projects to (fx x / z + cx, fy y / z + cy).
+
+World
+    Right-handed. Robot and synthetic tabletop worlds are z-up. A scene lifted from a photo
+    without a given ``T_world_cam`` uses the input camera's frame as world (y down); its
+    support plane (table) records the up direction.
+
+Quaternions
+    Unit quaternions in (w, x, y, z) order, as gsplat and the 3DGS PLY format. roma uses
+    (x, y, z, w): :func:`wxyz_to_xyzw` / :func:`xyzw_to_wxyz` below are the only conversions.
+
+All functions take and return torch tensors (float32 or float64) with arbitrary leading batch
+dimensions, and accept anything ``torch.as_tensor`` accepts.
+"""
+
+from __future__ import annotations
+
+import math
+
+import roma
+import torch
+from torch import Tensor
+
+
+def _t(x, dtype=None) -> Tensor:
+    t = torch.as_tensor(x)
+    if dtype is not None:
+        return t.to(dtype)
+    return t if t.is_floating_point() else t.to(torch.float64)
+
+
+def wxyz_to_xyzw(q: Tensor) -> Tensor:
+    """(w, x, y, z) -> roma's (x, y, z, w)."""
+    q = _t(q)
+    return torch.cat([q[..., 1:], q[..., :1]], dim=-1)
+
+
+def xyzw_to_wxyz(q: Tensor) -> Tensor:
+    """roma's (x, y, z, w) -> (w, x, y, z)."""
+    q = _t(q)
+    return torch.cat([q[..., 3:], q[..., :3]], dim=-1)
+
+
+def quat_to_rotmat(q_wxyz: Tensor) -> Tensor:
+    """Unit quaternion (w, x, y, z) [..., 4] (normalised here) -> rotation matrix [..., 3, 3]."""
+    q = _t(q_wxyz)
+    q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return roma.unitquat_to_rotmat(wxyz_to_xyzw(q))
+
+
+def rotmat_to_quat(R: Tensor) -> Tensor:
+    """Rotation matrix [..., 3, 3] -> unit quaternion (w, x, y, z) with w >= 0."""
+    q = xyzw_to_wxyz(roma.rotmat_to_unitquat(_t(R)))
+    return torch.where(q[..., :1] < 0, -q, q)
+
+
+def quat_multiply(q1_wxyz: Tensor, q2_wxyz: Tensor) -> Tensor:
+    """Hamilton product q1 * q2 (rotate by q2, then by q1), both (w, x, y, z)."""
+    return xyzw_to_wxyz(roma.quat_product(wxyz_to_xyzw(q1_wxyz), wxyz_to_xyzw(q2_wxyz)))
+
+
+def axis_angle_to_rotmat(axis, angle) -> Tensor:
+    """Rotation of ``angle`` radians about ``axis`` (need not be unit) -> [..., 3, 3]."""
+    axis = _t(axis)
+    angle = _t(angle, axis.dtype)
+    axis = axis / axis.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return roma.rotvec_to_rotmat(axis * angle[..., None])
+
+
+def make_T(R=None, t=None, dtype=torch.float64) -> Tensor:
+    """Homogeneous transform [..., 4, 4] from rotation [..., 3, 3] and translation [..., 3]."""
+    R = torch.eye(3, dtype=dtype) if R is None else _t(R, dtype)
+    t = torch.zeros(3, dtype=dtype) if t is None else _t(t, dtype)
+    batch = torch.broadcast_shapes(R.shape[:-2], t.shape[:-1])
+    T = torch.zeros(batch + (4, 4), dtype=dtype)
+    T[..., :3, :3] = R
+    T[..., :3, 3] = t
+    T[..., 3, 3] = 1.0
+    return T
+
+
+def invert_T(T: Tensor) -> Tensor:
+    """Inverse of rigid transforms [..., 4, 4]: (R, t) -> (R^T, -R^T t)."""
+    T = _t(T)
+    R = T[..., :3, :3]
+    t = T[..., :3, 3]
+    Rt = R.transpose(-1, -2)
+    out = torch.zeros_like(T)
+    out[..., :3, :3] = Rt
+    out[..., :3, 3] = -(Rt @ t[..., None])[..., 0]
+    out[..., 3, 3] = 1.0
+    return out
+
+
+def transform_points(T: Tensor, points: Tensor) -> Tensor:
+    """Apply T_a_b [4, 4] to points in frame b [..., 3] -> points in frame a [..., 3]."""
+    T = _t(T)
+    points = _t(points)
+    T = T.to(points.dtype)
+    return points @ T[:3, :3].T + T[:3, 3]
+
+
+def translation(x: float, y: float, z: float, dtype=torch.float64) -> Tensor:
+    """Pure translation transform."""
+    return make_T(t=torch.tensor([x, y, z], dtype=dtype), dtype=dtype)
+
+
+def pose_to_T(xyz, quat_wxyz) -> Tensor:
+    """Position [..., 3] + quaternion (w, x, y, z) [..., 4] -> T [..., 4, 4]."""
+    xyz = _t(xyz)
+    return make_T(quat_to_rotmat(_t(quat_wxyz, xyz.dtype)), xyz, dtype=xyz.dtype)
+
+
+def T_to_pose(T: Tensor) -> tuple[Tensor, Tensor]:
+    """T [..., 4, 4] -> (position [..., 3], quaternion (w, x, y, z) [..., 4], w >= 0)."""
+    T = _t(T)
+    return T[..., :3, 3].clone(), rotmat_to_quat(T[..., :3, :3])
+
+
+def look_at(eye, target, up=(0.0, 0.0, 1.0)) -> Tensor:
+    """``T_world_cam`` of an OpenCV camera at ``eye`` looking at ``target``.
+
+    The camera's z axis points at the target, its y axis (image down) points away from ``up``
+    as much as possible, x = y cross z completes a right-handed frame.
+    """
+    eye = _t(eye, torch.float64)
+    target = _t(target, torch.float64)
+    up = _t(up, torch.float64)
+    z = target - eye
+    if float(z.norm()) < 1e-12:
+        raise ValueError("look_at: eye and target coincide")
+    z = z / z.norm()
+    x = torch.linalg.cross(z, up)
+    if float(x.norm()) < 1e-9:  # looking along up: pick any perpendicular
+        alt = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)
+        if abs(float(z @ alt)) > 0.9:
+            alt = torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64)
+        x = torch.linalg.cross(z, alt)
+    x = x / x.norm()
+    y = torch.linalg.cross(z, x)
+    R = torch.stack([x, y, z], dim=-1)  # columns are the camera axes in world
+    return make_T(R, eye)
+
+
+def spherical_to_cartesian(radius: float, azimuth: float, elevation: float) -> Tensor:
+    """Point at ``radius`` from the origin; azimuth about +z from +x, elevation above the xy
+    plane (radians)."""
+    ce = math.cos(elevation)
+    return torch.tensor(
+        [radius * ce * math.cos(azimuth), radius * ce * math.sin(azimuth),
+         radius * math.sin(elevation)],
+        dtype=torch.float64,
+    )
+
+
+def rotation_angle(R: Tensor) -> Tensor:
+    """Angle (radians) of rotation matrices [..., 3, 3]."""
+    return roma.rotmat_geodesic_distance(_t(R), torch.eye(3, dtype=_t(R).dtype))
