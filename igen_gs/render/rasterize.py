@@ -108,7 +108,8 @@ def _validate(
     if render_mode not in _RENDER_MODES:
         raise ValueError(f"render_mode must be one of {_RENDER_MODES}, got {render_mode!r}")
     if rasterize_mode not in ("classic", "antialiased"):
-        raise ValueError(f"rasterize_mode must be 'classic' or 'antialiased', got {rasterize_mode!r}")
+        raise ValueError(
+            f"rasterize_mode must be 'classic' or 'antialiased', got {rasterize_mode!r}")
     if not (math.isfinite(eps2d) and eps2d >= 0):
         raise ValueError(f"eps2d must be a finite number >= 0, got {eps2d!r}")
     if not (near_plane < far_plane):
@@ -323,7 +324,8 @@ def rasterization(
     bad = [k for k, v in unsupported.items() if v]
     if bad:
         raise ValueError(f"backend {backend!r} supports the pinhole 3DGS forward pass only; "
-                         f"unsupported argument(s): {', '.join(bad)} (use backend='gsplat' on CUDA)")
+                         f"unsupported argument(s): {', '.join(bad)} "
+                         "(use backend='gsplat' on CUDA)")
     _validate(means, quats, scales, opacities, colors, viewmats, Ks, width, height, near_plane,
               far_plane, eps2d, sh_degree, backgrounds, render_mode, rasterize_mode, covars)
     if backend == "cpu":
@@ -334,8 +336,8 @@ def rasterization(
             far_plane, radius_clip, eps2d, sh_degree, backgrounds, render_mode, rasterize_mode,
             covars)
     else:
-        f32 = [None if t is None else t.to(torch.float32)
-               for t in (means, quats, scales, opacities, colors, viewmats, Ks, backgrounds, covars)]
+        f32 = [None if t is None else t.to(torch.float32) for t in
+               (means, quats, scales, opacities, colors, viewmats, Ks, backgrounds, covars)]
         means, quats, scales, opacities, colors, viewmats, Ks, backgrounds, covars = f32
         colors_out, alphas_out, meta = rasterization_reference(
             means, quats, scales, opacities, colors, viewmats, Ks, width, height,

@@ -67,7 +67,14 @@ def project(
     Returns a dict of ``radii`` [C, N, 2] int32 (0 = culled), ``means2d`` [C, N, 2],
     ``depths`` [C, N] (camera z), ``conics`` [C, N, 3] (inverse 2D covariance a, b, c),
     ``compensations`` [C, N] and ``covars2d`` [C, N, 2, 2] (with eps2d added).
+
+    The arithmetic runs in float64 (results are returned in the input dtype): the determinant
+    of a flat Gaussian's 2D covariance cancels badly in float32, which would make the
+    antialiasing compensation noise. The CPU kernels do the same.
     """
+    dtype = means.dtype
+    means, covars = means.double(), covars.double()
+    viewmats, Ks = viewmats.double(), Ks.double()
     R = viewmats[:, :3, :3]  # [C, 3, 3]
     t = viewmats[:, :3, 3]  # [C, 3]
     means_c = torch.einsum("cij,nj->cni", R, means) + t[:, None, :]  # [C, N, 3]
@@ -114,11 +121,11 @@ def project(
     radii = torch.where(valid[..., None], radius, torch.zeros_like(radius)).to(torch.int32)
     return {
         "radii": radii,
-        "means2d": means2d,
-        "depths": z,
-        "conics": conics,
-        "compensations": compensations,
-        "covars2d": cov2d,
+        "means2d": means2d.to(dtype),
+        "depths": z.to(dtype),
+        "conics": conics.to(dtype),
+        "compensations": compensations.to(dtype),
+        "covars2d": cov2d.to(dtype),
     }
 
 
@@ -177,10 +184,15 @@ def composite(
     height: int,
     background: Tensor | None = None,  # [D]
     max_pairs: int = 1 << 22,
-) -> tuple[Tensor, Tensor]:
+    return_ambiguous: bool = False,
+) -> tuple[Tensor, Tensor] | tuple[Tensor, Tensor, Tensor]:
     """Front-to-back alpha compositing of one camera's projected Gaussians.
 
-    Returns colours [H, W, D] and alphas [H, W, 1].
+    Returns colours [H, W, D] and alphas [H, W, 1]; with ``return_ambiguous`` also a bool map
+    [H, W] of pixels whose result hinges on a float32 tie: some Gaussian's alpha lies within a
+    relative 1e-5 of the 1/255 threshold, or some transmittance within a relative 1e-5 of the
+    1e-4 stopping threshold. Two correct float32 implementations (different exp(), operation
+    order) may decide such a pixel differently; parity tests exclude them and bound how many.
     """
     D = features.shape[-1]
     visible = (radii > 0).all(dim=-1)
@@ -197,13 +209,14 @@ def composite(
     )
     px, py = xs.reshape(-1), ys.reshape(-1)
     P = px.numel()
-    colors, alphas = [], []
+    colors, alphas, ambiguous = [], [], []
     chunk = max(1, max_pairs // max(G, 1))
     for s in range(0, P, chunk):
         if G == 0:
             T = torch.ones(min(chunk, P - s), dtype=means2d.dtype, device=means2d.device)
             colors.append(torch.zeros(T.shape[0], D, dtype=f.dtype, device=f.device))
             alphas.append(1.0 - T)
+            ambiguous.append(torch.zeros(T.shape[0], dtype=torch.bool, device=T.device))
             continue
         dx = px[s : s + chunk, None] - m[None, :, 0]  # [P, G]
         dy = py[s : s + chunk, None] - m[None, :, 1]
@@ -219,10 +232,18 @@ def composite(
         T_final = torch.cumprod(1.0 - a, dim=-1)[:, -1]
         colors.append(w @ f)
         alphas.append(1.0 - T_final)
+        if return_ambiguous:
+            with torch.no_grad():
+                reached = torch.cat([torch.ones_like(keep[:, :1]), keep[:, :-1]], dim=-1)
+                near_alpha = (alpha - ALPHA_THRESHOLD).abs() <= 1e-5 * ALPHA_THRESHOLD
+                near_stop = (T_incl - T_EPS).abs() <= 1e-5 * T_EPS
+                ambiguous.append(((near_alpha | near_stop) & reached).any(dim=-1))
     color = torch.cat(colors).reshape(height, width, D)
     alpha = torch.cat(alphas).reshape(height, width, 1)
     if background is not None:
         color = color + (1.0 - alpha) * background
+    if return_ambiguous:
+        return color, alpha, torch.cat(ambiguous).reshape(height, width)
     return color, alpha
 
 
@@ -275,13 +296,15 @@ def rasterization_reference(
             backgrounds = bg_depth if render_mode in ("D", "ED") else torch.cat(
                 [backgrounds, bg_depth], dim=-1)
 
-    out_c, out_a = [], []
+    out_c, out_a, out_amb = [], [], []
     for c in range(C):
-        col, alp = composite(
+        col, alp, amb = composite(
             proj["means2d"][c], proj["conics"][c], op[c], feats[c], proj["depths"][c],
-            proj["radii"][c], width, height, None if backgrounds is None else backgrounds[c])
+            proj["radii"][c], width, height, None if backgrounds is None else backgrounds[c],
+            return_ambiguous=True)
         out_c.append(col)
         out_a.append(alp)
+        out_amb.append(amb)
     render_colors, render_alphas = torch.stack(out_c), torch.stack(out_a)
     if render_mode in ("ED", "RGB+ED"):
         render_colors = torch.cat(
@@ -294,5 +317,6 @@ def rasterization_reference(
         "depths": proj["depths"],
         "conics": proj["conics"],
         "opacities": op,
+        "ambiguous": torch.stack(out_amb),  # [C, H, W], see composite()
     }
     return render_colors, render_alphas, meta

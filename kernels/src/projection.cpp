@@ -9,16 +9,17 @@ namespace igk {
 namespace {
 
 // Upper triangle (xx, xy, xz, yy, yz, zz) of R(q) diag(s)^2 R(q)^T, q = (w, x, y, z) normalised.
-inline void quat_scale_to_covar(const float* q_in, const float* s, float* cov6) {
-  float w = q_in[0], x = q_in[1], y = q_in[2], z = q_in[3];
-  const float norm = std::sqrt(w * w + x * x + y * y + z * z);
-  const float inv = 1.0f / std::max(norm, 1e-12f);
+inline void quat_scale_to_covar(const float* q_in, const float* s_in, double* cov6) {
+  double w = q_in[0], x = q_in[1], y = q_in[2], z = q_in[3];
+  const double norm = std::sqrt(w * w + x * x + y * y + z * z);
+  const double inv = 1.0 / std::max(norm, 1e-12);
   w *= inv; x *= inv; y *= inv; z *= inv;
-  const float R[9] = {
-      1.f - 2.f * (y * y + z * z), 2.f * (x * y - w * z),       2.f * (x * z + w * y),
-      2.f * (x * y + w * z),       1.f - 2.f * (x * x + z * z), 2.f * (y * z - w * x),
-      2.f * (x * z - w * y),       2.f * (y * z + w * x),       1.f - 2.f * (x * x + y * y)};
-  float M[9];
+  const double R[9] = {
+      1. - 2. * (y * y + z * z), 2. * (x * y - w * z),       2. * (x * z + w * y),
+      2. * (x * y + w * z),       1. - 2. * (x * x + z * z), 2. * (y * z - w * x),
+      2. * (x * z - w * y),       2. * (y * z + w * x),       1. - 2. * (x * x + y * y)};
+  const double s[3] = {s_in[0], s_in[1], s_in[2]};
+  double M[9];
   for (int r = 0; r < 3; ++r)
     for (int c = 0; c < 3; ++c) M[r * 3 + c] = R[r * 3 + c] * s[c];
   // cov = M M^T
@@ -37,104 +38,113 @@ inline void cull(const ProjectOutputs& out, int64_t g) {
 
 }  // namespace
 
+// The projection runs in double precision (scalar code, so it costs about the same as float):
+// the 2D covariance of flat Gaussians has a badly cancelling determinant in float32, which
+// makes the antialiasing compensation noise; in double, every backend agrees to float32
+// rounding of the final values. Outputs are float32, as gsplat's.
 void project_camera(const float* means, const float* quats, const float* scales,
                     const float* covars6, const float* opacities, int64_t N, const Camera& cam,
                     const ProjectOptions& opt, const ProjectOutputs& out, int nthreads) {
-  const float W = static_cast<float>(opt.width);
-  const float H = static_cast<float>(opt.height);
-  const float tan_fovx = 0.5f * W / cam.fx;
-  const float tan_fovy = 0.5f * H / cam.fy;
-  const float lim_x_pos = (W - cam.cx) / cam.fx + 0.3f * tan_fovx;
-  const float lim_x_neg = cam.cx / cam.fx + 0.3f * tan_fovx;
-  const float lim_y_pos = (H - cam.cy) / cam.fy + 0.3f * tan_fovy;
-  const float lim_y_neg = cam.cy / cam.fy + 0.3f * tan_fovy;
-  const float* R = cam.R;
+  const double W = opt.width, H = opt.height;
+  const double fx = cam.fx, fy = cam.fy, cx = cam.cx, cy = cam.cy;
+  const double tan_fovx = 0.5 * W / fx;
+  const double tan_fovy = 0.5 * H / fy;
+  const double lim_x_pos = (W - cx) / fx + 0.3 * tan_fovx;
+  const double lim_x_neg = cx / fx + 0.3 * tan_fovx;
+  const double lim_y_pos = (H - cy) / fy + 0.3 * tan_fovy;
+  const double lim_y_neg = cy / fy + 0.3 * tan_fovy;
+  double R[9], t[3];
+  for (int k = 0; k < 9; ++k) R[k] = cam.R[k];
+  for (int k = 0; k < 3; ++k) t[k] = cam.t[k];
+  const double near = opt.near_plane, far = opt.far_plane, eps2d = opt.eps2d;
 
 #pragma omp parallel for schedule(static) num_threads(nthreads)
   for (int64_t g = 0; g < N; ++g) {
-    const float* m = means + 3 * g;
+    const double m[3] = {means[3 * g], means[3 * g + 1], means[3 * g + 2]};
     // Mean in camera coordinates.
-    const float x = R[0] * m[0] + R[1] * m[1] + R[2] * m[2] + cam.t[0];
-    const float y = R[3] * m[0] + R[4] * m[1] + R[5] * m[2] + cam.t[1];
-    const float z = R[6] * m[0] + R[7] * m[1] + R[8] * m[2] + cam.t[2];
-    out.depths[g] = z;
+    const double x = R[0] * m[0] + R[1] * m[1] + R[2] * m[2] + t[0];
+    const double y = R[3] * m[0] + R[4] * m[1] + R[5] * m[2] + t[1];
+    const double z = R[6] * m[0] + R[7] * m[1] + R[8] * m[2] + t[2];
+    out.depths[g] = static_cast<float>(z);
     out.means2d[2 * g] = 0.f;
     out.means2d[2 * g + 1] = 0.f;
     out.conics[3 * g] = out.conics[3 * g + 1] = out.conics[3 * g + 2] = 0.f;
     out.opacities[g] = 0.f;
-    if (!(z >= opt.near_plane && z <= opt.far_plane)) {  // also rejects NaN
+    if (!(z >= near && z <= far)) {  // also rejects NaN
       cull(out, g);
       continue;
     }
-    float c6[6];
+    double c6[6];
     if (covars6 != nullptr) {
       for (int k = 0; k < 6; ++k) c6[k] = covars6[6 * g + k];
     } else {
       quat_scale_to_covar(quats + 4 * g, scales + 3 * g, c6);
     }
-    const float C[9] = {c6[0], c6[1], c6[2], c6[1], c6[3], c6[4], c6[2], c6[4], c6[5]};
-    // Covariance in camera coordinates: Rc = R C R^T.
-    float RC[9];
+    const double C[9] = {c6[0], c6[1], c6[2], c6[1], c6[3], c6[4], c6[2], c6[4], c6[5]};
+    // Covariance in camera coordinates: Cc = R C R^T.
+    double RC[9];
     for (int r = 0; r < 3; ++r)
       for (int c = 0; c < 3; ++c)
         RC[r * 3 + c] = R[r * 3 + 0] * C[0 * 3 + c] + R[r * 3 + 1] * C[1 * 3 + c] +
                         R[r * 3 + 2] * C[2 * 3 + c];
-    float Cc[9];
+    double Cc[9];
     for (int r = 0; r < 3; ++r)
       for (int c = 0; c < 3; ++c)
         Cc[r * 3 + c] = RC[r * 3 + 0] * R[c * 3 + 0] + RC[r * 3 + 1] * R[c * 3 + 1] +
                         RC[r * 3 + 2] * R[c * 3 + 2];
     // Perspective Jacobian, with the view-frustum clamp of the Jacobian's x/z and y/z.
-    const float rz = 1.f / z;
-    const float rz2 = rz * rz;
-    const float tx = z * std::min(lim_x_pos, std::max(-lim_x_neg, x * rz));
-    const float ty = z * std::min(lim_y_pos, std::max(-lim_y_neg, y * rz));
-    const float J00 = cam.fx * rz, J02 = -cam.fx * tx * rz2;
-    const float J11 = cam.fy * rz, J12 = -cam.fy * ty * rz2;
+    const double rz = 1.0 / z;
+    const double rz2 = rz * rz;
+    const double tx = z * std::min(lim_x_pos, std::max(-lim_x_neg, x * rz));
+    const double ty = z * std::min(lim_y_pos, std::max(-lim_y_neg, y * rz));
+    const double J00 = fx * rz, J02 = -fx * tx * rz2;
+    const double J11 = fy * rz, J12 = -fy * ty * rz2;
     // cov2d = J Cc J^T with J = [[J00, 0, J02], [0, J11, J12]].
-    const float a0 = J00 * Cc[0] + J02 * Cc[6], a1 = J00 * Cc[1] + J02 * Cc[7],
-                a2 = J00 * Cc[2] + J02 * Cc[8];
-    const float b1 = J11 * Cc[4] + J12 * Cc[7], b2 = J11 * Cc[5] + J12 * Cc[8];
-    float c00 = a0 * J00 + a2 * J02;
-    const float c01 = a1 * J11 + a2 * J12;
-    float c11 = b1 * J11 + b2 * J12;
-    const float mx = cam.fx * x * rz + cam.cx;
-    const float my = cam.fy * y * rz + cam.cy;
+    const double a0 = J00 * Cc[0] + J02 * Cc[6], a1 = J00 * Cc[1] + J02 * Cc[7],
+                 a2 = J00 * Cc[2] + J02 * Cc[8];
+    const double b1 = J11 * Cc[4] + J12 * Cc[7], b2 = J11 * Cc[5] + J12 * Cc[8];
+    double c00 = a0 * J00 + a2 * J02;
+    const double c01 = a1 * J11 + a2 * J12;
+    double c11 = b1 * J11 + b2 * J12;
+    const double mx = fx * x * rz + cx;
+    const double my = fy * y * rz + cy;
 
-    const float det_orig = c00 * c11 - c01 * c01;
-    c00 += opt.eps2d;
-    c11 += opt.eps2d;
-    const float det = c00 * c11 - c01 * c01;
-    if (!(det > 0.f)) {
+    const double det_orig = c00 * c11 - c01 * c01;
+    c00 += eps2d;
+    c11 += eps2d;
+    const double det = c00 * c11 - c01 * c01;
+    if (!(det > 0.0)) {
       cull(out, g);
       continue;
     }
-    const float compensation = std::sqrt(std::max(0.f, det_orig / det));
-    const float inv_det = 1.f / det;
+    const double compensation = std::sqrt(std::max(0.0, det_orig / det));
     // Clamp before the integer conversion so that absurdly large Gaussians cannot overflow.
-    const float rxf = std::min(std::ceil(kRadiusExtent * std::sqrt(c00)), 1e9f);
-    const float ryf = std::min(std::ceil(kRadiusExtent * std::sqrt(c11)), 1e9f);
-    if (rxf <= opt.radius_clip && ryf <= opt.radius_clip) {
+    const double rx = std::min(std::ceil(3.33 * std::sqrt(c00)), 1e9);
+    const double ry = std::min(std::ceil(3.33 * std::sqrt(c11)), 1e9);
+    if (rx <= opt.radius_clip && ry <= opt.radius_clip) {
       cull(out, g);
       continue;
     }
-    if (mx + rxf <= 0.f || mx - rxf >= W || my + ryf <= 0.f || my - ryf >= H) {
+    if (mx + rx <= 0.0 || mx - rx >= W || my + ry <= 0.0 || my - ry >= H) {
       cull(out, g);
       continue;
     }
-    out.radii[2 * g] = static_cast<int32_t>(rxf);
-    out.radii[2 * g + 1] = static_cast<int32_t>(ryf);
-    out.means2d[2 * g] = mx;
-    out.means2d[2 * g + 1] = my;
-    const float ca = c11 * inv_det, cb = -c01 * inv_det, cc = c00 * inv_det;
+    out.radii[2 * g] = static_cast<int32_t>(rx);
+    out.radii[2 * g + 1] = static_cast<int32_t>(ry);
+    const float mxf = static_cast<float>(mx), myf = static_cast<float>(my);
+    out.means2d[2 * g] = mxf;
+    out.means2d[2 * g + 1] = myf;
+    const float ca = static_cast<float>(c11 / det), cb = static_cast<float>(-c01 / det),
+                cc = static_cast<float>(c00 / det);
     out.conics[3 * g] = ca;
     out.conics[3 * g + 1] = cb;
     out.conics[3 * g + 2] = cc;
-    const float op = opt.antialiased ? opacities[g] * compensation : opacities[g];
+    const float op = opt.antialiased ? static_cast<float>(opacities[g] * compensation)
+                                     : opacities[g];
     out.opacities[g] = op;
     Splat& s = out.splats[g];
-    s.mx = mx;
-    s.my = my;
+    s.mx = mxf;
+    s.my = myf;
     s.ca = ca;
     s.cb = cb;
     s.cc = cc;
@@ -142,7 +152,7 @@ void project_camera(const float* means, const float* quats, const float* scales,
     // alpha >= 1/255 <=> sigma <= ln(255 * opacity). The margin keeps this a safe pre-filter;
     // the compositor still applies the exact alpha test.
     s.sigma_max = op > 0.f ? std::log(255.f * op) + 1e-3f : -1.f;
-    s.ry = ryf;
+    s.ry = static_cast<float>(ry);
   }
 }
 

@@ -118,9 +118,8 @@ void rasterize_tiles(const Splat* splats, const float* feats, int D, const int64
         uint32_t rows = span & active;
         if (!rows) continue;
         const vf dx = px - s.mx;
-        const vf hx = splat(0.5f * s.ca) * dx * dx;  // 0.5 a dx^2
-        const vf bx = splat(s.cb) * dx;              // b dx
-        const float hc = 0.5f * s.cc;
+        const vf adx2 = splat(s.ca) * dx * dx;  // a dx^2
+        const vf bdx = splat(s.cb) * dx;        // b dx
         const vf smax = splat(s.sigma_max);
         const vf opac = splat(s.opacity);
         const float* f = feats + static_cast<int64_t>(g) * D;
@@ -128,7 +127,8 @@ void rasterize_tiles(const Splat* splats, const float* feats, int D, const int64
           const int r = __builtin_ctz(rows);
           rows &= rows - 1;
           const float dy = static_cast<float>(y0 + r) + 0.5f - s.my;
-          const vf sigma = hx + splat(hc * dy * dy) + bx * dy;
+          // Same operation order as the reference: 0.5 (a dx^2 + c dy^2) + b dx dy.
+          const vf sigma = splat(0.5f) * (adx2 + splat(s.cc * dy * dy)) + bdx * dy;
           const vi maybe = (sigma <= smax) & ~done[r];
           if (!any(maybe)) continue;
           vf alpha = opac * vexp_neg(-sigma);

@@ -1,0 +1,389 @@
+"""Parity of the native CPU kernels with the PyTorch reference and with gsplat's own pure-torch
+functions (``gsplat.cuda._torch_impl``), on random scenes with fresh seeds.
+
+Tolerances: colours max abs difference <= 1e-4, expected depth relative <= 1e-3 (both stated by
+the rendering-core issue); projection outputs relative 1e-4 (float32 arithmetic in a different
+order).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import pytest
+import torch
+
+from igen_gs import _C
+from igen_gs.render import rasterization, simd_levels
+from igen_gs.render import reference as ref
+
+COLOR_TOL = 1e-4
+DEPTH_RTOL = 1e-3
+
+
+def random_scene(n: int, g: torch.Generator, spread: float = 1.0, with_edge_cases: bool = True):
+    """A random scene in front of an identity camera (z in [1, 5]), plus edge cases: Gaussians
+    behind the camera, straddling the near plane, off screen, huge, tiny, near-degenerate
+    (flat discs), nearly transparent, fully opaque."""
+    means = torch.randn(n, 3, generator=g) * torch.tensor([spread, spread * 0.75, 0.8])
+    means[:, 2] += 3.0
+    quats = torch.randn(n, 4, generator=g)
+    scales = torch.exp(torch.randn(n, 3, generator=g) * 0.6 - 3.3)
+    opacities = torch.rand(n, generator=g)
+    if with_edge_cases:
+        k = max(1, n // 20)
+        sl = [slice(i * k, (i + 1) * k) for i in range(9)]
+        means[sl[0], 2] = -torch.rand(k, generator=g) * 2 - 0.1  # behind the camera
+        means[sl[1], 2] = torch.rand(k, generator=g) * 0.02  # around the near plane
+        means[sl[2], 0] = 40.0 + torch.rand(k, generator=g) * 10  # far off screen
+        kh = max(1, n // 250)  # a few huge, faint ones (they would cover everything)
+        scales[sl[3]][:kh] = torch.rand(kh, 3, generator=g) * 1.0 + 0.3
+        opacities[sl[3]][:kh] = torch.rand(kh, generator=g) * 0.3
+        scales[sl[4]] = torch.rand(k, 3, generator=g) * 1e-5  # tiny
+        scales[sl[5], 2] = 1e-7  # near-degenerate flat discs
+        opacities[sl[6]] = torch.rand(k, generator=g) * 0.003  # below the alpha threshold
+        opacities[sl[7]] = 1.0  # fully opaque (alpha clamps at 0.999)
+        means[sl[8], 0] = means[sl[8], 0] * 0 + 2.5  # partly off the right edge
+    return means, quats, scales, opacities
+
+
+def random_cameras(c: int, width: int, height: int, g: torch.Generator):
+    """C world-to-camera matrices (small random rotations/translations) and intrinsics."""
+    viewmats = []
+    for _ in range(c):
+        axis = torch.randn(3, generator=g)
+        angle = float(torch.rand(1, generator=g)) * 0.3
+        R = ref.quat_to_rotmat(torch.cat([torch.tensor([math.cos(angle / 2)]),
+                                          math.sin(angle / 2) * axis / axis.norm()]))
+        V = torch.eye(4)
+        V[:3, :3] = R
+        V[:3, 3] = torch.randn(3, generator=g) * 0.2
+        viewmats.append(V)
+    f = 0.9 * width
+    Ks = torch.tensor([[f, 0.0, width / 2 + 3.3], [0.0, f * 1.05, height / 2 - 2.1],
+                       [0.0, 0.0, 1.0]]).repeat(c, 1, 1)
+    return torch.stack(viewmats), Ks
+
+
+def _covars(quats, scales):
+    return ref.covariance_from_quat_scale(quats, scales)
+
+
+def assert_radii_close(a, b, max_fraction=1e-3):
+    """Radii are ceil(3.33 sigma): float32 rounding in a different order can flip a value that
+    sits on an integer boundary by one (or flip a cull decision on the image border). Such
+    flips never change an image (culling by the box is exact); allow them in a tiny fraction."""
+    diff = (a.to(torch.int64) - b.to(torch.int64)).abs()
+    bad = diff > 0
+    assert bad.float().mean().item() <= max_fraction, f"{int(bad.sum())} radii differ"
+    flips = bad & (a > 0) & (b > 0)
+    assert not flips.any() or int(diff[flips].max()) <= 1
+
+
+def test_projection_matches_reference_and_gsplat(fresh_seed):
+    from gsplat.cuda._torch_impl import _fully_fused_projection
+
+    g = torch.Generator().manual_seed(fresh_seed)
+    W, H = 203, 131
+    means, quats, scales, opac = random_scene(4000, g)
+    viewmats, Ks = random_cameras(3, W, H, g)
+    covars = _covars(quats, scales)
+    out = _C.project(means.numpy(), quats.numpy(), scales.numpy(), None, opac.numpy(),
+                     viewmats.numpy(), Ks.numpy(), W, H, 0.3, 0.01, 1e10, 0.0, True, 2)
+    mine = {k: torch.from_numpy(v) for k, v in out.items()}
+    r = ref.project(means, covars, viewmats, Ks, W, H, 0.3, 0.01, 1e10)
+    radii_g, means2d_g, depths_g, conics_g, comp_g = _fully_fused_projection(
+        means, covars, viewmats, Ks, W, H, eps2d=0.3, near_plane=0.01, far_plane=1e10,
+        calc_compensations=True)
+
+    # Same culling decisions (gsplat's torch impl uses strict inequalities at the near/far
+    # planes; ties have probability zero with random inputs).
+    assert_radii_close(mine["radii"], r["radii"])
+    assert_radii_close(r["radii"], radii_g.to(torch.int32))
+    vis = (mine["radii"] > 0).all(-1) & (r["radii"] > 0).all(-1) & (radii_g > 0).all(-1)
+    assert 0.3 < vis.float().mean() < 0.95
+    for a, b in ((mine["means2d"], r["means2d"]), (r["means2d"], means2d_g)):
+        torch.testing.assert_close(a[vis], b[vis], rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(mine["depths"], r["depths"], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(r["depths"], depths_g, rtol=1e-5, atol=1e-5)
+    for a, b in ((mine["conics"], r["conics"]), (r["conics"], conics_g)):
+        torch.testing.assert_close(a[vis], b[vis], rtol=2e-3, atol=1e-5)
+    # The antialiasing compensation sqrt(det(cov2d) / det(cov2d + eps2d I)) is ill-conditioned
+    # for flat (near-degenerate) Gaussians: det(cov2d) cancels in float32. Check it tightly
+    # where it is well conditioned, and in opacity units (<= 5e-4) everywhere.
+    comp_ref = r["compensations"]
+    well = vis & (comp_ref > 0.5)
+    torch.testing.assert_close(mine["opacities"][well], (opac[None] * comp_ref)[well],
+                               rtol=1e-4, atol=1e-6)
+    assert (mine["opacities"][vis] - (opac[None] * comp_ref)[vis]).abs().max() <= 5e-4
+    torch.testing.assert_close(comp_ref[well], comp_g[well], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("degree", [0, 1, 2, 3])
+def test_sh_colours_match_reference_and_gsplat(fresh_seed, degree):
+    from gsplat.cuda._torch_impl import _spherical_harmonics
+
+    g = torch.Generator().manual_seed(fresh_seed + degree)
+    N = 5000
+    K = (degree + 1) ** 2 + (1 if degree < 3 else 0)  # extra unused coefficient allowed
+    sh = torch.randn(N, K, 3, generator=g) * 0.5
+    means = torch.randn(N, 3, generator=g)
+    campos = torch.randn(3, generator=g)
+    mine = torch.from_numpy(_C.sh_colors(degree, sh.numpy(), means.numpy(), campos.numpy(),
+                                         2)["colors"])
+    dirs = means - campos
+    r = ref.sh_to_rgb(degree, dirs, sh)
+    gs = torch.clamp_min(_spherical_harmonics(degree, dirs, sh) + 0.5, 0.0)
+    torch.testing.assert_close(mine, r, rtol=1e-5, atol=2e-6)
+    torch.testing.assert_close(r, gs, rtol=1e-5, atol=2e-6)
+
+
+def test_tile_binning_matches_gsplat(fresh_seed):
+    """Intersections per tile, in gsplat's (tile, depth, index) order."""
+    from gsplat.cuda._torch_impl import _isect_offset_encode, _isect_tiles
+
+    g = torch.Generator().manual_seed(fresh_seed)
+    W, H = 77, 53
+    means, quats, scales, opac = random_scene(300, g, spread=0.8)
+    scales = scales.clamp_max(0.3)
+    viewmats, Ks = random_cameras(2, W, H, g)
+    colors = torch.rand(300, 3, generator=g)
+    _, _, meta = rasterization(means, quats, scales, opac, colors, viewmats, Ks, W, H,
+                               backend="cpu")
+    tw, th = math.ceil(W / 16), math.ceil(H / 16)
+    tiles_per_gauss, isect_ids, flatten_ids = _isect_tiles(
+        meta["means2d"], meta["radii"], meta["depths"], 16, tw, th)
+    offsets = _isect_offset_encode(isect_ids, 2, tw, th)
+    assert torch.equal(meta["tiles_per_gauss"], tiles_per_gauss.to(torch.int32))
+    assert torch.equal(meta["isect_offsets"], offsets.reshape(2, th, tw).to(torch.int32))
+    assert torch.equal(meta["flatten_ids"], flatten_ids.to(torch.int32))
+
+
+CASES = [
+    # (width, height, cameras, D or SH degree, render_mode, rasterize_mode)
+    (97, 61, 1, 3, "RGB", "classic"),
+    (160, 120, 2, 1, "RGB+ED", "classic"),
+    (131, 77, 3, 8, "RGB+D", "antialiased"),
+    (64, 48, 2, "sh3", "RGB+ED", "classic"),
+    (50, 33, 1, "sh1", "ED", "antialiased"),
+    (45, 70, 2, 5, "D", "classic"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}x{c[1]}-C{c[2]}-{c[3]}-{c[4]}")
+def test_rasterization_cpu_matches_reference(fresh_seed, case):
+    W, H, C, D, mode, rmode = case
+    g = torch.Generator().manual_seed(fresh_seed)
+    N = 2500
+    means, quats, scales, opac = random_scene(N, g)
+    viewmats, Ks = random_cameras(C, W, H, g)
+    sh_degree = None
+    if isinstance(D, str):
+        sh_degree = int(D[2:])
+        colors = torch.randn(N, (sh_degree + 1) ** 2, 3, generator=g) * 0.4
+        Dc = 3
+    else:
+        colors = torch.rand(C, N, D, generator=g) if C > 1 else torch.rand(N, D, generator=g)
+        Dc = D
+    bgs = torch.rand(C, Dc, generator=g)
+    kw = dict(sh_degree=sh_degree, backgrounds=bgs, render_mode=mode, rasterize_mode=rmode)
+    c_ref, a_ref, m_ref = rasterization(means, quats, scales, opac, colors, viewmats, Ks, W, H,
+                                        backend="torch", **kw)
+    for level in simd_levels():
+        os.environ["IGEN_GS_SIMD"] = level
+        try:
+            c_cpu, a_cpu, m_cpu = rasterization(means, quats, scales, opac, colors, viewmats, Ks,
+                                                W, H, backend="cpu", **kw)
+        finally:
+            del os.environ["IGEN_GS_SIMD"]
+        assert c_cpu.shape == c_ref.shape and a_cpu.shape == (C, H, W, 1)
+        assert_radii_close(m_cpu["radii"], m_ref["radii"])
+        # Pixels decided by a float32 tie at the alpha or transmittance threshold are excluded
+        # (see reference.composite); they must be rare.
+        ok = ~m_ref["ambiguous"]
+        assert ok.float().mean().item() >= 0.999
+        color_ch = slice(0, -1) if mode in ("RGB+D", "RGB+ED") else slice(None)
+        if mode not in ("D", "ED"):
+            err = (c_cpu[..., color_ch] - c_ref[..., color_ch]).abs()[ok].max().item()
+            assert err <= COLOR_TOL, f"{level}: colour error {err}"
+        assert (a_cpu - a_ref).abs()[ok].max().item() <= COLOR_TOL
+        if mode != "RGB":
+            d_cpu, d_ref = c_cpu[..., -1][ok], c_ref[..., -1][ok]
+            if mode in ("ED", "RGB+ED"):
+                rel = ((d_cpu - d_ref).abs() / d_ref.abs().clamp_min(1e-6))
+                assert rel.max().item() <= DEPTH_RTOL, f"{level}: depth rel error {rel.max()}"
+            else:  # accumulated depth: absolute scale ~ depth
+                assert (d_cpu - d_ref).abs().max().item() <= COLOR_TOL * 10
+        # The scene must be non-trivial: much is drawn, and the alpha image is not flat.
+        assert (a_ref > 0.5).float().mean().item() > 0.05
+        assert (a_ref.max() - a_ref.min()).item() > 0.1
+
+
+def test_covars_argument_matches_reference(fresh_seed):
+    """Passing covariances [N, 3, 3] instead of quats/scales: CPU kernel vs reference on the
+    same input, and the same image as the quats/scales path up to float32 rounding of the
+    covariance input."""
+    g = torch.Generator().manual_seed(fresh_seed)
+    means, quats, scales, opac = random_scene(1500, g)
+    viewmats, Ks = random_cameras(1, 90, 70, g)
+    colors = torch.rand(1500, 3, generator=g)
+    covars = _covars(quats.double(), scales.double()).float()
+    a = rasterization(means, None, None, opac, colors, viewmats, Ks, 90, 70, backend="cpu",
+                      covars=covars)
+    b = rasterization(means, None, None, opac, colors, viewmats, Ks, 90, 70, backend="torch",
+                      covars=covars)
+    ok = ~b[2]["ambiguous"]
+    assert ok.float().mean() >= 0.999
+    assert (a[0] - b[0]).abs()[ok].max() <= COLOR_TOL
+    c = rasterization(means, quats, scales, opac, colors, viewmats, Ks, 90, 70, backend="cpu")
+    assert (a[0] - c[0]).abs().mean() <= 1e-5
+
+
+def test_deterministic_across_runs_and_thread_counts(fresh_seed, monkeypatch):
+    g = torch.Generator().manual_seed(fresh_seed)
+    means, quats, scales, opac = random_scene(20000, g)
+    viewmats, Ks = random_cameras(2, 257, 190, g)
+    colors = torch.rand(20000, 3, generator=g)
+    outs = []
+    for threads in ("1", "2", "2", "3"):
+        monkeypatch.setenv("IGEN_GS_NUM_THREADS", threads)
+        c, a, _ = rasterization(means, quats, scales, opac, colors, viewmats, Ks, 257, 190,
+                                backend="cpu", render_mode="RGB+ED")
+        outs.append((c, a))
+    for c, a in outs[1:]:
+        assert torch.equal(c, outs[0][0]) and torch.equal(a, outs[0][1])
+
+
+def test_empty_view_gives_background():
+    means = torch.tensor([[0.0, 0.0, -5.0]])  # behind the camera
+    quats = torch.tensor([[1.0, 0, 0, 0]])
+    scales = torch.full((1, 3), 0.1)
+    c, a, _ = rasterization(means, quats, scales, torch.ones(1), torch.ones(1, 3),
+                            torch.eye(4)[None], torch.tensor([[[50.0, 0, 20], [0, 50, 15],
+                                                               [0, 0, 1]]]), 40, 30,
+                            backgrounds=torch.tensor([[0.2, 0.4, 0.6]]), backend="cpu")
+    assert torch.allclose(c, torch.tensor([0.2, 0.4, 0.6]).expand(1, 30, 40, 3))
+    assert torch.equal(a, torch.zeros(1, 30, 40, 1))
+
+
+def test_single_gaussian_known_values():
+    """One opaque Gaussian seen head-on: the centre pixel's alpha follows the closed form."""
+    W = H = 33
+    f = 100.0
+    K = torch.tensor([[[f, 0.0, W / 2], [0.0, f, H / 2], [0.0, 0.0, 1.0]]])
+    s = 0.02
+    c, a, meta = rasterization(torch.tensor([[0.0, 0.0, 2.0]]), torch.tensor([[1.0, 0, 0, 0]]),
+                               torch.full((1, 3), s), torch.tensor([0.8]),
+                               torch.tensor([[1.0, 0.5, 0.25]]), torch.eye(4)[None], K, W, H,
+                               backend="cpu", render_mode="RGB+ED")
+    var2d = (f * s / 2.0) ** 2 + 0.3  # projected variance + eps2d
+    # Pixel centre (16.5, 16.5) is exactly the projected mean: sigma = 0, alpha = 0.8.
+    assert abs(a[0, 16, 16, 0].item() - 0.8) < 1e-6
+    assert torch.allclose(c[0, 16, 16, :3], 0.8 * torch.tensor([1.0, 0.5, 0.25]), atol=1e-6)
+    assert abs(c[0, 16, 16, 3].item() - 2.0) < 1e-5  # expected depth
+    # One pixel to the right: sigma = 0.5 / var2d.
+    assert abs(a[0, 16, 17, 0].item() - 0.8 * math.exp(-0.5 / var2d)) < 1e-6
+    assert meta["radii"][0, 0].tolist() == [math.ceil(3.33 * math.sqrt(var2d))] * 2
+
+
+def test_stops_before_transmittance_threshold():
+    """Two fully opaque Gaussians on the same ray: the first takes T to 1e-3, the second
+    would take it to 1e-6 <= 1e-4, so it must not contribute at all."""
+    means = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 2.0]])
+    quats = torch.tensor([[1.0, 0, 0, 0]] * 2)
+    scales = torch.full((2, 3), 0.05)
+    colors = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    K = torch.tensor([[[100.0, 0, 10.5], [0, 100.0, 10.5], [0, 0, 1]]])
+    for backend in ("cpu", "torch"):
+        c, a, _ = rasterization(means, quats, scales, torch.ones(2), colors, torch.eye(4)[None],
+                                K, 21, 21, backend=backend)
+        centre = c[0, 10, 10]
+        assert abs(centre[0].item() - 0.999) < 1e-6  # alpha clamped at 0.999
+        assert centre[1].item() == 0.0  # the second Gaussian is never composited
+        assert abs(a[0, 10, 10, 0].item() - 0.999) < 1e-6
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="gsplat backend needs CUDA")
+def test_gsplat_backend_matches_cpu(fresh_seed):
+    g = torch.Generator().manual_seed(fresh_seed)
+    means, quats, scales, opac = random_scene(3000, g)
+    viewmats, Ks = random_cameras(2, 120, 90, g)
+    colors = torch.rand(3000, 3, generator=g)
+    c_cpu, a_cpu, _ = rasterization(means, quats, scales, opac, colors, viewmats, Ks, 120, 90,
+                                    backend="cpu", render_mode="RGB+ED")
+    args = [t.cuda() for t in (means, quats, scales, opac, colors, viewmats, Ks)]
+    c_gs, a_gs, meta = rasterization(*args, 120, 90, backend="auto", render_mode="RGB+ED")
+    assert meta["backend"] == "gsplat"
+    assert (c_gs[..., :3].cpu() - c_cpu[..., :3]).abs().max() <= 1e-3
+    assert (a_gs.cpu() - a_cpu).abs().max() <= 1e-3
+
+
+def test_simd_levels_are_bitwise_identical(fresh_seed, monkeypatch):
+    """The compositor built for AVX-512, AVX2 and the baseline ISA runs the same operations
+    (no FMA contraction), so the images are identical bit for bit."""
+    g = torch.Generator().manual_seed(fresh_seed)
+    means, quats, scales, opac = random_scene(6000, g)
+    viewmats, Ks = random_cameras(2, 150, 97, g)
+    colors = torch.rand(6000, 4, generator=g)
+    outs = []
+    for level in simd_levels():
+        monkeypatch.setenv("IGEN_GS_SIMD", level)
+        outs.append(rasterization(means, quats, scales, opac, colors, viewmats, Ks, 150, 97,
+                                  backend="cpu", render_mode="RGB+ED")[:2])
+    for c, a in outs[1:]:
+        assert torch.equal(c, outs[0][0]) and torch.equal(a, outs[0][1])
+
+
+def _args():
+    N = 4
+    return dict(means=torch.zeros(N, 3) + torch.tensor([0, 0, 2.0]),
+                quats=torch.tensor([[1.0, 0, 0, 0]]).repeat(N, 1), scales=torch.full((N, 3), 0.1),
+                opacities=torch.ones(N), colors=torch.rand(N, 3), viewmats=torch.eye(4)[None],
+                Ks=torch.tensor([[[50.0, 0, 20], [0, 50, 15], [0, 0, 1]]]), width=40, height=30)
+
+
+@pytest.mark.parametrize("change,message", [
+    (dict(means=torch.zeros(4, 2)), "means must have shape [N, 3]"),
+    (dict(means=torch.zeros(0, 3), quats=torch.zeros(0, 4), scales=torch.zeros(0, 3),
+          opacities=torch.zeros(0), colors=torch.zeros(0, 3)), "means is empty"),
+    (dict(quats=torch.zeros(3, 4)), "quats must have shape [N, 4]"),
+    (dict(scales=torch.zeros(4, 3, dtype=torch.int64)), "scales must be a floating-point"),
+    (dict(opacities=torch.ones(4, 1)), "opacities must have shape [N]"),
+    (dict(colors=torch.ones(5, 3)), "colors must have shape [N, D]"),
+    (dict(viewmats=torch.eye(3)[None]), "viewmats must have shape [C, 4, 4]"),
+    (dict(Ks=torch.eye(3)[None].repeat(2, 1, 1)), "Ks must have shape [C, 3, 3]"),
+    (dict(Ks=torch.tensor([[[50.0, 1.0, 20], [0, 50, 15], [0, 0, 1]]])), "pinhole intrinsics"),
+    (dict(width=0), "width must be a positive int"),
+    (dict(height=12.5), "height must be a positive int"),
+    (dict(means=torch.tensor([[0, 0, float("nan")]] * 4)), "means contains NaN"),
+    (dict(colors=torch.tensor([[0, 0, float("inf")]] * 4)), "colors contains NaN"),
+    (dict(render_mode="RGBD"), "render_mode must be one of"),
+    (dict(sh_degree=4, colors=torch.zeros(4, 25, 3)), "sh_degree must be None or an int in 0..3"),
+    (dict(sh_degree=2, colors=torch.zeros(4, 4, 3)), "needs K >= 9"),
+    (dict(backgrounds=torch.zeros(1, 4)), "backgrounds must have shape [C, D]"),
+    (dict(camera_model="fisheye"), "unsupported argument(s): camera_model"),
+    (dict(backend="vulkan"), "backend must be"),
+])
+def test_bad_input_raises_clear_value_error(change, message):
+    args = _args()
+    args.update(change)
+    with pytest.raises(ValueError) as e:
+        rasterization(**args)
+    assert message in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_cpu_backend_rejects_cuda_and_grad():
+    args = _args()
+    args["means"] = args["means"].clone().requires_grad_(True)
+    with pytest.raises(ValueError, match="forward-only"):
+        rasterization(**args, backend="cpu")
+    with torch.no_grad():
+        c, _, _ = rasterization(**args, backend="cpu")
+    assert c.shape == (1, 30, 40, 3)
+    # The reference backend is differentiable.
+    c, _, _ = rasterization(**args, backend="torch")
+    c.sum().backward()
+    assert args["means"].grad is not None and torch.isfinite(args["means"].grad).all()
+    assert args["means"].grad.abs().sum() > 0
