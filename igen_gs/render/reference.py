@@ -20,6 +20,8 @@ pixel and this dense form is exact.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -173,6 +175,34 @@ def sh_to_rgb(degree: int, dirs: Tensor, coeffs: Tensor) -> Tensor:
     return torch.clamp_min((bases[..., None] * coeffs[..., :nb, :]).sum(dim=-2) + 0.5, 0.0)
 
 
+def _composite_pixels(px: Tensor, py: Tensor, m: Tensor, con: Tensor, op: Tensor, f: Tensor,
+                      return_ambiguous: bool):
+    """Composite pixels (centres px, py [P]) over Gaussians already in depth order.
+
+    Returns (colour [P, D] without background, final transmittance [P], ambiguous [P] or None).
+    """
+    dx = px[:, None] - m[None, :, 0]  # [P, G]
+    dy = py[:, None] - m[None, :, 1]
+    sigma = 0.5 * (con[:, 0] * dx * dx + con[:, 2] * dy * dy) + con[:, 1] * dx * dy
+    alpha = torch.clamp_max(op * torch.exp(-sigma), MAX_ALPHA)
+    a = torch.where((sigma >= 0) & (alpha >= ALPHA_THRESHOLD), alpha, torch.zeros_like(alpha))
+    T_incl = torch.cumprod(1.0 - a, dim=-1)
+    # A pixel stops before the first Gaussian that takes T to <= 1e-4; T never rises again.
+    keep = T_incl > T_EPS
+    a = a * keep
+    T_excl = torch.cat([torch.ones_like(T_incl[:, :1]), T_incl[:, :-1]], dim=-1)
+    w = a * T_excl  # [P, G] blending weights
+    T_final = torch.cumprod(1.0 - a, dim=-1)[:, -1]
+    ambiguous = None
+    if return_ambiguous:
+        with torch.no_grad():
+            reached = torch.cat([torch.ones_like(keep[:, :1]), keep[:, :-1]], dim=-1)
+            near_alpha = (alpha - ALPHA_THRESHOLD).abs() <= 1e-5 * ALPHA_THRESHOLD
+            near_stop = (T_incl - T_EPS).abs() <= 1e-5 * T_EPS
+            ambiguous = ((near_alpha | near_stop) & reached).any(dim=-1)
+    return w @ f, T_final, ambiguous
+
+
 def composite(
     means2d: Tensor,  # [N, 2]
     conics: Tensor,  # [N, 3]
@@ -183,10 +213,15 @@ def composite(
     width: int,
     height: int,
     background: Tensor | None = None,  # [D]
+    tile_size: int = 16,
     max_pairs: int = 1 << 22,
     return_ambiguous: bool = False,
 ) -> tuple[Tensor, Tensor] | tuple[Tensor, Tensor, Tensor]:
     """Front-to-back alpha compositing of one camera's projected Gaussians.
+
+    Work is split into ``tile_size`` tiles as in gsplat, each taking the Gaussians whose box
+    touches it (gsplat's tile rectangle), in global (depth, index) order. The tiling is only for
+    speed: since a pixel outside a Gaussian's box has alpha < 1/255, it changes no pixel.
 
     Returns colours [H, W, D] and alphas [H, W, 1]; with ``return_ambiguous`` also a bool map
     [H, W] of pixels whose result hinges on a float32 tie: some Gaussian's alpha lies within a
@@ -195,55 +230,54 @@ def composite(
     order) may decide such a pixel differently; parity tests exclude them and bound how many.
     """
     D = features.shape[-1]
+    dev, dt = means2d.device, means2d.dtype
     visible = (radii > 0).all(dim=-1)
     idx = torch.nonzero(visible).squeeze(-1)
     order = torch.sort(depths[idx], stable=True).indices  # ties keep index order
     idx = idx[order]
     m, con, op, f = means2d[idx], conics[idx], opacities[idx], features[idx]
-    G = idx.numel()
+    r = radii[idx].to(dt)
+    tw, th = math.ceil(width / tile_size), math.ceil(height / tile_size)
+    t_lo = torch.floor((m - r) / tile_size).long()
+    t_hi = torch.ceil((m + r) / tile_size).long()
+    t_lo[:, 0].clamp_(0, tw)
+    t_hi[:, 0].clamp_(0, tw)
+    t_lo[:, 1].clamp_(0, th)
+    t_hi[:, 1].clamp_(0, th)
 
-    ys, xs = torch.meshgrid(
-        torch.arange(height, device=means2d.device, dtype=means2d.dtype) + 0.5,
-        torch.arange(width, device=means2d.device, dtype=means2d.dtype) + 0.5,
-        indexing="ij",
-    )
-    px, py = xs.reshape(-1), ys.reshape(-1)
-    P = px.numel()
-    colors, alphas, ambiguous = [], [], []
-    chunk = max(1, max_pairs // max(G, 1))
-    for s in range(0, P, chunk):
-        if G == 0:
-            T = torch.ones(min(chunk, P - s), dtype=means2d.dtype, device=means2d.device)
-            colors.append(torch.zeros(T.shape[0], D, dtype=f.dtype, device=f.device))
-            alphas.append(1.0 - T)
-            ambiguous.append(torch.zeros(T.shape[0], dtype=torch.bool, device=T.device))
-            continue
-        dx = px[s : s + chunk, None] - m[None, :, 0]  # [P, G]
-        dy = py[s : s + chunk, None] - m[None, :, 1]
-        sigma = 0.5 * (con[:, 0] * dx * dx + con[:, 2] * dy * dy) + con[:, 1] * dx * dy
-        alpha = torch.clamp_max(op * torch.exp(-sigma), MAX_ALPHA)
-        a = torch.where((sigma >= 0) & (alpha >= ALPHA_THRESHOLD), alpha, torch.zeros_like(alpha))
-        T_incl = torch.cumprod(1.0 - a, dim=-1)
-        # A pixel stops before the first Gaussian that takes T to <= 1e-4; T never rises again.
-        keep = T_incl > T_EPS
-        a = a * keep
-        T_excl = torch.cat([torch.ones_like(T_incl[:, :1]), T_incl[:, :-1]], dim=-1)
-        w = a * T_excl  # [P, G]
-        T_final = torch.cumprod(1.0 - a, dim=-1)[:, -1]
-        colors.append(w @ f)
-        alphas.append(1.0 - T_final)
-        if return_ambiguous:
-            with torch.no_grad():
-                reached = torch.cat([torch.ones_like(keep[:, :1]), keep[:, :-1]], dim=-1)
-                near_alpha = (alpha - ALPHA_THRESHOLD).abs() <= 1e-5 * ALPHA_THRESHOLD
-                near_stop = (T_incl - T_EPS).abs() <= 1e-5 * T_EPS
-                ambiguous.append(((near_alpha | near_stop) & reached).any(dim=-1))
-    color = torch.cat(colors).reshape(height, width, D)
-    alpha = torch.cat(alphas).reshape(height, width, 1)
+    color = torch.zeros(height, width, D, dtype=f.dtype, device=dev)
+    T = torch.ones(height, width, dtype=dt, device=dev)
+    amb = torch.zeros(height, width, dtype=torch.bool, device=dev)
+    for ty in range(th):
+        in_row = (t_lo[:, 1] <= ty) & (ty < t_hi[:, 1])
+        y0, y1 = ty * tile_size, min(height, (ty + 1) * tile_size)
+        for tx in range(tw):
+            sel = torch.nonzero(in_row & (t_lo[:, 0] <= tx) & (tx < t_hi[:, 0])).squeeze(-1)
+            if sel.numel() == 0:
+                continue
+            x0, x1 = tx * tile_size, min(width, (tx + 1) * tile_size)
+            ys, xs = torch.meshgrid(torch.arange(y0, y1, device=dev, dtype=dt) + 0.5,
+                                    torch.arange(x0, x1, device=dev, dtype=dt) + 0.5,
+                                    indexing="ij")
+            px, py = xs.reshape(-1), ys.reshape(-1)
+            rows = max(1, max_pairs // max(sel.numel(), 1))
+            cols, Ts, ambs = [], [], []
+            for s in range(0, px.numel(), rows):
+                c_, T_, a_ = _composite_pixels(px[s:s + rows], py[s:s + rows], m[sel], con[sel],
+                                               op[sel], f[sel], return_ambiguous)
+                cols.append(c_)
+                Ts.append(T_)
+                ambs.append(a_)
+            shape = (y1 - y0, x1 - x0)
+            color[y0:y1, x0:x1] = torch.cat(cols).reshape(*shape, D)
+            T[y0:y1, x0:x1] = torch.cat(Ts).reshape(shape)
+            if return_ambiguous:
+                amb[y0:y1, x0:x1] = torch.cat(ambs).reshape(shape)
+    alpha = (1.0 - T)[..., None]
     if background is not None:
         color = color + (1.0 - alpha) * background
     if return_ambiguous:
-        return color, alpha, torch.cat(ambiguous).reshape(height, width)
+        return color, alpha, amb
     return color, alpha
 
 
