@@ -92,6 +92,9 @@ def test_projection_matches_reference_and_gsplat(fresh_seed):
     out = _C.project(means.numpy(), quats.numpy(), scales.numpy(), None, opac.numpy(),
                      viewmats.numpy(), Ks.numpy(), W, H, 0.3, 0.01, 1e10, 0.0, True, 2)
     mine = {k: torch.from_numpy(v) for k, v in out.items()}
+    mine["means2d"] = mine["splats"][..., 0:2]
+    mine["conics"] = mine["splats"][..., 2:5]
+    mine["opacities"] = mine["splats"][..., 5]
     r = ref.project(means, covars, viewmats, Ks, W, H, 0.3, 0.01, 1e10)
     radii_g, means2d_g, depths_g, conics_g, comp_g = _fully_fused_projection(
         means, covars, viewmats, Ks, W, H, eps2d=0.3, near_plane=0.01, far_plane=1e10,

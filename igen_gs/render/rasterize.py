@@ -61,7 +61,10 @@ def _check_tensor(x: Any, name: str, shape: str, ndim: int | tuple[int, ...]) ->
 
 
 def _check_finite(x: Tensor, name: str) -> None:
-    if not bool(torch.isfinite(x).all()):
+    # A sum is finite only if every element is (NaN and inf propagate), and a sum is much
+    # cheaper than an elementwise test; only an overflowing sum needs the elementwise test.
+    total = x.detach().sum(dtype=torch.float64)
+    if not bool(torch.isfinite(total)) and not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} contains NaN or infinite values")
 
 
@@ -206,12 +209,13 @@ def _rasterize_cpu(
         _num_threads(),
     )
     t = torch.from_numpy
+    splats = t(out["splats"])  # [C, N, 8]: mean x, y, conic a, b, c, opacity, -, -
     meta = {
         "radii": t(out["radii"]),
-        "means2d": t(out["means2d"]),
+        "means2d": splats[..., 0:2],
         "depths": t(out["depths"]),
-        "conics": t(out["conics"]),
-        "opacities": t(out["opacities"]),
+        "conics": splats[..., 2:5],
+        "opacities": splats[..., 5],
         "tiles_per_gauss": t(out["tiles_per_gauss"]),
         "isect_offsets": t(out["isect_offsets"]),
         "flatten_ids": t(out["flatten_ids"]),

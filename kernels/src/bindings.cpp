@@ -93,10 +93,8 @@ py::dict project(const f32& means, const py::object& quats, const py::object& sc
   const int64_t C = viewmats.shape(0), N = in.N;
   check_shape(Ks, {C, 3, 3}, "Ks");
   i32 radii({C, N, static_cast<int64_t>(2)});
-  f32 means2d({C, N, static_cast<int64_t>(2)});
   f32 depths({C, N});
-  f32 conics({C, N, static_cast<int64_t>(3)});
-  f32 opac({C, N});
+  f32 splats({C, N, static_cast<int64_t>(8)});
   igk::ProjectOptions opt;
   opt.width = width;
   opt.height = height;
@@ -107,22 +105,18 @@ py::dict project(const f32& means, const py::object& quats, const py::object& sc
   opt.antialiased = antialiased;
   {
     py::gil_scoped_release release;
-    std::vector<igk::Splat> splats(N);
     for (int64_t c = 0; c < C; ++c) {
       const igk::Camera cam = make_camera(viewmats.data() + 16 * c, Ks.data() + 9 * c);
-      igk::ProjectOutputs out{radii.mutable_data() + c * N * 2, means2d.mutable_data() + c * N * 2,
-                              depths.mutable_data() + c * N, conics.mutable_data() + c * N * 3,
-                              opac.mutable_data() + c * N, splats.data()};
+      igk::ProjectOutputs out{radii.mutable_data() + c * N * 2, depths.mutable_data() + c * N,
+                              reinterpret_cast<igk::Splat*>(splats.mutable_data() + c * N * 8)};
       igk::project_camera(in.means, in.quats, in.scales, in.covars, in.opacities, N, cam, opt,
                           out, nthreads);
     }
   }
   py::dict d;
   d["radii"] = radii;
-  d["means2d"] = means2d;
   d["depths"] = depths;
-  d["conics"] = conics;
-  d["opacities"] = opac;
+  d["splats"] = splats;
   return d;
 }
 
@@ -203,10 +197,8 @@ py::dict rasterize(const f32& means, const py::object& quats, const py::object& 
   f32 out_alphas({C, static_cast<int64_t>(height), static_cast<int64_t>(width),
                   static_cast<int64_t>(1)});
   i32 radii({C, N, static_cast<int64_t>(2)});
-  f32 means2d({C, N, static_cast<int64_t>(2)});
   f32 depths({C, N});
-  f32 conics({C, N, static_cast<int64_t>(3)});
-  f32 opac({C, N});
+  f32 splats_arr({C, N, static_cast<int64_t>(8)});
   i32 tiles_per_gauss({C, N});
   i32 isect_offsets({C, static_cast<int64_t>(th), static_cast<int64_t>(tw)});
   std::vector<std::vector<int32_t>> flat_ids(C);
@@ -221,24 +213,28 @@ py::dict rasterize(const f32& means, const py::object& quats, const py::object& 
   opt.far_plane = far_plane;
   opt.radius_clip = radius_clip;
   opt.antialiased = antialiased;
+  // Features are read straight from the input when they are plain per-Gaussian colours;
+  // otherwise (SH, or an appended depth channel) they are built per camera.
+  const bool direct_feats = Dc > 0 && sh_degree < 0 && !depth_channel;
   {
     py::gil_scoped_release release;
-    std::vector<igk::Splat> splats(N);
-    std::vector<float> feats(static_cast<size_t>(N) * D);
+    std::vector<float> feats(direct_feats ? 0 : static_cast<size_t>(N) * D);
     std::vector<int64_t> tile_offsets;
     std::vector<int32_t> tile_ids;
     for (int64_t c = 0; c < C; ++c) {
       auto t0 = Clock::now();
       const igk::Camera cam = make_camera(viewmats.data() + 16 * c, Ks.data() + 9 * c);
       int32_t* rc = radii.mutable_data() + c * N * 2;
-      igk::ProjectOutputs out{rc, means2d.mutable_data() + c * N * 2,
-                              depths.mutable_data() + c * N, conics.mutable_data() + c * N * 3,
-                              opac.mutable_data() + c * N, splats.data()};
+      igk::Splat* splats = reinterpret_cast<igk::Splat*>(splats_arr.mutable_data() + c * N * 8);
+      igk::ProjectOutputs out{rc, depths.mutable_data() + c * N, splats};
       igk::project_camera(in.means, in.quats, in.scales, in.covars, in.opacities, N, cam, opt,
                           out, nthreads);
       // Per-Gaussian feature vectors for this camera: colours, then depth.
       const float* dc = depths.data() + c * N;
-      if (Dc > 0 && sh_degree >= 0) {
+      const float* feat_ptr = feats.data();
+      if (direct_feats) {
+        feat_ptr = colors.data() + (per_camera ? c * N * Dc : 0);
+      } else if (Dc > 0 && sh_degree >= 0) {
         const float* sh = colors.data() + (per_camera ? c * N * K * 3 : 0);
         igk::sh_to_colors(sh_degree, K, sh, in.means, cam.campos, rc, N, feats.data(),
                           static_cast<int>(D), nthreads);
@@ -256,7 +252,7 @@ py::dict rasterize(const f32& means, const py::object& quats, const py::object& 
       t_project += ms_since(t0);
 
       t0 = Clock::now();
-      const int64_t n = igk::bin_tiles(rc, means2d.data() + c * N * 2, dc, N, width, height,
+      const int64_t n = igk::bin_tiles(rc, splats, dc, N, width, height,
                                        nthreads, tile_offsets, tile_ids,
                                        tiles_per_gauss.mutable_data() + c * N);
       n_isects += n;
@@ -266,7 +262,7 @@ py::dict rasterize(const f32& means, const py::object& quats, const py::object& 
       t_bin += ms_since(t0);
 
       t0 = Clock::now();
-      raster(splats.data(), feats.data(), static_cast<int>(D), tile_offsets.data(),
+      raster(splats, feat_ptr, static_cast<int>(D), tile_offsets.data(),
              tile_ids.data(), width, height, has_bg ? backgrounds.data() + c * D : nullptr,
              normalize_last ? 1 : 0, out_colors.mutable_data() + c * height * width * D,
              out_alphas.mutable_data() + c * height * width, nthreads);
@@ -290,10 +286,8 @@ py::dict rasterize(const f32& means, const py::object& quats, const py::object& 
   d["render_colors"] = out_colors;
   d["render_alphas"] = out_alphas;
   d["radii"] = radii;
-  d["means2d"] = means2d;
   d["depths"] = depths;
-  d["conics"] = conics;
-  d["opacities"] = opac;
+  d["splats"] = splats_arr;
   d["tiles_per_gauss"] = tiles_per_gauss;
   d["isect_offsets"] = isect_offsets;
   d["flatten_ids"] = flatten_ids;

@@ -21,13 +21,14 @@ constexpr float kTransmittanceEps = 1e-4f;
 constexpr float kRadiusExtent = 3.33f;
 constexpr int kTile = 16;  // tile edge in pixels; one tile row is one 16-lane vector
 
-// One projected Gaussian, as the compositor reads it (32 bytes, two per cache line).
-struct alignas(32) Splat {
+// One projected Gaussian, as the compositor reads it (32 bytes, two per cache line). The
+// Python side also views an array of these as gsplat's meta (means2d, conics, opacities).
+struct Splat {
   float mx, my;     // 2D mean in pixels
   float ca, cb, cc; // conic (inverse 2D covariance): [ca cb; cb cc]
   float opacity;    // opacity, already multiplied by the antialiasing compensation if any
   float sigma_max;  // ln(255 * opacity) + margin: above it alpha < 1/255 for sure
-  float ry;         // radius along y in pixels (as float)
+  float ry;         // rows farther than this from my have alpha < 1/255 (pixels)
 };
 
 struct Camera {
@@ -47,14 +48,13 @@ struct ProjectOptions {
   bool antialiased = false;
 };
 
-// Per-camera results of the projection stage, all arrays of length N (or N*k).
+static_assert(sizeof(Splat) == 8 * sizeof(float), "Splat must be 8 packed floats");
+
+// Per-camera results of the projection stage, arrays of length N.
 struct ProjectOutputs {
-  int32_t* radii;       // [N, 2], 0 when culled
-  float* means2d;       // [N, 2]
-  float* depths;        // [N]
-  float* conics;        // [N, 3]
-  float* opacities;     // [N], opacity * compensation
-  Splat* splats;        // [N]
+  int32_t* radii;  // [N, 2], 0 when culled
+  float* depths;   // [N], camera z
+  Splat* splats;   // [N], all zero when culled
 };
 
 }  // namespace igk

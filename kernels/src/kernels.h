@@ -20,7 +20,7 @@ void sh_to_colors(int degree, int K, const float* sh, const float* means, const 
 
 // Bins visible Gaussians into 16x16 tiles. tile_ids[tile_offsets[t] : tile_offsets[t + 1]]
 // lists tile t's Gaussians in (depth, index) order. Returns the number of intersections.
-int64_t bin_tiles(const int32_t* radii, const float* means2d, const float* depths, int64_t N,
+int64_t bin_tiles(const int32_t* radii, const Splat* splats, const float* depths, int64_t N,
                   int width, int height, int nthreads, std::vector<int64_t>& tile_offsets,
                   std::vector<int32_t>& tile_ids, int32_t* tiles_per_gauss);
 

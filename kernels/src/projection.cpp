@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace igk {
 
@@ -34,6 +35,23 @@ inline void quat_scale_to_covar(const float* q_in, const float* s_in, double* co
 inline void cull(const ProjectOutputs& out, int64_t g) {
   out.radii[2 * g] = 0;
   out.radii[2 * g + 1] = 0;
+  out.splats[g] = Splat{0.f, 0.f, 0.f, 0.f, 0.f, 0.f, -1.f, 0.f};
+}
+
+// An upper bound of ln(x) for x > 0, within 1.2e-3 of it: ln(m 2^e) = e ln 2 + ln m with
+// m in [1, 2), ln m = 2 atanh(t), t = (m - 1) / (m + 1) in [0, 1/3), series truncated after
+// t^5 (error < 1.4e-4, always below) plus a 1e-3 margin. Much cheaper than std::log.
+inline float log_upper(float x) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof(bits));
+  const int e = static_cast<int>((bits >> 23) & 0xFF) - 127;
+  bits = (bits & 0x007FFFFFu) | 0x3F800000u;
+  float m;
+  std::memcpy(&m, &bits, sizeof(m));
+  const float t = (m - 1.f) / (m + 1.f);
+  const float t2 = t * t;
+  const float ln_m = 2.f * t * (1.f + t2 * (1.f / 3.f + t2 * (1.f / 5.f)));
+  return static_cast<float>(e) * 0.69314718f + ln_m + 1e-3f;
 }
 
 }  // namespace
@@ -66,10 +84,6 @@ void project_camera(const float* means, const float* quats, const float* scales,
     const double y = R[3] * m[0] + R[4] * m[1] + R[5] * m[2] + t[1];
     const double z = R[6] * m[0] + R[7] * m[1] + R[8] * m[2] + t[2];
     out.depths[g] = static_cast<float>(z);
-    out.means2d[2 * g] = 0.f;
-    out.means2d[2 * g + 1] = 0.f;
-    out.conics[3 * g] = out.conics[3 * g + 1] = out.conics[3 * g + 2] = 0.f;
-    out.opacities[g] = 0.f;
     if (!(z >= near && z <= far)) {  // also rejects NaN
       cull(out, g);
       continue;
@@ -131,28 +145,24 @@ void project_camera(const float* means, const float* quats, const float* scales,
     }
     out.radii[2 * g] = static_cast<int32_t>(rx);
     out.radii[2 * g + 1] = static_cast<int32_t>(ry);
-    const float mxf = static_cast<float>(mx), myf = static_cast<float>(my);
-    out.means2d[2 * g] = mxf;
-    out.means2d[2 * g + 1] = myf;
-    const float ca = static_cast<float>(c11 / det), cb = static_cast<float>(-c01 / det),
-                cc = static_cast<float>(c00 / det);
-    out.conics[3 * g] = ca;
-    out.conics[3 * g + 1] = cb;
-    out.conics[3 * g + 2] = cc;
+    const double inv_det = 1.0 / det;
     const float op = opt.antialiased ? static_cast<float>(opacities[g] * compensation)
                                      : opacities[g];
-    out.opacities[g] = op;
     Splat& s = out.splats[g];
-    s.mx = mxf;
-    s.my = myf;
-    s.ca = ca;
-    s.cb = cb;
-    s.cc = cc;
+    s.mx = static_cast<float>(mx);
+    s.my = static_cast<float>(my);
+    s.ca = static_cast<float>(c11 * inv_det);
+    s.cb = static_cast<float>(-c01 * inv_det);
+    s.cc = static_cast<float>(c00 * inv_det);
     s.opacity = op;
-    // alpha >= 1/255 <=> sigma <= ln(255 * opacity). The margin keeps this a safe pre-filter;
-    // the compositor still applies the exact alpha test.
-    s.sigma_max = op > 0.f ? std::log(255.f * op) + 1e-3f : -1.f;
-    s.ry = static_cast<float>(ry);
+    // alpha >= 1/255 <=> sigma <= ln(255 * opacity): an upper bound of that makes a safe
+    // pre-filter; the compositor still applies the exact alpha test.
+    s.sigma_max = op > 0.f ? log_upper(255.f * op) : -1.f;
+    // Vertical extent of the ellipse sigma = sigma_max: on rows beyond it, sigma >=
+    // dy^2 / (2 cov_yy) > sigma_max for every pixel, so they can be skipped exactly. Never
+    // larger than the 3.33-sigma box radius.
+    s.ry = static_cast<float>(
+        std::min(ry, std::sqrt(2.0 * std::max(0.0f, s.sigma_max) * c11)));
   }
 }
 
