@@ -1,0 +1,172 @@
+"""Episode rendering: rigs, the gripper model, temporal coherence, occlusion, labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from igen_gs.episode import (
+    EpisodeRenderConfig,
+    Gripper,
+    GripperGeometry,
+    RigConfig,
+    make_rig,
+    render_episode,
+)
+from igen_gs.scene import frames
+from igen_gs.scene.builtin import builtin_camera, builtin_scene
+
+DOWN = frames.make_T(frames.axis_angle_to_rotmat([1.0, 0.0, 0.0], torch.pi))  # EE z -> world -z
+
+
+@pytest.fixture(scope="module")
+def scene():
+    s = builtin_scene(spacing=0.006)
+    s.camera = builtin_camera(320, 240)
+    return s
+
+
+def descend_and_lift(T: int = 12):
+    """Gripper comes down onto the red block (at (-0.15, -0.05), 5 cm tall), closes, lifts it."""
+    z = torch.cat([torch.linspace(0.30, 0.025, T // 2), torch.linspace(0.025, 0.20, T - T // 2)])
+    T_world_ee = torch.stack([frames.translation(-0.15, -0.05, float(v)) @ DOWN for v in z])
+    opening = torch.where(torch.arange(T) < T // 2, 0.08, 0.05).double()
+    block = []
+    for t in range(T):
+        lift = float(z[t]) - 0.025 if t >= T // 2 else 0.0
+        block.append(frames.translation(-0.15, -0.05, 0.025 + lift))
+    return T_world_ee, opening, {"red block": torch.stack(block)}
+
+
+def test_gripper_geometry_follows_the_opening():
+    g = Gripper(GripperGeometry(spacing=0.004))
+    for opening in (0.0, 0.03, 0.08):
+        f = g.field(opening)
+        fingers = f.means[len(g.body):]
+        # Inner pad faces at y = +-opening/2 (pads are 2 mm thick, on the inner side).
+        inner = fingers[:, 1].abs().min().item()
+        assert inner == pytest.approx(opening / 2, abs=0.0025)
+        assert fingers[:, 2].max().item() == pytest.approx(g.geometry.finger_tip_z, abs=0.003)
+    assert (g.body.means[:, 2] < -0.04).all()  # hand body behind the fingers
+    with pytest.raises(ValueError, match="opening 0.0900 m is outside"):
+        g.field(0.09)
+
+
+def test_rig_cameras_are_placed_within_limits(scene):
+    cfg = RigConfig(num_static_views=5, azimuth_range_deg=40, elevation_range_deg=(30, 50),
+                    distance_scale_range=(0.9, 1.1), seed=3)
+    rig = make_rig(scene, cfg)
+    assert rig.names == ["photo", "view_0", "view_1", "view_2", "view_3", "view_4", "wrist"]
+    from igen_gs.episode.rigs import workspace_centre
+
+    centre = workspace_centre(scene)
+    d0 = float((scene.camera.center - centre).norm())
+    for cam in rig.static[1:]:
+        off = cam.center - centre
+        el = np.degrees(np.arcsin(float(off[2] / off.norm())))
+        assert 30 - 1e-6 <= el <= 50 + 1e-6
+        assert 0.9 * d0 - 1e-6 <= float(off.norm()) <= 1.1 * d0 + 1e-6
+        uv, z = cam.project(centre[None])  # looks at the workspace centre
+        assert torch.allclose(uv[0], torch.tensor([cam.width / 2, cam.height / 2],
+                                                  dtype=torch.float64), atol=1e-6)
+    again = make_rig(scene, cfg)
+    assert all(torch.equal(a.T_world_cam, b.T_world_cam) for a, b in zip(rig.static, again.static))
+
+
+def test_wrist_camera_sees_the_fingertips_at_the_bottom():
+    from igen_gs.episode.rigs import default_T_ee_wrist
+    from igen_gs.scene.camera import Camera
+
+    cam = Camera.from_fov(70, 160, 120, default_T_ee_wrist())
+    tips = torch.tensor([[0.0, 0.03, 0.0], [0.0, -0.03, 0.0]], dtype=torch.float64)  # EE frame
+    uv, z = cam.project(tips)
+    assert (z > 0).all()
+    assert ((uv[:, 0] > 0) & (uv[:, 0] < 160)).all() and (uv[:, 1] > 60).all()
+    assert uv[0, 0] > uv[1, 0]  # +y of the EE frame is image right
+
+
+def test_episode_shapes_labels_and_bit_identical_static_pixels(scene):
+    T_world_ee, opening, poses = descend_and_lift(12)
+    rig = make_rig(scene, RigConfig(width=160, height=120, wrist_width=96, wrist_height=72))
+    ep = render_episode(scene, T_world_ee, opening, poses, rig)
+    assert ep.camera_names == ["photo", "view_0", "view_1", "wrist"]
+    assert ep.rgb["photo"].shape == (12, 120, 160, 3) and ep.rgb["photo"].dtype == np.uint8
+    assert ep.rgb["wrist"].shape == (12, 72, 96, 3)
+    assert ep.depth["view_0"].dtype == np.float32 and ep.labels["view_1"].dtype == np.int16
+    assert ep.label_names == ["background", "red block", "blue plate", "green can", "gripper"]
+    grip = ep.label_names.index("gripper")
+    assert all((ep.labels["photo"][t] == grip).sum() > 20 for t in range(12))
+    # Wrist camera: T_world_cam follows the EE; static cameras never move.
+    assert not np.allclose(ep.T_world_cam["wrist"][0], ep.T_world_cam["wrist"][-1])
+    assert np.array_equal(ep.T_world_cam["photo"][0], ep.T_world_cam["photo"][-1])
+
+    # Temporal coherence: in a static camera, every pixel that no moving Gaussian (gripper or
+    # carried block) reaches in either frame is bit-identical between frames.
+    from igen_gs.episode.render import EpisodeRenderer
+
+    r = EpisodeRenderer(scene, poses, rig)
+    moving = torch.zeros(len(r.buf), dtype=torch.bool)
+    for sl in r.slices.values():
+        moving[sl] = True
+    for name in ("photo", "view_0"):
+        cam = next(c for c in rig.static if c.name == name)
+        for t in range(11):
+            touched = np.zeros((cam.height, cam.width), dtype=bool)
+            for tt in (t, t + 1):
+                r.render_frame(tt, T_world_ee[tt], float(opening[tt]))
+                uv, z = cam.project(r.buf.means[moving].double())
+                # Every moving Gaussian's reach is within its 3.33-sigma box; bound it
+                # generously by 12 px around the centre.
+                for (u, v), zz in zip(uv.numpy(), z.numpy()):
+                    if zz > 0.01:
+                        u0, v0 = int(u) - 12, int(v) - 12
+                        touched[max(v0, 0):max(v0 + 25, 0), max(u0, 0):max(u0 + 25, 0)] = True
+            same = (ep.rgb[name][t] == ep.rgb[name][t + 1]).all(-1)
+            assert same[~touched].all(), f"{name}: static pixels changed between {t}, {t + 1}"
+            assert (~touched).mean() > 0.5
+
+
+def test_gripper_occludes_the_block_below_it(scene):
+    """Seen from straight above, the gripper hovering over the block hides it (one
+    rasterization call composes gripper and scene, so depth order decides)."""
+    from igen_gs.episode.rigs import Rig
+    from igen_gs.scene.camera import Camera
+
+    T_world_ee, opening, poses = descend_and_lift(12)
+    cam_top = Camera.look_at((-0.15, -0.05, 0.8), (-0.15, -0.05, 0.0), up=(0, 1, 0),
+                             width=120, height=120, fov_y_deg=40, name="top")
+    rig = Rig([cam_top], None, None)
+    ep = render_episode(scene, T_world_ee, opening, poses, rig)
+    labels = ep.labels["top"]
+    grip = ep.label_names.index("gripper")
+    centre = labels[:, 55:65, 55:65]
+    # Hovering high above the block, the hand body covers the block's centre from above.
+    assert (centre[0] == grip).mean() > 0.9
+    # Depth at the centre is the gripper's (much closer than the block top at z = 0.05).
+    assert ep.depth["top"][0, 60, 60] < 0.8 - 0.25
+
+
+def test_bad_trajectories_raise(scene):
+    rig = make_rig(scene, RigConfig(num_static_views=0, wrist_camera=False, width=32, height=24))
+    T_world_ee, opening, poses = descend_and_lift(6)
+    with pytest.raises(ValueError, match=r"gripper opening must have shape \[T\] = \[6\]"):
+        render_episode(scene, T_world_ee, opening[:5], poses, rig)
+    with pytest.raises(ValueError, match="unknown object 'mug'"):
+        render_episode(scene, T_world_ee, opening, {"mug": poses["red block"]}, rig)
+    bad = T_world_ee.clone()
+    bad[2, 0, 3] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        render_episode(scene, bad, opening, poses, rig)
+    with pytest.raises(ValueError, match="opening 0.1000 m is outside"):
+        render_episode(scene, T_world_ee, torch.full((6,), 0.1), poses, rig)
+
+
+def test_render_config_switches(scene):
+    T_world_ee, opening, poses = descend_and_lift(4)
+    rig = make_rig(scene, RigConfig(num_static_views=0, wrist_camera=False, width=64, height=48))
+    ep = render_episode(scene, T_world_ee, opening, poses, rig,
+                        EpisodeRenderConfig(depth=False, labels=False, draw_gripper=False,
+                                            background_color=(1.0, 1.0, 1.0)))
+    assert ep.depth == {} and ep.labels == {} and "gripper" not in ep.label_names
+    assert (ep.rgb["photo"][0, 0, 0] == 255).all()  # background colour in the empty corner
