@@ -1,0 +1,138 @@
+"""Executors that run batch jobs in parallel and hand results back to one writer.
+
+Both yield ``(item, ok, value)`` as jobs finish (in completion order): ``ok`` is False when the
+job raised or its worker died, and ``value`` is then a one-line reason. A failing job never
+stops the batch.
+
+* :class:`LocalExecutor`: worker processes on this machine (``concurrent.futures``, spawn).
+* :class:`RayExecutor`: one Ray task per job, on a local Ray instance or an existing cluster
+  (``address``); results travel through Ray's object store back to the driver.
+
+Each worker sets torch's (and the CPU kernels') thread count to ``threads_per_worker`` so
+that workers do not oversubscribe the cores.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing as mp
+import os
+import re
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _reason(exc: BaseException) -> str:
+    msg = _ANSI.sub("", str(exc)).strip().splitlines()
+    text = msg[0] if msg else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _set_threads(n: int) -> None:
+    os.environ["IGEN_GS_NUM_THREADS"] = str(n)
+    os.environ["OMP_NUM_THREADS"] = str(n)
+    import torch
+
+    torch.set_num_threads(n)
+
+
+def _call(fn: Callable[[Any], Any], item: Any, threads: int) -> tuple[bool, Any]:
+    """Runs in the worker: never raises, returns (ok, value or reason)."""
+    _set_threads(threads)
+    try:
+        return True, fn(item)
+    except Exception as e:  # noqa: BLE001 - a job's failure is data for the report
+        if isinstance(e, (ValueError, FileNotFoundError)):
+            return False, _reason(e)
+        return False, _reason(e) + " | " + traceback.format_exc(limit=3).strip().splitlines()[-1]
+
+
+class LocalExecutor:
+    """Worker processes on this machine."""
+
+    def __init__(self, workers: int = 2, threads_per_worker: int | None = None):
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.workers = workers
+        self.threads = threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
+
+    def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]
+                      ) -> Iterator[tuple[Any, bool, Any]]:
+        ctx = mp.get_context("spawn")
+        unfinished: list[Any] = []
+        with cf.ProcessPoolExecutor(self.workers, mp_context=ctx) as pool:
+            futures = {pool.submit(_call, fn, it, self.threads): it for it in items}
+            for fut in cf.as_completed(futures):
+                try:
+                    ok, value = fut.result()
+                except cf.process.BrokenProcessPool:
+                    unfinished.append(futures[fut])
+                    continue
+                yield futures[fut], ok, value
+        # A worker died (crash, out of memory) and took the pool down: we cannot tell which job
+        # killed it, so the unfinished ones run again one per fresh process; a job whose
+        # process dies on its own is reported as failed.
+        for item in unfinished:
+            with cf.ProcessPoolExecutor(1, mp_context=ctx) as pool:
+                try:
+                    ok, value = pool.submit(_call, fn, item, self.threads).result()
+                except cf.process.BrokenProcessPool:
+                    ok, value = False, "worker process died (crash or out of memory)"
+            yield item, ok, value
+
+
+class RayExecutor:
+    """One Ray task per job. ``address=None`` starts a local Ray instance with ``workers``
+    CPUs (stopped again when done); otherwise connects to that cluster."""
+
+    def __init__(self, workers: int = 2, address: str | None = None,
+                 threads_per_worker: int | None = None, runtime_env: dict | None = None):
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.workers = workers
+        self.address = address
+        self.threads = threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
+        self.runtime_env = runtime_env
+
+    def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]
+                      ) -> Iterator[tuple[Any, bool, Any]]:
+        import ray
+
+        started_here = False
+        if not ray.is_initialized():
+            if self.address is None:
+                ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False,
+                         configure_logging=False, runtime_env=self.runtime_env)
+            else:
+                ray.init(address=self.address, log_to_driver=False, configure_logging=False,
+                         runtime_env=self.runtime_env)
+            started_here = True
+        try:
+            remote = ray.remote(num_cpus=1, max_retries=0)(_call)
+            refs = {remote.remote(fn, it, self.threads): it for it in items}
+            waiting = list(refs)
+            while waiting:
+                done, waiting = ray.wait(waiting, num_returns=1)
+                ref = done[0]
+                item = refs.pop(ref)
+                try:
+                    ok, value = ray.get(ref)
+                except Exception as e:  # noqa: BLE001 - worker died or task was lost
+                    ok, value = False, f"Ray task failed: {_reason(e)}"
+                yield item, ok, value
+        finally:
+            if started_here:
+                ray.shutdown()
+
+
+def make_executor(kind: str, workers: int = 2, address: str | None = None):
+    if kind == "local":
+        if address is not None:
+            raise ValueError("--ray-address only applies to --executor ray")
+        return LocalExecutor(workers)
+    if kind == "ray":
+        return RayExecutor(workers, address)
+    raise ValueError(f"executor must be 'local' or 'ray', got {kind!r}")
