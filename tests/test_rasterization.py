@@ -259,6 +259,31 @@ def test_covars_argument_matches_reference(fresh_seed):
     assert (a[0] - c[0]).abs().mean() <= 1e-5
 
 
+@pytest.mark.parametrize("backend", ["cpu", "torch"])
+def test_label_weights_equal_one_hot_features(fresh_seed, backend):
+    """label_ids render like one-hot features (the CPU kernels accumulate them sparsely)."""
+    g = torch.Generator().manual_seed(fresh_seed)
+    N, L = 3000, 6
+    means, quats, scales, opac = random_scene(N, g)
+    viewmats, Ks = random_cameras(2, 90, 67, g)
+    colors = torch.rand(N, 3, generator=g)
+    labels = torch.randint(0, L, (N,), generator=g)
+    _, a, meta = rasterization(means, quats, scales, opac, colors, viewmats, Ks, 90, 67,
+                               backend=backend, label_ids=labels, num_labels=L)
+    onehot = torch.nn.functional.one_hot(labels, L).float()
+    ref_w, _, ref_meta = rasterization(means, quats, scales, opac, onehot, viewmats, Ks, 90, 67,
+                                       backend="torch")
+    ok = ~ref_meta["ambiguous"]
+    w = meta["label_weights"]
+    assert w.shape == (2, 67, 90, L)
+    assert (w - ref_w).abs()[ok].max() <= COLOR_TOL
+    # The weights of all labels add up to the pixel's alpha.
+    assert (w.sum(-1) - a[..., 0]).abs().max() <= 1e-5
+    with pytest.raises(ValueError, match=r"label_ids must lie in \[0, num_labels\)"):
+        rasterization(means, quats, scales, opac, colors, viewmats, Ks, 90, 67, backend=backend,
+                      label_ids=labels, num_labels=L - 1)
+
+
 def test_deterministic_across_runs_and_thread_counts(fresh_seed, monkeypatch):
     g = torch.Generator().manual_seed(fresh_seed)
     means, quats, scales, opac = random_scene(20000, g)

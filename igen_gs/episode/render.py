@@ -143,11 +143,9 @@ class EpisodeRenderer:
         self.base = GaussianField.concat(parts)
         self.sh_degree = self.base.sh_degree
         self.buf = self.base.clone()
-        self.labels = torch.cat(labels)
-        self.onehot = torch.nn.functional.one_hot(self.labels, L).to(torch.float32)
+        self.labels = torch.cat(labels).to(torch.int32)
         if self.sh_degree == 0:
-            rgb = sh_to_rgb(0, torch.ones_like(self.base.means), self.base.sh)
-            self.feats = torch.cat([rgb, self.onehot], -1) if self.cfg.labels else rgb
+            self.rgb = sh_to_rgb(0, torch.ones_like(self.base.means), self.base.sh)
         if len(self.buf) == 0:
             raise ValueError("nothing to render: the scene is empty and there is no gripper")
 
@@ -163,15 +161,13 @@ class EpisodeRenderer:
         self.buf.quats[sl] = f.quats
         self.buf.sh[sl] = f.sh
 
-    def _features(self, cams: list[Camera]) -> Tensor:
+    def _colours(self, cams: list[Camera]) -> Tensor:
+        """RGB per Gaussian: [N, 3], or [C, N, 3] when the SH colours are view-dependent."""
         if self.sh_degree == 0:
-            return self.feats
+            return self.rgb
         viewmats, _, _, _ = stack_cameras(cams)
         campos = torch.linalg.inv(viewmats)[:, :3, 3]
-        rgb = sh_to_rgb(self.sh_degree, self.buf.means[None] - campos[:, None], self.buf.sh[None])
-        if not self.cfg.labels:
-            return rgb
-        return torch.cat([rgb, self.onehot[None].expand(len(cams), -1, -1)], -1)
+        return sh_to_rgb(self.sh_degree, self.buf.means[None] - campos[:, None], self.buf.sh[None])
 
     def render_frame(self, t: int, T_world_ee: Tensor, opening: float
                      ) -> dict[str, dict[str, np.ndarray]]:
@@ -187,14 +183,15 @@ class EpisodeRenderer:
         L = len(self.label_names)
         for cams in groups.values():
             viewmats, Ks, w, h = stack_cameras(cams)
-            feats = self._features(cams)
-            bg = torch.zeros(len(cams), feats.shape[-1])
-            bg[:, :3] = torch.tensor(self.cfg.background_color)
+            bg = torch.tensor(self.cfg.background_color, dtype=torch.float32).expand(
+                len(cams), 3).clone()
             with torch.no_grad():
-                img, alpha, _ = rasterization(
-                    self.buf.means, self.buf.quats, self.buf.scales, self.buf.opacities, feats,
-                    viewmats, Ks, w, h, backgrounds=bg,
-                    render_mode="RGB+ED" if self.cfg.depth else "RGB", backend=self.cfg.backend)
+                img, alpha, meta = rasterization(
+                    self.buf.means, self.buf.quats, self.buf.scales, self.buf.opacities,
+                    self._colours(cams), viewmats, Ks, w, h, backgrounds=bg,
+                    render_mode="RGB+ED" if self.cfg.depth else "RGB", backend=self.cfg.backend,
+                    label_ids=self.labels if self.cfg.labels else None,
+                    num_labels=L if self.cfg.labels else None)
             for i, cam in enumerate(cams):
                 rec = {"rgb": (img[i, ..., :3].clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy(),
                        "T_world_cam": cam.T_world_cam.numpy()}
@@ -203,8 +200,7 @@ class EpisodeRenderer:
                     rec["depth"] = torch.where(alpha[i, ..., 0] >= self.cfg.min_alpha_for_depth,
                                                d, torch.zeros_like(d)).numpy()
                 if self.cfg.labels:
-                    wts = img[i, ..., 3:3 + L]
-                    best, idx = wts.max(-1)
+                    best, idx = meta["label_weights"][i].max(-1)
                     rec["labels"] = torch.where(best > 0, idx, -1).to(torch.int16).numpy()
                 out[cam.name] = rec
         return out

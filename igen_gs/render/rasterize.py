@@ -175,9 +175,24 @@ def _np32(t: Tensor | None):
     return t.detach().to(dtype=torch.float32).contiguous().numpy()
 
 
+def _one_hot_labels(label_ids, num_labels, means, check_only: bool = False):
+    N = means.shape[0]
+    if not isinstance(label_ids, Tensor) or label_ids.shape != (N,) or \
+            label_ids.is_floating_point() or label_ids.dtype == torch.bool:
+        raise ValueError(f"label_ids must be an integer tensor of shape [N] = [{N}]")
+    if not isinstance(num_labels, int) or num_labels <= 0:
+        raise ValueError(f"num_labels must be a positive int with label_ids, got {num_labels!r}")
+    if N and (int(label_ids.min()) < 0 or int(label_ids.max()) >= num_labels):
+        raise ValueError(f"label_ids must lie in [0, num_labels) = [0, {num_labels})")
+    if check_only:
+        return None
+    return torch.nn.functional.one_hot(label_ids.long(), num_labels).to(means.dtype)
+
+
 def _rasterize_cpu(
     means, quats, scales, opacities, colors, viewmats, Ks, width, height, near_plane, far_plane,
     radius_clip, eps2d, sh_degree, backgrounds, render_mode, rasterize_mode, covars,
+    label_ids=None, num_labels=None,
 ):
     if any(t is not None and t.requires_grad for t in (means, quats, scales, opacities, colors,
                                                        covars)):
@@ -205,8 +220,10 @@ def _rasterize_cpu(
         -1 if (sh_degree is None or not use_colors) else int(sh_degree),
         _np32(viewmats), _np32(Ks), int(width), int(height), float(eps2d), float(near_plane),
         float(far_plane), float(radius_clip), rasterize_mode == "antialiased", depth_channel,
-        render_mode in ("ED", "RGB+ED"), _np32(bg), os.environ.get("IGEN_GS_SIMD", ""),
-        _num_threads(),
+        render_mode in ("ED", "RGB+ED"), _np32(bg),
+        None if label_ids is None else label_ids.to(torch.int32).contiguous().numpy(),
+        0 if num_labels is None else int(num_labels),
+        os.environ.get("IGEN_GS_SIMD", ""), _num_threads(),
     )
     t = torch.from_numpy
     splats = t(out["splats"])  # [C, N, 8]: mean x, y, conic a, b, c, opacity, -, -
@@ -225,6 +242,8 @@ def _rasterize_cpu(
         "n_cameras": C,
         "timings_ms": dict(out["timings_ms"]),
     }
+    if "label_weights" in out:
+        meta["label_weights"] = t(out["label_weights"])
     return t(out["render_colors"]), t(out["render_alphas"]), meta
 
 
@@ -264,6 +283,8 @@ def rasterization(
     rolling_shutter: Any = None,
     viewmats_rs: Tensor | None = None,
     backend: Backend = "auto",
+    label_ids: Tensor | None = None,  # [N] int, in [0, num_labels)
+    num_labels: int | None = None,
 ) -> tuple[Tensor, Tensor, dict]:
     """Rasterize N 3D Gaussians into C pinhole cameras; gsplat 1.5's ``rasterization``.
 
@@ -278,7 +299,10 @@ def rasterization(
     only that channel.
 
     ``backend`` is this library's addition ("auto", "cpu", "gsplat", "torch"; see the module
-    docstring). gsplat features outside the pinhole 3DGS forward pass (fisheye/ortho cameras,
+    docstring). So are ``label_ids`` [N] and ``num_labels`` L: when given, ``meta
+    ["label_weights"]`` [C, H, W, L] holds, per pixel, the blending weight each label
+    contributes -- the same as rendering one-hot features, which the CPU kernels accumulate
+    sparsely (one channel per Gaussian instead of L). gsplat features outside the pinhole 3DGS forward pass (fisheye/ortho cameras,
     unscented transform, distortion, rolling shutter, distributed) are passed through to the
     gsplat backend and rejected with a ValueError by the others. ``packed``, ``sparse_grad``,
     ``absgrad``, ``channel_chunk`` and ``segmented`` only change gsplat's memory use and
@@ -290,6 +314,24 @@ def rasterization(
         raise ValueError("means must be a torch.Tensor of shape [N, 3]")
     if backend == "auto":
         backend = "gsplat" if means.is_cuda else "cpu"
+    if label_ids is not None and backend != "cpu":
+        # Labels as one-hot features, in a second pass of the same backend.
+        labels_1h = _one_hot_labels(label_ids, num_labels, means)
+        colors_out, alphas_out, meta = rasterization(
+            means, quats, scales, opacities, colors, viewmats, Ks, width, height, near_plane,
+            far_plane, radius_clip, eps2d, sh_degree, packed, tile_size, backgrounds,
+            render_mode, sparse_grad, absgrad, rasterize_mode, channel_chunk, distributed,
+            camera_model, segmented, covars, with_ut, with_eval3d, radial_coeffs,
+            tangential_coeffs, thin_prism_coeffs, ftheta_coeffs, rolling_shutter, viewmats_rs,
+            backend=backend)
+        lw, _, _ = rasterization(
+            means, quats, scales, opacities, labels_1h, viewmats, Ks, width, height, near_plane,
+            far_plane, radius_clip, eps2d, None, packed, tile_size, None, "RGB", sparse_grad,
+            absgrad, rasterize_mode, channel_chunk, distributed, camera_model, segmented, covars,
+            with_ut, with_eval3d, radial_coeffs, tangential_coeffs, thin_prism_coeffs,
+            ftheta_coeffs, rolling_shutter, viewmats_rs, backend=backend)
+        meta["label_weights"] = lw
+        return colors_out, alphas_out, meta
     if backend == "gsplat":
         if not means.is_cuda:
             raise ValueError("backend='gsplat' needs CUDA tensors; use backend='cpu' for CPU "
@@ -335,10 +377,12 @@ def rasterization(
     if backend == "cpu":
         if means.device.type != "cpu":
             raise ValueError(f"backend='cpu' needs CPU tensors, means is on {means.device}")
+        if label_ids is not None:
+            _one_hot_labels(label_ids, num_labels, means, check_only=True)
         colors_out, alphas_out, meta = _rasterize_cpu(
             means, quats, scales, opacities, colors, viewmats, Ks, width, height, near_plane,
             far_plane, radius_clip, eps2d, sh_degree, backgrounds, render_mode, rasterize_mode,
-            covars)
+            covars, label_ids, num_labels)
     else:
         f32 = [None if t is None else t.to(torch.float32) for t in
                (means, quats, scales, opacities, colors, viewmats, Ks, backgrounds, covars)]

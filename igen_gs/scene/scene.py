@@ -148,21 +148,14 @@ class Scene:
         else:
             campos = torch.linalg.inv(viewmats)[:, :3, 3]
             rgb = sh_to_rgb(gs.sh_degree, gs.means[None] - campos[:, None], gs.sh[None])
-        feats = rgb
-        if labels:
-            onehot = torch.nn.functional.one_hot(lab, L).to(torch.float32)
-            if rgb.dim() == 3:
-                onehot = onehot[None].expand(C, -1, -1)
-            feats = torch.cat([rgb, onehot], dim=-1)
         bgs = None
         if background_color is not None:
-            bg = torch.zeros(C, feats.shape[-1])
-            bg[:, :3] = torch.as_tensor(background_color, dtype=torch.float32)
-            bgs = bg
+            bgs = torch.as_tensor(background_color, dtype=torch.float32).expand(C, 3).clone()
         with torch.no_grad():
             out, alpha, meta = rasterization(
-                gs.means, gs.quats, gs.scales, gs.opacities, feats, viewmats, Ks, width,
-                height, backgrounds=bgs, render_mode="RGB+ED", backend=backend)
+                gs.means, gs.quats, gs.scales, gs.opacities, rgb, viewmats, Ks, width,
+                height, backgrounds=bgs, render_mode="RGB+ED", backend=backend,
+                label_ids=lab if labels else None, num_labels=L if labels else None)
         result = {
             "rgb": out[..., :3],
             "depth": out[..., -1],
@@ -171,7 +164,7 @@ class Scene:
             "meta": meta,
         }
         if labels:
-            w = out[..., 3:3 + L]
+            w = meta.pop("label_weights")
             best, idx = w.max(dim=-1)
             result["labels"] = torch.where(best > 0, idx, torch.full_like(idx, -1))
             result["label_weights"] = w

@@ -150,7 +150,8 @@ py::dict rasterize(const f32& means, const py::object& quats, const py::object& 
                    int sh_degree, const f32& viewmats, const f32& Ks, int width, int height,
                    float eps2d, float near_plane, float far_plane, float radius_clip,
                    bool antialiased, bool depth_channel, bool normalize_last,
-                   const py::object& backgrounds_obj, const std::string& simd, int nthreads) {
+                   const py::object& backgrounds_obj, const py::object& labels_obj,
+                   int num_labels, const std::string& simd, int nthreads) {
   f32 qk, sk, ck;
   Inputs in = gather_inputs(means, quats, scales, covars, opacities, qk, sk, ck);
   check_shape(viewmats, {-1, 4, 4}, "viewmats");
@@ -194,6 +195,20 @@ py::dict rasterize(const f32& means, const py::object& quats, const py::object& 
   const int tw = (width + igk::kTile - 1) / igk::kTile;
   const int th = (height + igk::kTile - 1) / igk::kTile;
   f32 out_colors({C, static_cast<int64_t>(height), static_cast<int64_t>(width), D});
+  // Optional per-Gaussian labels, rendered as one-hot channels accumulated sparsely.
+  py::array_t<int32_t, py::array::c_style | py::array::forcecast> labels;
+  const bool has_labels = !labels_obj.is_none();
+  if (has_labels) {
+    labels = labels_obj.cast<py::array_t<int32_t, py::array::c_style | py::array::forcecast>>();
+    check_shape(labels, {N}, "labels");
+    if (num_labels <= 0) throw py::value_error("num_labels must be positive with labels");
+    const int32_t* lp = labels.data();
+    for (int64_t g = 0; g < N; ++g)
+      if (lp[g] < 0 || lp[g] >= num_labels)
+        throw py::value_error("labels must lie in [0, num_labels)");
+  }
+  const int64_t L = has_labels ? num_labels : 0;
+  f32 out_labels({C, static_cast<int64_t>(height), static_cast<int64_t>(width), L});
   f32 out_alphas({C, static_cast<int64_t>(height), static_cast<int64_t>(width),
                   static_cast<int64_t>(1)});
   i32 radii({C, N, static_cast<int64_t>(2)});
@@ -262,10 +277,23 @@ py::dict rasterize(const f32& means, const py::object& quats, const py::object& 
       t_bin += ms_since(t0);
 
       t0 = Clock::now();
-      raster(splats, feat_ptr, static_cast<int>(D), tile_offsets.data(),
-             tile_ids.data(), width, height, has_bg ? backgrounds.data() + c * D : nullptr,
-             normalize_last ? 1 : 0, out_colors.mutable_data() + c * height * width * D,
-             out_alphas.mutable_data() + c * height * width, nthreads);
+      igk::RasterArgs ra;
+      ra.splats = splats;
+      ra.feats = feat_ptr;
+      ra.D = static_cast<int>(D);
+      ra.labels = has_labels ? labels.data() : nullptr;
+      ra.L = static_cast<int>(L);
+      ra.tile_offsets = tile_offsets.data();
+      ra.tile_ids = tile_ids.data();
+      ra.width = width;
+      ra.height = height;
+      ra.background = has_bg ? backgrounds.data() + c * D : nullptr;
+      ra.normalize_last = normalize_last;
+      ra.out_feats = out_colors.mutable_data() + c * height * width * D;
+      ra.out_alphas = out_alphas.mutable_data() + c * height * width;
+      ra.out_labels = has_labels ? out_labels.mutable_data() + c * height * width * L : nullptr;
+      ra.nthreads = nthreads;
+      raster(ra);
       t_raster += ms_since(t0);
       flat_ids[c].swap(tile_ids);
     }
@@ -285,6 +313,7 @@ py::dict rasterize(const f32& means, const py::object& quats, const py::object& 
   py::dict d;
   d["render_colors"] = out_colors;
   d["render_alphas"] = out_alphas;
+  if (has_labels) d["label_weights"] = out_labels;
   d["radii"] = radii;
   d["depths"] = depths;
   d["splats"] = splats_arr;
@@ -317,7 +346,8 @@ PYBIND11_MODULE(_C, m) {
         py::arg("viewmats"), py::arg("Ks"), py::arg("width"), py::arg("height"),
         py::arg("eps2d"), py::arg("near_plane"), py::arg("far_plane"), py::arg("radius_clip"),
         py::arg("antialiased"), py::arg("depth_channel"), py::arg("normalize_last"),
-        py::arg("backgrounds"), py::arg("simd"), py::arg("nthreads"));
+        py::arg("backgrounds"), py::arg("labels"), py::arg("num_labels"), py::arg("simd"),
+        py::arg("nthreads"));
   m.def("simd_levels", []() {
     std::vector<std::string> v;
     for (const char* l : igk::available_simd_levels()) v.emplace_back(l);

@@ -57,4 +57,22 @@ struct ProjectOutputs {
   Splat* splats;   // [N], all zero when culled
 };
 
+// Inputs and outputs of the compositor for one camera.
+struct RasterArgs {
+  const Splat* splats = nullptr;        // [N]
+  const float* feats = nullptr;         // [N, D] features per Gaussian
+  int D = 0;
+  const int32_t* labels = nullptr;      // [N] label per Gaussian in [0, L), or null
+  int L = 0;                            // number of labels
+  const int64_t* tile_offsets = nullptr;  // [ntiles + 1]
+  const int32_t* tile_ids = nullptr;    // Gaussians per tile, in (depth, index) order
+  int width = 0, height = 0;
+  const float* background = nullptr;    // [D] or null
+  bool normalize_last = false;          // divide the last channel by alpha (expected depth)
+  float* out_feats = nullptr;           // [H, W, D]
+  float* out_alphas = nullptr;          // [H, W]
+  float* out_labels = nullptr;          // [H, W, L]: blending weight of each label
+  int nthreads = 1;
+};
+
 }  // namespace igk

@@ -6,19 +6,16 @@
 namespace igk {
 
 namespace base {
-void rasterize_tiles(const Splat*, const float*, int, const int64_t*, const int32_t*, int, int,
-                     const float*, int, float*, float*, int);
+void rasterize_tiles(const RasterArgs&);
 }
 #ifdef IGK_HAVE_AVX2
 namespace avx2 {
-void rasterize_tiles(const Splat*, const float*, int, const int64_t*, const int32_t*, int, int,
-                     const float*, int, float*, float*, int);
+void rasterize_tiles(const RasterArgs&);
 }
 #endif
 #ifdef IGK_HAVE_AVX512
 namespace avx512 {
-void rasterize_tiles(const Splat*, const float*, int, const int64_t*, const int32_t*, int, int,
-                     const float*, int, float*, float*, int);
+void rasterize_tiles(const RasterArgs&);
 }
 #endif
 

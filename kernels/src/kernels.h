@@ -24,10 +24,7 @@ int64_t bin_tiles(const int32_t* radii, const Splat* splats, const float* depths
                   int width, int height, int nthreads, std::vector<int64_t>& tile_offsets,
                   std::vector<int32_t>& tile_ids, int32_t* tiles_per_gauss);
 
-using RasterFn = void (*)(const Splat* splats, const float* feats, int D,
-                          const int64_t* tile_offsets, const int32_t* tile_ids, int width,
-                          int height, const float* background, int normalize_last,
-                          float* out_feats, float* out_alphas, int nthreads);
+using RasterFn = void (*)(const RasterArgs& args);
 
 // Instruction-set levels compiled into this build, best first ("avx512", "avx2", "base").
 std::vector<const char*> compiled_simd_levels();

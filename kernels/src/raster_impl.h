@@ -68,21 +68,29 @@ static inline vf vexp_neg(vf x) {
   return p * scale;
 }
 
-void rasterize_tiles(const Splat* splats, const float* feats, int D, const int64_t* tile_offsets,
-                     const int32_t* tile_ids, int width, int height, const float* background,
-                     int normalize_last, float* out_feats, float* out_alphas, int nthreads) {
+void rasterize_tiles(const RasterArgs& args) {
+  const Splat* splats = args.splats;
+  const float* feats = args.feats;
+  const int D = args.D, L = args.labels != nullptr ? args.L : 0;
+  const int32_t* labels = args.labels;
+  const int64_t* tile_offsets = args.tile_offsets;
+  const int32_t* tile_ids = args.tile_ids;
+  const int width = args.width, height = args.height;
   const int tw = (width + kTile - 1) / kTile;
   const int th = (height + kTile - 1) / kTile;
   const int64_t ntiles = static_cast<int64_t>(tw) * th;
   vf lane;
   for (int i = 0; i < 16; ++i) lane[i] = static_cast<float>(i) + 0.5f;
 
-#pragma omp parallel num_threads(nthreads)
+#pragma omp parallel num_threads(args.nthreads)
   {
-    // Per-thread tile state: transmittance and done lanes per row, accumulators [row][D].
+    // Per-thread tile state: transmittance and done lanes per row, accumulators [row][D] and
+    // label weights [row][L]. Labels are one-hot features accumulated sparsely: a Gaussian
+    // adds its weight to its own label's channel only.
     // (Allocated by hand: GCC drops the vector type's 64-byte alignment in std::vector<vf>.)
-    const size_t nacc = static_cast<size_t>(kTile) * std::max(D, 1);
+    const size_t nacc = static_cast<size_t>(kTile) * (std::max(D, 1) + L);
     vf* acc = static_cast<vf*>(std::aligned_alloc(64, nacc * sizeof(vf)));
+    vf* acc_lab = acc + static_cast<size_t>(kTile) * std::max(D, 1);
     alignas(64) vf T[kTile];
     alignas(64) vi done[kTile];
 
@@ -110,6 +118,7 @@ void rasterize_tiles(const Splat* splats, const float* feats, int D, const int64
           const int32_t ga = tile_ids[k + 16];
           __builtin_prefetch(splats + ga);
           __builtin_prefetch(feats + static_cast<int64_t>(ga) * D);
+          if (labels != nullptr) __builtin_prefetch(labels + ga);
         }
         const int32_t g = tile_ids[k];
         const Splat s = splats[g];
@@ -128,6 +137,7 @@ void rasterize_tiles(const Splat* splats, const float* feats, int D, const int64
         const vf smax = splat(s.sigma_max);
         const vf opac = splat(s.opacity);
         const float* f = feats + static_cast<int64_t>(g) * D;
+        const int lab = labels != nullptr ? labels[g] : 0;
         while (rows) {
           const int r = __builtin_ctz(rows);
           rows &= rows - 1;
@@ -147,6 +157,7 @@ void rasterize_tiles(const Splat* splats, const float* feats, int D, const int64
           const vf w = take ? alpha * Tr : splat(0.f);
           vf* a = acc + static_cast<size_t>(r) * D;
           for (int d = 0; d < D; ++d) a[d] += w * f[d];
+          if (L > 0) acc_lab[static_cast<size_t>(r) * L + lab] += w;
           T[r] = take ? next_T : Tr;
           if (all(done[r])) active &= ~(1u << r);
         }
@@ -154,20 +165,28 @@ void rasterize_tiles(const Splat* splats, const float* feats, int D, const int64
 
       // Write out: colour + T * background; alpha = 1 - T; optional normalisation of the
       // last channel by alpha (expected depth), with gsplat's 1e-10 clamp.
+      const float* background = args.background;
       for (int r = 0; r < nrows; ++r) {
         const int64_t row_base = static_cast<int64_t>(y0 + r) * width + x0;
         const vf* a = acc + static_cast<size_t>(r) * D;
         for (int c = 0; c < ncols; ++c) {
           const float Tp = T[r][c];
           const float alpha = 1.f - Tp;
-          float* o = out_feats + (row_base + c) * D;
+          float* o = args.out_feats + (row_base + c) * D;
           for (int d = 0; d < D; ++d) {
             float v = a[d][c];
             if (background != nullptr) v += Tp * background[d];
             o[d] = v;
           }
-          if (normalize_last && D > 0) o[D - 1] = o[D - 1] / std::max(alpha, 1e-10f);
-          out_alphas[row_base + c] = alpha;
+          if (args.normalize_last && D > 0) o[D - 1] = o[D - 1] / std::max(alpha, 1e-10f);
+          args.out_alphas[row_base + c] = alpha;
+        }
+        if (L > 0) {
+          const vf* al = acc_lab + static_cast<size_t>(r) * L;
+          for (int c = 0; c < ncols; ++c) {
+            float* o = args.out_labels + (row_base + c) * L;
+            for (int l = 0; l < L; ++l) o[l] = al[l][c];
+          }
         }
       }
     }
