@@ -302,8 +302,10 @@ def rasterization(
     docstring). So are ``label_ids`` [N] and ``num_labels`` L: when given, ``meta
     ["label_weights"]`` [C, H, W, L] holds, per pixel, the blending weight each label
     contributes -- the same as rendering one-hot features, which the CPU kernels accumulate
-    sparsely (one channel per Gaussian instead of L). gsplat features outside the pinhole 3DGS forward pass (fisheye/ortho cameras,
-    unscented transform, distortion, rolling shutter, distributed) are passed through to the
+    sparsely (one channel per Gaussian instead of L).
+
+    gsplat features outside the pinhole 3DGS forward pass (fisheye/ortho cameras, unscented
+    transform, distortion, rolling shutter, distributed) are passed through to the
     gsplat backend and rejected with a ValueError by the others. ``packed``, ``sparse_grad``,
     ``absgrad``, ``channel_chunk`` and ``segmented`` only change gsplat's memory use and
     gradients; the CPU backend returns a dense (unpacked) ``meta``.
