@@ -191,7 +191,7 @@ class EpisodeRenderer:
                     self._colours(cams), viewmats, Ks, w, h, backgrounds=bg,
                     render_mode="RGB+ED" if self.cfg.depth else "RGB", backend=self.cfg.backend,
                     label_ids=self.labels if self.cfg.labels else None,
-                    num_labels=L if self.cfg.labels else None)
+                    num_labels=L if self.cfg.labels else None, return_meta=False)
             for i, cam in enumerate(cams):
                 rec = {"rgb": (img[i, ..., :3].clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy(),
                        "T_world_cam": cam.T_world_cam.numpy()}

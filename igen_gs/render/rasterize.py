@@ -192,7 +192,7 @@ def _one_hot_labels(label_ids, num_labels, means, check_only: bool = False):
 def _rasterize_cpu(
     means, quats, scales, opacities, colors, viewmats, Ks, width, height, near_plane, far_plane,
     radius_clip, eps2d, sh_degree, backgrounds, render_mode, rasterize_mode, covars,
-    label_ids=None, num_labels=None,
+    label_ids=None, num_labels=None, with_meta=True,
 ):
     if any(t is not None and t.requires_grad for t in (means, quats, scales, opacities, colors,
                                                        covars)):
@@ -222,26 +222,30 @@ def _rasterize_cpu(
         float(far_plane), float(radius_clip), rasterize_mode == "antialiased", depth_channel,
         render_mode in ("ED", "RGB+ED"), _np32(bg),
         None if label_ids is None else label_ids.to(torch.int32).contiguous().numpy(),
-        0 if num_labels is None else int(num_labels),
+        0 if num_labels is None else int(num_labels), bool(with_meta),
         os.environ.get("IGEN_GS_SIMD", ""), _num_threads(),
     )
     t = torch.from_numpy
-    splats = t(out["splats"])  # [C, N, 8]: mean x, y, conic a, b, c, opacity, -, -
     meta = {
-        "radii": t(out["radii"]),
-        "means2d": splats[..., 0:2],
-        "depths": t(out["depths"]),
-        "conics": splats[..., 2:5],
-        "opacities": splats[..., 5],
-        "tiles_per_gauss": t(out["tiles_per_gauss"]),
-        "isect_offsets": t(out["isect_offsets"]),
-        "flatten_ids": t(out["flatten_ids"]),
         "tile_width": out["tile_width"],
         "tile_height": out["tile_height"],
         "tile_size": 16,
         "n_cameras": C,
+        "n_isects": out["n_isects"],
         "timings_ms": dict(out["timings_ms"]),
     }
+    if with_meta:
+        splats = t(out["splats"])  # [C, N, 8]: mean x, y, conic a, b, c, opacity, -, -
+        meta.update({
+            "radii": t(out["radii"]),
+            "means2d": splats[..., 0:2],
+            "depths": t(out["depths"]),
+            "conics": splats[..., 2:5],
+            "opacities": splats[..., 5],
+            "tiles_per_gauss": t(out["tiles_per_gauss"]),
+            "isect_offsets": t(out["isect_offsets"]),
+            "flatten_ids": t(out["flatten_ids"]),
+        })
     if "label_weights" in out:
         meta["label_weights"] = t(out["label_weights"])
     return t(out["render_colors"]), t(out["render_alphas"]), meta
@@ -285,6 +289,7 @@ def rasterization(
     backend: Backend = "auto",
     label_ids: Tensor | None = None,  # [N] int, in [0, num_labels)
     num_labels: int | None = None,
+    return_meta: bool = True,
 ) -> tuple[Tensor, Tensor, dict]:
     """Rasterize N 3D Gaussians into C pinhole cameras; gsplat 1.5's ``rasterization``.
 
@@ -302,7 +307,9 @@ def rasterization(
     docstring). So are ``label_ids`` [N] and ``num_labels`` L: when given, ``meta
     ["label_weights"]`` [C, H, W, L] holds, per pixel, the blending weight each label
     contributes -- the same as rendering one-hot features, which the CPU kernels accumulate
-    sparsely (one channel per Gaussian instead of L).
+    sparsely (one channel per Gaussian instead of L). ``return_meta=False`` lets the CPU
+    kernels skip the per-camera projection arrays of ``meta`` (faster for repeated renders;
+    ``meta`` then keeps only timings and label weights).
 
     gsplat features outside the pinhole 3DGS forward pass (fisheye/ortho cameras, unscented
     transform, distortion, rolling shutter, distributed) are passed through to the
@@ -384,7 +391,7 @@ def rasterization(
         colors_out, alphas_out, meta = _rasterize_cpu(
             means, quats, scales, opacities, colors, viewmats, Ks, width, height, near_plane,
             far_plane, radius_clip, eps2d, sh_degree, backgrounds, render_mode, rasterize_mode,
-            covars, label_ids, num_labels)
+            covars, label_ids, num_labels, return_meta)
     else:
         f32 = [None if t is None else t.to(torch.float32) for t in
                (means, quats, scales, opacities, colors, viewmats, Ks, backgrounds, covars)]

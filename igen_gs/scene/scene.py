@@ -155,7 +155,8 @@ class Scene:
             out, alpha, meta = rasterization(
                 gs.means, gs.quats, gs.scales, gs.opacities, rgb, viewmats, Ks, width,
                 height, backgrounds=bgs, render_mode="RGB+ED", backend=backend,
-                label_ids=lab if labels else None, num_labels=L if labels else None)
+                label_ids=lab if labels else None, num_labels=L if labels else None,
+                return_meta=False)
         result = {
             "rgb": out[..., :3],
             "depth": out[..., -1],

@@ -139,6 +139,16 @@ py::dict sh_colors(int degree, const f32& sh, const f32& means, const f32& campo
   return d;
 }
 
+// Buffers reused between calls on one thread (the no-meta path keeps its per-camera
+// projection results here instead of in fresh arrays).
+struct RenderWorkspace {
+  std::vector<int32_t> radii, tiles_per_gauss, tile_ids;
+  std::vector<float> depths, feats;
+  std::vector<igk::Splat> splats;
+  std::vector<int64_t> tile_offsets;
+};
+thread_local RenderWorkspace render_workspace;
+
 // Full forward pass for C cameras.
 //   colors: [N, D] or [C, N, D] features, or SH [N, K, 3] / [C, N, K, 3] when sh_degree >= 0,
 //           or None (depth-only).
@@ -151,7 +161,7 @@ py::dict rasterize(const f32& means, const py::object& quats, const py::object& 
                    float eps2d, float near_plane, float far_plane, float radius_clip,
                    bool antialiased, bool depth_channel, bool normalize_last,
                    const py::object& backgrounds_obj, const py::object& labels_obj,
-                   int num_labels, const std::string& simd, int nthreads) {
+                   int num_labels, bool with_meta, const std::string& simd, int nthreads) {
   f32 qk, sk, ck;
   Inputs in = gather_inputs(means, quats, scales, covars, opacities, qk, sk, ck);
   check_shape(viewmats, {-1, 4, 4}, "viewmats");
@@ -211,12 +221,22 @@ py::dict rasterize(const f32& means, const py::object& quats, const py::object& 
   f32 out_labels({C, static_cast<int64_t>(height), static_cast<int64_t>(width), L});
   f32 out_alphas({C, static_cast<int64_t>(height), static_cast<int64_t>(width),
                   static_cast<int64_t>(1)});
-  i32 radii({C, N, static_cast<int64_t>(2)});
-  f32 depths({C, N});
-  f32 splats_arr({C, N, static_cast<int64_t>(8)});
-  i32 tiles_per_gauss({C, N});
-  i32 isect_offsets({C, static_cast<int64_t>(th), static_cast<int64_t>(tw)});
-  std::vector<std::vector<int32_t>> flat_ids(C);
+  // Per-camera projection results: returned as gsplat-style meta ([C, N, ...] arrays), or,
+  // without meta, kept in this thread's reusable workspace (one camera's worth).
+  const int64_t Cm = with_meta ? C : 0;
+  i32 radii({Cm, N, static_cast<int64_t>(2)});
+  f32 depths({Cm, N});
+  f32 splats_arr({Cm, N, static_cast<int64_t>(8)});
+  i32 tiles_per_gauss({Cm, N});
+  i32 isect_offsets({Cm, static_cast<int64_t>(th), static_cast<int64_t>(tw)});
+  std::vector<std::vector<int32_t>> flat_ids(Cm);
+  RenderWorkspace& ws = render_workspace;
+  if (!with_meta) {
+    ws.radii.resize(2 * N);
+    ws.depths.resize(N);
+    ws.splats.resize(N);
+    ws.tiles_per_gauss.resize(N);
+  }
   double t_project = 0, t_bin = 0, t_raster = 0;
   int64_t n_isects = 0;
 
@@ -233,19 +253,25 @@ py::dict rasterize(const f32& means, const py::object& quats, const py::object& 
   const bool direct_feats = Dc > 0 && sh_degree < 0 && !depth_channel;
   {
     py::gil_scoped_release release;
-    std::vector<float> feats(direct_feats ? 0 : static_cast<size_t>(N) * D);
-    std::vector<int64_t> tile_offsets;
-    std::vector<int32_t> tile_ids;
+    ws.feats.resize(direct_feats ? 0 : static_cast<size_t>(N) * D);
+    std::vector<float>& feats = ws.feats;
+    std::vector<int64_t>& tile_offsets = ws.tile_offsets;
+    std::vector<int32_t>& tile_ids = ws.tile_ids;
     for (int64_t c = 0; c < C; ++c) {
       auto t0 = Clock::now();
       const igk::Camera cam = make_camera(viewmats.data() + 16 * c, Ks.data() + 9 * c);
-      int32_t* rc = radii.mutable_data() + c * N * 2;
-      igk::Splat* splats = reinterpret_cast<igk::Splat*>(splats_arr.mutable_data() + c * N * 8);
-      igk::ProjectOutputs out{rc, depths.mutable_data() + c * N, splats};
+      int32_t* rc = with_meta ? radii.mutable_data() + c * N * 2 : ws.radii.data();
+      igk::Splat* splats = with_meta
+          ? reinterpret_cast<igk::Splat*>(splats_arr.mutable_data() + c * N * 8)
+          : ws.splats.data();
+      float* dc_out = with_meta ? depths.mutable_data() + c * N : ws.depths.data();
+      int32_t* tpg = with_meta ? tiles_per_gauss.mutable_data() + c * N
+                               : ws.tiles_per_gauss.data();
+      igk::ProjectOutputs out{rc, dc_out, splats};
       igk::project_camera(in.means, in.quats, in.scales, in.covars, in.opacities, N, cam, opt,
                           out, nthreads);
       // Per-Gaussian feature vectors for this camera: colours, then depth.
-      const float* dc = depths.data() + c * N;
+      const float* dc = dc_out;
       const float* feat_ptr = feats.data();
       if (direct_feats) {
         feat_ptr = colors.data() + (per_camera ? c * N * Dc : 0);
@@ -267,13 +293,14 @@ py::dict rasterize(const f32& means, const py::object& quats, const py::object& 
       t_project += ms_since(t0);
 
       t0 = Clock::now();
-      const int64_t n = igk::bin_tiles(rc, splats, dc, N, width, height,
-                                       nthreads, tile_offsets, tile_ids,
-                                       tiles_per_gauss.mutable_data() + c * N);
+      const int64_t n = igk::bin_tiles(rc, splats, dc, N, width, height, nthreads,
+                                       tile_offsets, tile_ids, tpg);
       n_isects += n;
-      int32_t* offs = isect_offsets.mutable_data() + c * th * tw;
-      for (int64_t t = 0; t < static_cast<int64_t>(th) * tw; ++t)
-        offs[t] = static_cast<int32_t>(tile_offsets[t]);
+      if (with_meta) {
+        int32_t* offs = isect_offsets.mutable_data() + c * th * tw;
+        for (int64_t t = 0; t < static_cast<int64_t>(th) * tw; ++t)
+          offs[t] = static_cast<int32_t>(tile_offsets[t]);
+      }
       t_bin += ms_since(t0);
 
       t0 = Clock::now();
@@ -295,16 +322,16 @@ py::dict rasterize(const f32& means, const py::object& quats, const py::object& 
       ra.nthreads = nthreads;
       raster(ra);
       t_raster += ms_since(t0);
-      flat_ids[c].swap(tile_ids);
+      if (with_meta) flat_ids[c].assign(tile_ids.begin(), tile_ids.end());
     }
   }
   // gsplat-style flatten ids (camera * N + gaussian) and global isect offsets.
-  i32 flatten_ids({n_isects});
+  i32 flatten_ids({with_meta ? n_isects : 0});
   {
     int64_t pos = 0;
     int32_t* fi = flatten_ids.mutable_data();
     int32_t* offs = isect_offsets.mutable_data();
-    for (int64_t c = 0; c < C; ++c) {
+    for (int64_t c = 0; c < Cm; ++c) {
       for (int64_t t = 0; t < static_cast<int64_t>(th) * tw; ++t)
         offs[c * th * tw + t] += static_cast<int32_t>(pos);
       for (int32_t g : flat_ids[c]) fi[pos++] = static_cast<int32_t>(c * N + g);
@@ -314,12 +341,15 @@ py::dict rasterize(const f32& means, const py::object& quats, const py::object& 
   d["render_colors"] = out_colors;
   d["render_alphas"] = out_alphas;
   if (has_labels) d["label_weights"] = out_labels;
-  d["radii"] = radii;
-  d["depths"] = depths;
-  d["splats"] = splats_arr;
-  d["tiles_per_gauss"] = tiles_per_gauss;
-  d["isect_offsets"] = isect_offsets;
-  d["flatten_ids"] = flatten_ids;
+  if (with_meta) {
+    d["radii"] = radii;
+    d["depths"] = depths;
+    d["splats"] = splats_arr;
+    d["tiles_per_gauss"] = tiles_per_gauss;
+    d["isect_offsets"] = isect_offsets;
+    d["flatten_ids"] = flatten_ids;
+  }
+  d["n_isects"] = n_isects;
   d["tile_width"] = tw;
   d["tile_height"] = th;
   py::dict timings;
@@ -346,8 +376,8 @@ PYBIND11_MODULE(_C, m) {
         py::arg("viewmats"), py::arg("Ks"), py::arg("width"), py::arg("height"),
         py::arg("eps2d"), py::arg("near_plane"), py::arg("far_plane"), py::arg("radius_clip"),
         py::arg("antialiased"), py::arg("depth_channel"), py::arg("normalize_last"),
-        py::arg("backgrounds"), py::arg("labels"), py::arg("num_labels"), py::arg("simd"),
-        py::arg("nthreads"));
+        py::arg("backgrounds"), py::arg("labels"), py::arg("num_labels"), py::arg("with_meta"),
+        py::arg("simd"), py::arg("nthreads"));
   m.def("simd_levels", []() {
     std::vector<std::string> v;
     for (const char* l : igk::available_simd_levels()) v.emplace_back(l);
