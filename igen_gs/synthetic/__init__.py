@@ -1,0 +1,7 @@
+"""Synthetic tabletop worlds with ground truth (open3d meshes + an independent ray caster)."""
+
+from .shapes import KINDS, ObjectSpec, default_specs, make_mesh
+from .world import SyntheticWorld, make_tabletop_world
+
+__all__ = ["KINDS", "ObjectSpec", "SyntheticWorld", "default_specs", "make_mesh",
+           "make_tabletop_world"]

@@ -1,0 +1,316 @@
+"""Procedural tabletop worlds with ground truth, rendered by an independent ray caster.
+
+World frame: z up, metres; the table top is the plane z = 0 (support plane (0, 0, 1, 0)),
+1.2 m x 0.8 m, over a grey floor at z = -0.75. Objects (see :mod:`.shapes`) rest on the
+table at seeded, non-overlapping places with seeded yaw.
+
+Appearance is deterministic and "lighting-free" in the sense that matters for editing: the
+table has a procedural wood texture evaluated at the hit point; objects have a flat albedo
+(optionally banded); shading is hemispherical, ``0.45 + 0.55 (1 + n_z) / 2`` with n the
+world normal facing the viewer, so turning an object about the vertical or sliding it does
+not change its colours. Both the ray caster and the ground-truth Gaussians use this model.
+
+Rendering casts one ray per pixel centre (OpenCV camera, :mod:`igen_gs.scene.frames`) with
+open3d's ``RaycastingScene``; depth is the camera z of the hit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+from ..scene import frames
+from ..scene.camera import Camera
+from ..scene.field import GaussianField
+from ..scene.scene import Scene, check_object_name
+from .shapes import ObjectSpec, default_specs, make_mesh
+
+TABLE_SIZE = (1.2, 0.8)
+TABLE_THICKNESS = 0.04
+FLOOR_Z = -0.75
+FLOOR_RGB = (0.55, 0.55, 0.57)
+PLACEMENT_REGION = ((-0.28, 0.28), (-0.18, 0.22))  # x, y ranges for object centres
+
+
+def shade(normals: np.ndarray) -> np.ndarray:
+    """Hemispherical shading factor [...] from unit world normals [..., 3]."""
+    return 0.45 + 0.55 * (0.5 + 0.5 * normals[..., 2])
+
+
+def table_albedo(xy: np.ndarray) -> np.ndarray:
+    """Procedural light wood: grain bands along y with a slow wobble. xy [..., 2] -> [..., 3]."""
+    x, y = xy[..., 0], xy[..., 1]
+    grain = 0.5 + 0.5 * np.sin(2 * np.pi * (9.0 * x + 0.35 * np.sin(6.0 * y) + 0.1 * np.sin(
+        23.0 * y)))
+    fine = 0.5 + 0.5 * np.sin(2 * np.pi * 41.0 * (x + 0.02 * np.sin(13.0 * y)))
+    k = 0.78 + 0.16 * grain + 0.06 * fine
+    base = np.array([0.66, 0.48, 0.32])
+    return k[..., None] * base
+
+
+def object_albedo(spec: ObjectSpec, p_obj: np.ndarray) -> np.ndarray:
+    """Albedo of points of an object given in its frame [..., 3] -> [..., 3]."""
+    col = np.broadcast_to(np.asarray(spec.color, dtype=np.float64), p_obj.shape).copy()
+    if spec.texture == "stripes":
+        band = (np.floor(p_obj[..., 2] / 0.02).astype(np.int64) % 2 == 1)
+        col[band] *= 0.7
+    return col
+
+
+@dataclass
+class SyntheticWorld:
+    """A tabletop world: named objects with rest poses ``T_world_obj`` (object frame: bottom
+    centre, z up)."""
+
+    specs: list[ObjectSpec]
+    poses: dict[str, torch.Tensor]
+    seed: int = 0
+    _meshes: dict = field(default_factory=dict, repr=False)
+
+    # ------------------------------------------------------------------ basic facts
+    @property
+    def object_names(self) -> list[str]:
+        return [s.name for s in self.specs]
+
+    @property
+    def support_plane(self) -> torch.Tensor:
+        return torch.tensor([0.0, 0.0, 1.0, 0.0], dtype=torch.float64)
+
+    def spec(self, name: str) -> ObjectSpec:
+        for s in self.specs:
+            if s.name == name:
+                return s
+        raise ValueError(f"unknown object {name!r}; the world has: "
+                         f"{', '.join(self.object_names)}")
+
+    def object_mesh(self, name: str):
+        """open3d TriangleMesh of ``name`` in its object frame (cached; a copy is returned)."""
+        import copy
+
+        spec = self.spec(name)
+        if name not in self._meshes:
+            self._meshes[name] = make_mesh(spec)
+        return copy.deepcopy(self._meshes[name])
+
+    def object_extents(self, name: str) -> tuple[float, float, float]:
+        return tuple(float(v) for v in self.spec(name).size)
+
+    def default_camera(self, width: int = 640, height: int = 480) -> Camera:
+        """A photo-like view of the table from the front and above (fov 55 deg)."""
+        return Camera.look_at((0.0, -0.78, 0.62), (0.0, 0.03, 0.0), width=width, height=height,
+                              fov_y_deg=55.0, name="photo")
+
+    # ------------------------------------------------------------------ editing
+    def with_poses(self, poses: Mapping[str, object]) -> SyntheticWorld:
+        """A copy with some objects moved to new ``T_world_obj``."""
+        new = dict(self.poses)
+        for name, T in poses.items():
+            self.spec(name)
+            T = torch.as_tensor(T, dtype=torch.float64)
+            if T.shape != (4, 4) or not torch.isfinite(T).all():
+                raise ValueError(f"pose of {name!r} must be a finite [4, 4] transform")
+            new[name] = T
+        return replace(self, poses=new, _meshes=self._meshes)
+
+    def move(self, name: str, T_world_obj) -> SyntheticWorld:
+        return self.with_poses({name: T_world_obj})
+
+    # ------------------------------------------------------------------ ray casting
+    def _raycasting_scene(self, poses: Mapping[str, torch.Tensor]):
+        import open3d as o3d
+
+        rs = o3d.t.geometry.RaycastingScene()
+        ids = {}
+        tx, ty = TABLE_SIZE
+        table = o3d.geometry.TriangleMesh.create_box(tx, ty, TABLE_THICKNESS)
+        table.translate((-tx / 2, -ty / 2, -TABLE_THICKNESS))
+        ids[rs.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(table))] = "table"
+        floor = o3d.geometry.TriangleMesh.create_box(6.0, 6.0, 0.01)
+        floor.translate((-3.0, -3.0, FLOOR_Z - 0.01))
+        ids[rs.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(floor))] = "floor"
+        for name in self.object_names:
+            m = self.object_mesh(name)
+            m.transform(poses[name].numpy())
+            ids[rs.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(m))] = name
+        return rs, ids
+
+    def render(self, camera: Camera, object_poses: Mapping[str, object] | None = None) -> dict:
+        """Ray-cast ``camera``'s view.
+
+        Returns ``rgb`` uint8 [H, W, 3], ``depth`` float32 [H, W] (camera z, metres; 0 where
+        the ray hits nothing), ``instance`` int32 [H, W] (0 table/floor, i + 1 for object i
+        of ``object_names``, -1 for nothing), ``masks`` {name: bool [H, W]} and ``normals``
+        float32 [H, W, 3] (world, facing the camera).
+        """
+        import open3d as o3d
+
+        world = self.with_poses(object_poses) if object_poses else self
+        rs, ids = world._raycasting_scene(world.poses)
+        H, W = camera.height, camera.width
+        dirs_cam = camera.pixel_rays().numpy().reshape(-1, 3)  # z = 1
+        R = camera.T_world_cam[:3, :3].numpy()
+        o = camera.T_world_cam[:3, 3].numpy()
+        dirs = dirs_cam @ R.T
+        rays = np.concatenate([np.broadcast_to(o, dirs.shape), dirs], 1).astype(np.float32)
+        ans = rs.cast_rays(o3d.core.Tensor(rays))
+        t = ans["t_hit"].numpy().astype(np.float64)
+        gid = ans["geometry_ids"].numpy()
+        hit = np.isfinite(t)
+        n = ans["primitive_normals"].numpy().astype(np.float64)
+        flip = (n * dirs).sum(-1) > 0
+        n[flip] *= -1
+        pts = o + dirs * np.where(hit, t, 0.0)[:, None]
+        albedo = np.zeros((t.size, 3))
+        instance = np.full(t.size, -1, dtype=np.int32)
+        names = world.object_names
+        for geom, what in ids.items():
+            sel = hit & (gid == geom)
+            if not sel.any():
+                continue
+            if what == "table":
+                albedo[sel] = table_albedo(pts[sel, :2])
+                instance[sel] = 0
+            elif what == "floor":
+                albedo[sel] = FLOOR_RGB
+                instance[sel] = 0
+            else:
+                T_obj_world = frames.invert_T(world.poses[what]).numpy()
+                p_obj = pts[sel] @ T_obj_world[:3, :3].T + T_obj_world[:3, 3]
+                albedo[sel] = object_albedo(world.spec(what), p_obj)
+                instance[sel] = names.index(what) + 1
+        rgb = np.where(hit[:, None], albedo * shade(n)[:, None], 0.0)
+        rgb8 = np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8).reshape(H, W, 3)
+        depth = np.where(hit, t, 0.0).astype(np.float32).reshape(H, W)
+        instance = instance.reshape(H, W)
+        return {
+            "rgb": rgb8,
+            "depth": depth,
+            "instance": instance,
+            "masks": {nm: instance == i + 1 for i, nm in enumerate(names)},
+            "normals": np.where(hit[:, None], n, 0.0).astype(np.float32).reshape(H, W, 3),
+        }
+
+    # ------------------------------------------------------------------ ground-truth Gaussians
+    def gaussian_scene(self, spacing: float = 0.004, camera: Camera | None = None) -> Scene:
+        """Ground-truth Gaussians sampled on the surfaces (flat discs along the surface normal,
+        colour = albedo x shading at rest), objects in their own frames with ``poses``; the
+        background is the table top and the floor near it."""
+        rng = np.random.default_rng(self.seed)
+        objects = {}
+        for name in self.object_names:
+            m = self.object_mesh(name)
+            p, nrm = _sample_surface(m, spacing, rng)
+            n_world = nrm @ self.poses[name][:3, :3].numpy().T
+            col = object_albedo(self.spec(name), p) * shade(n_world)[:, None]
+            objects[name] = _flat_gaussians(p, nrm, col, spacing)
+        # Background: the table top (z = 0), its four sides, and the floor (coarser), sampled
+        # on regular grids.
+        tx, ty = TABLE_SIZE
+        parts = []
+        top = _grid_points((-tx / 2, tx / 2), (-ty / 2, ty / 2), spacing, 0.0)
+        up = np.broadcast_to([0.0, 0.0, 1.0], top.shape)
+        parts.append(_flat_gaussians(top, up, table_albedo(top[:, :2]) * shade(up)[:, None],
+                                     spacing))
+        for axis, sign in ((0, -1), (0, 1), (1, -1), (1, 1)):
+            half = (tx / 2, ty / 2)[axis]
+            other = (ty / 2, tx / 2)[axis]
+            g = _grid_points((-other, other), (-TABLE_THICKNESS, 0.0), spacing, 0.0)
+            side = np.zeros_like(g)
+            side[:, 1 - axis] = g[:, 0]
+            side[:, axis] = sign * half
+            side[:, 2] = g[:, 1]
+            nrm = np.zeros_like(side)
+            nrm[:, axis] = sign
+            parts.append(_flat_gaussians(side, nrm, table_albedo(side[:, :2]) *
+                                         shade(nrm)[:, None], spacing))
+        # Floor: a fine patch under the table, a coarse ring out to 3 m.
+        for fs, half, hole in ((4 * spacing, 1.4, 0.0), (12 * spacing, 3.0, 1.4)):
+            fl = _grid_points((-half, half), (-half, half), fs, FLOOR_Z)
+            fl = fl[(np.abs(fl[:, 0]) > hole) | (np.abs(fl[:, 1]) > hole)]
+            nz = np.broadcast_to([0.0, 0.0, 1.0], fl.shape)
+            parts.append(_flat_gaussians(fl, nz, np.broadcast_to(FLOOR_RGB, fl.shape) *
+                                         shade(nz)[:, None], fs))
+        background = GaussianField.concat(parts)
+        return Scene(background, objects, {n: self.poses[n].clone() for n in objects},
+                     camera=camera, support_plane=self.support_plane.clone(),
+                     meta={"source": "igen_gs.synthetic", "seed": self.seed,
+                           "spacing_m": spacing})
+
+
+def _grid_points(xr, yr, step: float, z: float) -> np.ndarray:
+    """Centres of a regular grid over [x0, x1] x [y0, y1] at height z, [n, 3]."""
+    gx = np.arange(xr[0] + step / 2, xr[1], step)
+    gy = np.arange(yr[0] + step / 2, yr[1], step)
+    X, Y = np.meshgrid(gx, gy, indexing="ij")
+    return np.stack([X.ravel(), Y.ravel(), np.full(X.size, z)], 1)
+
+
+def _sample_surface(mesh, spacing: float, rng: np.random.Generator):
+    """Area-weighted random points on a mesh: about one per spacing^2; returns points and the
+    unit normals of their triangles."""
+    v = np.asarray(mesh.vertices)
+    tri = np.asarray(mesh.triangles)
+    a, b, c = v[tri[:, 0]], v[tri[:, 1]], v[tri[:, 2]]
+    cross = np.cross(b - a, c - a)
+    area = 0.5 * np.linalg.norm(cross, axis=1)
+    n = max(16, int(area.sum() / spacing**2))
+    which = rng.choice(len(tri), size=n, p=area / area.sum())
+    r1, r2 = rng.random(n), rng.random(n)
+    s = np.sqrt(r1)
+    p = (1 - s)[:, None] * a[which] + (s * (1 - r2))[:, None] * b[which] + (s * r2)[:, None] * \
+        c[which]
+    nrm = cross[which] / np.maximum(np.linalg.norm(cross[which], axis=1, keepdims=True), 1e-12)
+    return p, nrm
+
+
+def _flat_gaussians(points, normals, rgb, spacing: float) -> GaussianField:
+    """Disc-shaped Gaussians: local z along the normal (thin), about one spacing wide."""
+    points = torch.as_tensor(np.asarray(points), dtype=torch.float64)
+    normals = torch.as_tensor(np.ascontiguousarray(normals), dtype=torch.float64)
+    z = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64).expand_as(normals)
+    axis = torch.linalg.cross(z, normals)
+    s = axis.norm(dim=-1)
+    angle = torch.atan2(s, (normals * z).sum(-1))
+    axis = torch.where(s[:, None] > 1e-9, axis / s.clamp_min(1e-12)[:, None],
+                       torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64))
+    quats = frames.rotmat_to_quat(frames.axis_angle_to_rotmat(axis, angle))
+    N = points.shape[0]
+    scales = torch.tensor([0.6 * spacing, 0.6 * spacing, 0.08 * spacing]).expand(N, 3)
+    return GaussianField.from_points(points, torch.as_tensor(np.asarray(rgb), dtype=torch.float32),
+                                     scales, quats, torch.full((N,), 0.99))
+
+
+def make_tabletop_world(seed: int = 0, objects: Sequence[ObjectSpec | dict] | None = None
+                        ) -> SyntheticWorld:
+    """A world with ``objects`` (default :func:`default_specs`) placed on the table at seeded,
+    non-overlapping positions with seeded yaw."""
+    specs = [o if isinstance(o, ObjectSpec) else ObjectSpec.from_dict(o)
+             for o in (objects if objects is not None else default_specs())]
+    for s in specs:
+        s.validate()
+        check_object_name(s.name)
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"object names must be unique, got {names}")
+    rng = np.random.default_rng(seed)
+    placed: list[tuple[float, float, float]] = []
+    poses = {}
+    (x0, x1), (y0, y1) = PLACEMENT_REGION
+    for s in specs:
+        radius = 0.5 * float(np.hypot(s.size[0], s.size[1])) + (0.02 if s.kind == "mug" else 0)
+        for _ in range(500):
+            x, y = rng.uniform(x0, x1), rng.uniform(y0, y1)
+            if all(np.hypot(x - px, y - py) > radius + pr + 0.015 for px, py, pr in placed):
+                break
+        else:
+            raise ValueError(f"cannot place {s.name!r} without overlapping the other objects; "
+                             "use fewer or smaller objects")
+        placed.append((x, y, radius))
+        yaw = rng.uniform(-np.pi, np.pi)
+        R = frames.axis_angle_to_rotmat(torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64),
+                                        torch.tensor(yaw, dtype=torch.float64))
+        poses[s.name] = frames.make_T(R, torch.tensor([x, y, 0.0], dtype=torch.float64))
+    return SyntheticWorld(specs, poses, seed)
