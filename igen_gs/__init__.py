@@ -19,6 +19,8 @@ _LAZY = {
     "Camera": "igen_gs.scene",
     "GaussianField": "igen_gs.scene",
     "Scene": "igen_gs.scene",
+    "lift": "igen_gs.lift",
+    "LiftConfig": "igen_gs.lift",
 }
 
 __all__ = sorted(_LAZY)

@@ -106,6 +106,30 @@ def invert_T(T: Tensor) -> Tensor:
     return out
 
 
+def as_rigid(T, tol: float = 0.05, name: str = "transform") -> Tensor:
+    """``T`` [4, 4] with its rotation projected onto SO(3) (nearest rotation, by SVD).
+
+    Real poses (e.g. from SLAM or a motion-capture system) are often orthonormal only to 1e-3;
+    this makes them exactly rigid. Raises ValueError when T is not close to a rigid motion
+    (max |R^T R - I| > tol, det < 0, bottom row not (0, 0, 0, 1), or non-finite).
+    """
+    T = _t(T, torch.float64)
+    if T.shape != (4, 4) or not bool(torch.isfinite(T).all()):
+        raise ValueError(f"{name} must be a finite [4, 4] matrix")
+    if not torch.allclose(T[3], torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=torch.float64),
+                          atol=1e-6):
+        raise ValueError(f"{name} must have bottom row (0, 0, 0, 1)")
+    R = T[:3, :3]
+    if float((R.T @ R - torch.eye(3, dtype=torch.float64)).abs().max()) > tol or \
+            float(torch.det(R)) <= 0:
+        raise ValueError(f"{name} is not a rigid motion (its rotation is not orthonormal with "
+                         "det +1)")
+    U, _, Vt = torch.linalg.svd(R)
+    out = T.clone()
+    out[:3, :3] = U @ Vt
+    return out
+
+
 def transform_points(T: Tensor, points: Tensor) -> Tensor:
     """Apply T_a_b [4, 4] to points in frame b [..., 3] -> points in frame a [..., 3]."""
     T = _t(T)

@@ -1,0 +1,128 @@
+"""``igen lift``: one photo (+ depth, intrinsics, masks or prompts) -> a scene directory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import tyro
+
+from igen_gs.lift.config import LiftConfig
+
+
+@dataclass
+class LiftCommand:
+    """Lift a photo into a per-object Gaussian scene (scene.json, background.ply,
+    objects/<name>.ply) and write a preview PNG from a shifted view."""
+
+    image: tyro.conf.Positional[Path]
+    """RGB image (PNG/JPEG)."""
+    out: Path = Path("outputs/scene")
+    """Output scene directory (written atomically)."""
+    depth: Path | None = None
+    """Metric depth: 16-bit PNG (see --depth-scale), .npy (metres) or .exr. Default: Depth
+    Anything V2 (needs its weights, see --depth-model)."""
+    depth_scale: float = 0.001
+    """Metres per unit of an integer depth PNG."""
+    depth_model: str = "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf"
+    """Depth model hub id or local directory (used when --depth is not given)."""
+    intrinsics: tuple[float, float, float, float] | None = None
+    """fx fy cx cy in pixels. Default: from the depth model if it predicts them, else a 60
+    degree vertical field of view."""
+    mask: list[str] = field(default_factory=list)
+    """Object masks as NAME=PATH (PNG, nonzero = object); repeatable."""
+    prompt: list[str] = field(default_factory=list)
+    """Object prompts as NAME=box:X0,Y0,X1,Y1 or NAME=point:X,Y[;X,Y...]; repeatable."""
+    segmenter: Literal["grabcut", "sam"] = "grabcut"
+    """How prompts become masks (GrabCut needs box prompts; SAM needs weights)."""
+    sam_model: str = "facebook/sam-vit-base"
+    """SAM hub id or local directory."""
+    pose: Path | None = None
+    """Text file with the camera-to-world pose T_world_cam (4x4); default: world = camera."""
+    preview_shift_m: float = 0.1
+    """The preview camera is moved this far to the right of the input camera."""
+    config: LiftConfig = field(default_factory=LiftConfig)
+    """Lifting options."""
+
+    def main(self) -> None:
+        import numpy as np
+
+        from igen_gs.imageio import write_rgb
+        from igen_gs.lift import lift
+        from igen_gs.lift.models.depth import DepthModelConfig
+        from igen_gs.lift.models.segment import SegmentConfig
+
+        if self.depth_scale <= 0:
+            raise ValueError(f"--depth-scale must be positive, got {self.depth_scale}")
+        masks = dict(_split(m, "--mask") for m in self.mask)
+        prompts = {name: _parse_prompt(spec) for name, spec in
+                   (_split(p, "--prompt") for p in self.prompt)}
+        T = None
+        if self.pose is not None:
+            if not self.pose.is_file():
+                raise FileNotFoundError(f"pose file not found: {self.pose}")
+            try:
+                T = np.loadtxt(self.pose).reshape(4, 4)
+            except ValueError as e:
+                raise ValueError(f"cannot read a 4x4 pose from {self.pose}: {e}") from None
+        cfg = LiftConfig(**{**self.config.__dict__, "depth_scale": self.depth_scale})
+        scene = lift(self.image, self.depth, self.intrinsics, masks=masks or None,
+                     prompts=prompts or None, T_world_cam=T, config=cfg,
+                     depth_model=DepthModelConfig(self.depth_model),
+                     segmenter=SegmentConfig(self.segmenter, self.sam_model))
+        scene.save(self.out)
+        preview = shifted_view(scene, self.preview_shift_m)
+        img = scene.render(preview, labels=False)["rgb"][0].clamp(0, 1).numpy()
+        write_rgb(self.out / "preview.png", img)
+        n = scene.meta["lift"]["num_gaussians"]
+        print(f"wrote {self.out}: {sum(n.values())} Gaussians (background {n['background']}"
+              + "".join(f", {k} {v}" for k, v in n.items() if k != "background")
+              + f"), preview.png; {scene.meta['lift']['seconds']:.2f} s")
+
+
+def _split(text: str, flag: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise ValueError(f"{flag} must look like NAME=VALUE, got {text!r}")
+    return name.strip(), value.strip()
+
+
+def _parse_prompt(spec: str) -> dict:
+    kind, _, rest = spec.partition(":")
+    try:
+        if kind == "box":
+            box = [float(v) for v in rest.split(",")]
+            if len(box) != 4:
+                raise ValueError
+            return {"box": box}
+        if kind == "point":
+            pts = [[float(v) for v in p.split(",")] for p in rest.split(";")]
+            if any(len(p) != 2 for p in pts):
+                raise ValueError
+            return {"points": pts}
+    except ValueError:
+        pass
+    raise ValueError(f"--prompt value must be box:X0,Y0,X1,Y1 or point:X,Y[;X,Y...], got {spec!r}")
+
+
+def shifted_view(scene, shift_m: float):
+    """The input camera moved ``shift_m`` to its right, turned to keep looking at the point the
+    input camera looked at (at the median scene depth)."""
+    import torch
+
+    from igen_gs import Camera
+
+    cam = scene.camera
+    everything, _ = scene.compose()
+    p_cam = (everything.means.double() - cam.center) @ cam.T_world_cam[:3, :3]
+    depth = float(p_cam[:, 2].median())
+    target = cam.T_world_cam[:3, :3] @ torch.tensor([0.0, 0.0, depth], dtype=torch.float64) + \
+        cam.center
+    eye = cam.center + shift_m * cam.T_world_cam[:3, 0]
+    up = -cam.T_world_cam[:3, 1]
+    return Camera.look_at(eye, target, up, width=cam.width, height=cam.height, K=cam.K,
+                          name="preview")
+
+
+COMMAND = ("lift", LiftCommand)

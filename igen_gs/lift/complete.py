@@ -1,0 +1,116 @@
+"""Completion of what the photo does not show.
+
+Background: where objects stand, the colour is inpainted (OpenCV Telea by default, pluggable)
+and the depth comes from the support plane fitted (RANSAC) to the background in a ring around
+each object and extended under it; where that plane cannot be hit, the depth is inpainted too.
+Moving an object then reveals table, not a hole.
+
+Objects: a back side by mirroring. For each object, let h be the horizontal viewing direction
+(the mean view ray projected onto the support plane) and u = p . h the distance of a visible
+point along it. The object's depth along h is taken equal to its visible width across the
+view (its extent along the in-plane direction orthogonal to h), clamped to [0.5, 2] times the
+visible depth range plus 1 cm, assuming roughly round or square footprints. Every visible
+point is mirrored through the plane u = u_front + depth / 2 (u_front = the 5th percentile of
+u), its normal mirrored likewise, and mirrored points below the support plane are dropped.
+Fronts become backs, tops stay tops: turning or lifting the object shows a closed shell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .support import fit_plane_ransac, intersect_rays, orient_towards
+
+
+def inpaint_telea(rgb: np.ndarray, region: np.ndarray, radius: float = 5.0) -> np.ndarray:
+    """Default colour inpainting (OpenCV, Telea's method). rgb uint8 [H, W, 3]."""
+    import cv2
+
+    return cv2.inpaint(rgb, region.astype(np.uint8) * 255, radius, cv2.INPAINT_TELEA)
+
+
+def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
+    import cv2
+
+    if pixels <= 0:
+        return mask.copy()
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
+    return cv2.dilate(mask.astype(np.uint8), k) > 0
+
+
+def complete_background(rgb: np.ndarray, depth: np.ndarray, rays: np.ndarray,
+                        object_masks: dict[str, np.ndarray], support_plane: np.ndarray | None,
+                        background_valid: np.ndarray, *, grow: int = 3, ring: int = 25,
+                        plane_threshold: float = 0.01, seed: int = 0,
+                        inpaint: Callable[[np.ndarray, np.ndarray], np.ndarray] = inpaint_telea
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Colour and depth for the pixels hidden by objects.
+
+    Returns (rgb_filled uint8 [H, W, 3], depth_filled [H, W], region bool [H, W], info) where
+    region marks the filled pixels (object masks grown by ``grow`` px) and info records which
+    plane each object's region used.
+    """
+    region = np.zeros(depth.shape, dtype=bool)
+    for m in object_masks.values():
+        region |= dilate(m, grow)
+    rgb_f = inpaint(rgb, region) if region.any() else rgb.copy()
+    depth_f = depth.copy()
+    depth_f[region] = np.nan
+    info = {}
+    for name, m in object_masks.items():
+        inner = dilate(m, grow)
+        around = dilate(m, ring) & ~inner & background_valid
+        plane, source = None, "global support plane"
+        if around.sum() >= 200:
+            pts = rays[around] * depth[around][:, None]
+            try:
+                p, inl = fit_plane_ransac(pts, plane_threshold, iterations=200, seed=seed)
+                if inl.mean() > 0.5:
+                    plane, source = orient_towards(p, np.zeros(3)), "local plane (RANSAC)"
+            except ValueError:
+                plane = None
+        if plane is None:
+            plane = support_plane
+        info[name] = source if plane is not None else "depth inpainting"
+        if plane is not None:
+            z = intersect_rays(plane, rays[inner])
+            cur = depth_f[inner]
+            depth_f[inner] = np.where(np.isnan(cur), z, np.fmax(cur, z))
+    missing = region & ~np.isfinite(depth_f)
+    if missing.any():
+        import cv2
+
+        d = np.nan_to_num(depth_f, nan=0.0).astype(np.float32)
+        depth_f[missing] = cv2.inpaint(d, missing.astype(np.uint8), 5, cv2.INPAINT_TELEA)[missing]
+    depth_f = np.where(np.isfinite(depth_f) & (depth_f > 0), depth_f, 0.0).astype(np.float32)
+    return rgb_f, depth_f, region, info
+
+
+def mirror_back_side(points: np.ndarray, normals: np.ndarray, up: np.ndarray,
+                     plane: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Back-side points [M, 3] and normals for one object's visible points [M, 3] (camera
+    frame, camera at the origin); see the module docstring. Returns (points, normals, keep,
+    info): ``keep`` [M] is False for mirrored points that would lie below the support
+    plane."""
+    P = np.asarray(points, dtype=np.float64)
+    up = up / np.linalg.norm(up)
+    view = P.mean(0)
+    h = view - (view @ up) * up
+    if np.linalg.norm(h) < 1e-6:  # looking straight down: mirror along the view ray instead
+        h = view
+    h = h / np.linalg.norm(h)
+    side = np.cross(up, h)
+    u = P @ h
+    width = float(np.percentile(P @ side, 95) - np.percentile(P @ side, 5))
+    visible_depth = float(np.percentile(u, 95) - np.percentile(u, 5))
+    depth = float(np.clip(width, 0.5 * visible_depth, 2.0 * visible_depth + 0.01))
+    u_front = float(np.percentile(u, 5))
+    u_mirror = u_front + depth / 2
+    Q = P + 2 * (u_mirror - u)[:, None] * h
+    N = normals - 2 * (normals @ h)[:, None] * h
+    keep = np.ones(len(Q), dtype=bool)
+    if plane is not None:
+        keep = Q @ plane[:3] + plane[3] > -1e-3  # not below the support plane
+    return Q, N, keep, {"depth_m": depth, "width_m": width, "kept": int(keep.sum())}

@@ -1,0 +1,122 @@
+"""Loading and checking the inputs of lifting: image, depth, intrinsics, masks, prompts.
+
+Every problem is a one-line ``ValueError`` (or ``FileNotFoundError``) that names the input.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..imageio import read_depth, read_rgb
+
+DEFAULT_FOV_Y_DEG = 60.0
+
+
+def load_image(image) -> np.ndarray:
+    """uint8 [H, W, 3] from an array or a path."""
+    if isinstance(image, (str, Path)):
+        return read_rgb(image)
+    arr = np.asarray(image)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"image must be HxWx3, got shape {arr.shape}")
+    if arr.shape[0] < 8 or arr.shape[1] < 8:
+        raise ValueError(f"image is too small ({arr.shape[1]}x{arr.shape[0]}); need >= 8x8")
+    if arr.dtype != np.uint8:
+        if np.issubdtype(arr.dtype, np.floating) and np.isfinite(arr).all() and \
+                arr.min() >= 0 and arr.max() <= 1:
+            arr = (arr * 255 + 0.5).astype(np.uint8)
+        else:
+            raise ValueError(f"image must be uint8 (or float in [0, 1]), got {arr.dtype}")
+    return np.ascontiguousarray(arr)
+
+
+def load_depth(depth, shape: tuple[int, int], scale: float = 0.001) -> np.ndarray:
+    """float32 metres [H, W] (0 = no measurement) from an array or a path; checks the size and
+    that enough of it is valid."""
+    if isinstance(depth, (str, Path)):
+        d = read_depth(depth, scale=scale)
+        name = str(depth)
+    else:
+        d = np.asarray(depth, dtype=np.float32)
+        name = "depth"
+        if d.ndim != 2:
+            raise ValueError(f"depth must be HxW, got shape {d.shape}")
+        if np.isnan(d).all():
+            raise ValueError("depth is all NaN")
+        d = np.where(np.isfinite(d) & (d > 0), d, 0.0).astype(np.float32)
+    if d.shape != tuple(shape):
+        raise ValueError(f"{name}: depth is {d.shape[1]}x{d.shape[0]} but the image is "
+                         f"{shape[1]}x{shape[0]}")
+    frac = float((d > 0).mean())
+    if frac == 0.0:
+        raise ValueError(f"{name}: depth has no valid values (all zero, negative or NaN)")
+    if frac < 0.05:
+        raise ValueError(f"{name}: only {100 * frac:.1f}% of the depth map is valid; need >= 5%")
+    return d
+
+
+def make_K(K, width: int, height: int, predicted=None) -> tuple[np.ndarray, str]:
+    """Intrinsics: given (3x3 or fx, fy, cx, cy), else predicted by the depth model, else a
+    centred camera with a 60 degree vertical field of view. Returns (K, source)."""
+    if K is not None:
+        arr = np.asarray(K, dtype=np.float64)
+        if arr.shape == (4,):
+            fx, fy, cx, cy = arr
+            arr = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]])
+        if arr.shape != (3, 3) or not np.isfinite(arr).all():
+            raise ValueError(f"intrinsics must be 3x3 or (fx, fy, cx, cy), got shape {arr.shape}")
+        fx, fy, cx, cy = arr[0, 0], arr[1, 1], arr[0, 2], arr[1, 2]
+        if fx <= 0 or fy <= 0:
+            raise ValueError(f"intrinsics: focal lengths must be positive, got fx={fx}, fy={fy}")
+        if not (0 < cx < width and 0 < cy < height):
+            raise ValueError(f"intrinsics do not fit the {width}x{height} image: principal point "
+                             f"({cx:.1f}, {cy:.1f}) is outside it")
+        fov_x = 2 * math.degrees(math.atan(width / (2 * fx)))
+        if not 5.0 <= fov_x <= 175.0:
+            raise ValueError(f"intrinsics do not fit the {width}x{height} image: horizontal "
+                             f"field of view {fov_x:.1f} deg")
+        return arr, "given"
+    if predicted is not None:
+        return np.asarray(predicted, dtype=np.float64), "depth model"
+    f = 0.5 * height / math.tan(math.radians(DEFAULT_FOV_Y_DEG) / 2)
+    return np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1.0]]), \
+        f"default {DEFAULT_FOV_Y_DEG:.0f} deg vertical field of view"
+
+
+def load_masks(masks: Mapping[str, Any] | None, shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    """name -> bool [H, W] from arrays or PNG paths (nonzero = object). Rejects wrong sizes,
+    empty masks and masks that cover (nearly) the whole image."""
+    from PIL import Image
+
+    out: dict[str, np.ndarray] = {}
+    for name, m in (masks or {}).items():
+        if isinstance(m, (str, Path)):
+            p = Path(m)
+            if not p.is_file():
+                raise FileNotFoundError(f"mask for {name!r} not found: {p}")
+            try:
+                with Image.open(p) as im:
+                    arr = np.asarray(im)
+            except OSError as e:
+                raise ValueError(f"cannot read mask {p} for {name!r}: {e}") from None
+            if arr.ndim == 3:
+                arr = arr[..., :3].max(axis=-1)
+            arr = arr > 0
+        else:
+            arr = np.asarray(m).astype(bool)
+        if arr.shape != tuple(shape):
+            raise ValueError(f"mask {name!r} is {arr.shape[1] if arr.ndim > 1 else '?'}x"
+                             f"{arr.shape[0]} but the image is {shape[1]}x{shape[0]}")
+        frac = float(arr.mean())
+        if frac == 0.0:
+            raise ValueError(f"mask {name!r} is empty")
+        if frac > 0.9:
+            raise ValueError(f"mask {name!r} covers {100 * frac:.0f}% of the image; an object "
+                             "mask must leave background around it")
+        out[name] = arr
+    return out

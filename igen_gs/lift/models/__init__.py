@@ -1,0 +1,1 @@
+"""Learned-model front ends of lifting: monocular depth and promptable segmentation."""
