@@ -1,6 +1,14 @@
 """Lifting: one photo (+ optional depth, intrinsics, masks/prompts) -> a Gaussian Scene."""
 
 from .config import LiftConfig
-from .lift import lift
+
+
+def __getattr__(name: str):
+    if name == "lift":  # imported lazily: it pulls in torch and OpenCV
+        from .lift import lift
+
+        return lift
+    raise AttributeError(f"module 'igen_gs.lift' has no attribute {name!r}")
+
 
 __all__ = ["LiftConfig", "lift"]
