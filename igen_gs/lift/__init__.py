@@ -5,7 +5,7 @@ from .config import LiftConfig
 
 def __getattr__(name: str):
     if name == "lift":  # imported lazily: it pulls in torch and OpenCV
-        from .lift import lift
+        from .pipeline import lift
 
         return lift
     raise AttributeError(f"module 'igen_gs.lift' has no attribute {name!r}")
