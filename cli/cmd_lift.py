@@ -8,7 +8,7 @@ from typing import Literal
 
 import tyro
 
-from igen_gs.lift.config import LiftConfig
+from igen_gs.lifting.config import LiftConfig
 
 
 @dataclass
@@ -49,9 +49,9 @@ class LiftCommand:
         import numpy as np
 
         from igen_gs.imageio import write_rgb
-        from igen_gs.lift import lift
-        from igen_gs.lift.models.depth import DepthModelConfig
-        from igen_gs.lift.models.segment import SegmentConfig
+        from igen_gs.lifting import lift
+        from igen_gs.lifting.models.depth import DepthModelConfig
+        from igen_gs.lifting.models.segment import SegmentConfig
 
         if self.depth_scale <= 0:
             raise ValueError(f"--depth-scale must be positive, got {self.depth_scale}")

@@ -19,8 +19,8 @@ _LAZY = {
     "Camera": "igen_gs.scene",
     "GaussianField": "igen_gs.scene",
     "Scene": "igen_gs.scene",
-    "lift": "igen_gs.lift",
-    "LiftConfig": "igen_gs.lift",
+    "lift": "igen_gs.lifting",
+    "LiftConfig": "igen_gs.lifting",
 }
 
 __all__ = sorted(_LAZY)

@@ -79,7 +79,7 @@ def estimate_depth(image: np.ndarray, config: DepthModelConfig | None = None) ->
 
 def scale_relative_depth(relative: np.ndarray, *, sparse_metric_depth: np.ndarray | None = None,
                          known_object: tuple[np.ndarray, float, np.ndarray] | None = None,
-                         camera_height_m: float | None = None
+                         camera_height: tuple[float, np.ndarray] | None = None
                          ) -> tuple[np.ndarray, str]:
     """Metric depth from a relative prediction (affine-invariant inverse depth, as Depth
     Anything's relative models give), with an explicit scale source. Exactly one of:
@@ -88,16 +88,16 @@ def scale_relative_depth(relative: np.ndarray, *, sparse_metric_depth: np.ndarra
       ``1 / z = a r + b`` by least squares;
     * ``known_object`` = (mask [H, W], width in metres across the image, K): assumes
       ``z = s / r`` and sets s from the object's pixel width (z = f w / w_px);
-    * ``camera_height_m``: the camera's height above the dominant plane (e.g. a table):
-      assumes ``z = s / r`` and scales the fitted plane's distance to it.
+    * ``camera_height`` = (metres, K): the camera's height above the dominant plane (a table
+      prior): assumes ``z = s / r`` and scales the fitted plane's distance to it.
 
     Returns (depth in metres [H, W], a sentence naming the source used).
     """
     r = np.asarray(relative, dtype=np.float64)
-    given = [x is not None for x in (sparse_metric_depth, known_object, camera_height_m)]
+    given = [x is not None for x in (sparse_metric_depth, known_object, camera_height)]
     if sum(given) != 1:
         raise ValueError("scale_relative_depth needs exactly one scale source: "
-                         "sparse_metric_depth, known_object or camera_height_m")
+                         "sparse_metric_depth, known_object or camera_height")
     pos = r > 1e-9
     if sparse_metric_depth is not None:
         d = np.asarray(sparse_metric_depth, dtype=np.float64)
@@ -124,16 +124,17 @@ def scale_relative_depth(relative: np.ndarray, *, sparse_metric_depth: np.ndarra
         s = z_obj * float(np.median(r[mask & pos]))
         depth = np.where(pos, s / np.maximum(r, 1e-9), 0.0)
         return depth.astype(np.float32), f"known object width {width_m:.3f} m"
-    if camera_height_m <= 0:
-        raise ValueError("camera_height_m must be positive")
+    height_m, K = camera_height
+    if height_m <= 0:
+        raise ValueError("camera height must be positive (metres)")
     from ..support import fit_plane_ransac
 
+    K = np.asarray(K, dtype=np.float64)
     H, W = r.shape
     v, u = np.meshgrid(np.arange(H) + 0.5, np.arange(W) + 0.5, indexing="ij")
     z = np.where(pos, 1.0 / np.maximum(r, 1e-9), 0.0)  # unit scale
-    # The plane distance is scale-equivariant, so any pinhole K works for the ratio.
-    rays = np.stack([(u - W / 2) / W, (v - H / 2) / W, np.ones_like(u)], -1)
+    rays = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], -1)
     pts = (rays * z[..., None])[pos]
     plane, _ = fit_plane_ransac(pts, threshold=0.01 * float(np.median(z[pos])))
-    s = camera_height_m / abs(float(plane[3]))
-    return (z * s).astype(np.float32), f"camera height {camera_height_m:.3f} m above the plane"
+    s = height_m / abs(float(plane[3]))
+    return (z * s).astype(np.float32), f"camera height {height_m:.3f} m above the plane"

@@ -8,7 +8,7 @@ def __getattr__(name: str):
         from .pipeline import lift
 
         return lift
-    raise AttributeError(f"module 'igen_gs.lift' has no attribute {name!r}")
+    raise AttributeError(f"module 'igen_gs.lifting' has no attribute {name!r}")
 
 
 __all__ = ["LiftConfig", "lift"]

@@ -111,13 +111,13 @@ def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
         image: uint8 [H, W, 3] (or float in [0, 1]) or a path.
         depth: [H, W] metres (0/NaN = missing), or a path (16-bit PNG scaled by
             ``config.depth_scale``, .npy, .exr). None: estimated by ``depth_model`` (a
-            :class:`igen_gs.lift.models.depth.DepthModelConfig`, default Depth Anything V2).
+            :class:`igen_gs.lifting.models.depth.DepthModelConfig`, default Depth Anything V2).
         K: intrinsics 3x3 or (fx, fy, cx, cy) in pixels; None: from the depth model if it
             predicts them, else a 60 degree vertical field of view.
         masks: name -> bool [H, W] or PNG path, one per object.
         prompts: name -> {"points": [[x, y], ...], "labels": [1, ...]} or {"box": [x0, y0,
             x1, y1]}; segmented by ``segmenter`` (a
-            :class:`igen_gs.lift.models.segment.SegmentConfig`; default GrabCut, offline).
+            :class:`igen_gs.lifting.models.segment.SegmentConfig`; default GrabCut, offline).
         T_world_cam: the input camera's pose [4, 4]; None: world = camera frame.
         config / options: :class:`LiftConfig` (keyword options override its fields).
         inpaint: colour inpainting (rgb uint8 [H, W, 3], region bool [H, W]) -> rgb; None:
@@ -152,7 +152,7 @@ def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
         if not est.is_metric:
             raise ValueError(f"depth model {est.model} predicts relative depth; give metric "
                              "depth or a metric model (scale sources: "
-                             "igen_gs.lift.models.depth.scale_relative_depth)")
+                             "igen_gs.lifting.models.depth.scale_relative_depth)")
         depth_m = load_depth(d, (H, W))
     else:
         depth_m = load_depth(depth, (H, W), scale=cfg.depth_scale)
