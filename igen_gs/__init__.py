@@ -21,6 +21,10 @@ _LAZY = {
     "Scene": "igen_gs.scene",
     "lift": "igen_gs.lifting",
     "LiftConfig": "igen_gs.lifting",
+    "plan_task": "igen_gs.planning",
+    "PlanConfig": "igen_gs.planning",
+    "Plan": "igen_gs.planning",
+    "Trajectory": "igen_gs.planning",
 }
 
 __all__ = sorted(_LAZY)

@@ -1,0 +1,143 @@
+"""Parallel-jaw grasp synthesis from an object's points (task frame, metres).
+
+Candidates: top-down grasps (approach straight down, centred on the object or on points of its
+upper part -- rims, edges --, the closing axis turned every 15 degrees about the vertical)
+and side grasps (approach horizontally along "forward", closing along "left"). A candidate is
+kept when
+
+* the object's width between the fingers (twice the larger robust 2/98 percentile distance from
+  the TCP, across the fingers, of its points in the fingers' slab and height band, within the
+  maximum opening) plus a 1 cm margin on each side fits the maximum opening;
+* the open fingers (boxes of the gripper's finger size) contain none of the object's own points
+  and none of the obstacle points (other objects, and the table: fingertips at least 5 mm
+  above it), at the grasp and along the last 10 cm of the approach.
+
+The best candidate has the highest score: top-down over side grasps, then the grasp centre
+closest to the object's centre (3 per metre), then the most spare opening (0.1 per unit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..episode.gripper import GripperGeometry
+
+
+@dataclass
+class Grasp:
+    T_task_ee: np.ndarray  # [4, 4] TCP pose in the task frame
+    width_m: float  # object width across the fingers
+    open_m: float  # opening before closing
+    kind: str  # "top" or "side"
+    score: float
+
+
+def _ee_rotation(approach: np.ndarray, closing: np.ndarray) -> np.ndarray:
+    z = approach / np.linalg.norm(approach)
+    y = closing - (closing @ z) * z
+    y /= np.linalg.norm(y)
+    x = np.cross(y, z)
+    return np.stack([x, y, z], 1)
+
+
+def _finger_hits(points_ee: np.ndarray, open_m: float, g: GripperGeometry) -> np.ndarray:
+    """bool [M]: points (TCP frame) inside either open finger's box."""
+    x, y, z = points_ee[:, 0], points_ee[:, 1], points_ee[:, 2]
+    in_x = np.abs(x) <= g.finger_width / 2
+    in_z = (z <= g.finger_tip_z) & (z >= g.finger_tip_z - g.finger_length)
+    in_y = (np.abs(y) >= open_m / 2) & (np.abs(y) <= open_m / 2 + g.finger_thickness)
+    return in_x & in_y & in_z
+
+
+def _hand_hits(points_ee: np.ndarray, g: GripperGeometry) -> np.ndarray:
+    """bool [M]: points inside the hand body (behind the fingers)."""
+    bx, by, bz = g.body_size
+    base = g.finger_tip_z - g.finger_length
+    return (np.abs(points_ee[:, 0]) <= bx / 2) & (np.abs(points_ee[:, 1]) <= by / 2) & \
+        (points_ee[:, 2] <= base) & (points_ee[:, 2] >= base - bz)
+
+
+def _spread(points: np.ndarray, k: int) -> list[np.ndarray]:
+    """Up to k points far from each other (deterministic farthest-point sampling)."""
+    if len(points) == 0:
+        return []
+    chosen = [points[0]]
+    d = np.linalg.norm(points - points[0], axis=1)
+    for _ in range(1, min(k, len(points))):
+        i = int(np.argmax(d))
+        chosen.append(points[i])
+        d = np.minimum(d, np.linalg.norm(points - points[i], axis=1))
+    return chosen
+
+
+def synthesize_grasps(obj: np.ndarray, obstacles: np.ndarray, geometry: GripperGeometry,
+                      table_z: float = 0.0, margin: float = 0.01, approach_m: float = 0.10,
+                      kinds: tuple[str, ...] = ("top", "side")) -> list[Grasp]:
+    """Feasible grasps of the object with points ``obj`` [M, 3] among ``obstacles`` [K, 3]
+    (both in the task frame), best first."""
+    g = geometry
+    lo = np.percentile(obj, 2, axis=0)
+    hi = np.percentile(obj, 98, axis=0)
+    centre = 0.5 * (lo + hi)
+    height = hi[2] - lo[2]
+    out: list[Grasp] = []
+    candidates = []
+    if "top" in kinds:
+        depth = min(0.025, 0.5 * height)  # how far the pads reach down from the top
+        z_tcp = max(hi[2] - depth, table_z + 0.005 + g.finger_tip_z)
+        # Grasp centres: the object's centre, and points on its upper part (rims, handles,
+        # edges of wide objects), spread out by farthest-point sampling.
+        upper = obj[obj[:, 2] >= hi[2] - depth]
+        centres = [centre[:2]] + [c for c in _spread(upper[:, :2], 12)]
+        for c in centres:
+            for yaw in np.radians(np.arange(0, 180, 15)):
+                closing = np.array([np.cos(yaw), np.sin(yaw), 0.0])
+                R = _ee_rotation(np.array([0.0, 0.0, -1.0]), closing)
+                candidates.append(("top", R, np.array([c[0], c[1], z_tcp])))
+    if "side" in kinds:
+        z_tcp = lo[2] + 0.6 * height
+        if z_tcp - g.finger_width / 2 > table_z + 0.005:
+            R = _ee_rotation(np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]))
+            candidates.append(("side", R, np.array([centre[0], centre[1], z_tcp])))
+    for kind, R, p in candidates:
+        T = np.eye(4)
+        T[:3, :3], T[:3, 3] = R, p
+        to_ee = lambda q, T=T: (q - T[:3, 3]) @ T[:3, :3]  # noqa: E731
+        obj_ee = to_ee(obj)
+        band = (obj_ee[:, 2] <= g.finger_tip_z) & \
+            (obj_ee[:, 2] >= g.finger_tip_z - g.finger_length)
+        band &= np.abs(obj_ee[:, 0]) <= g.finger_width / 2  # in the fingers' slab
+        band &= np.abs(obj_ee[:, 1]) <= g.max_opening / 2  # between the open fingers
+        if band.sum() < 5:
+            continue
+        ys = obj_ee[band, 1]
+        y_lo, y_hi = np.percentile(ys, 2), np.percentile(ys, 98)
+        if y_lo > 0 or y_hi < 0:  # nothing on the closing line through the TCP
+            continue
+        width = float(2 * max(-y_lo, y_hi))  # symmetric about the TCP
+        open_m = width + 2 * margin
+        if open_m > g.max_opening:
+            continue
+        if _finger_hits(obj_ee, open_m, g).mean() > 0.002:
+            continue
+        # Sweep along the approach: the fingers and hand must stay clear of obstacles and the
+        # table from 10 cm before the grasp.
+        blocked = False
+        for back in np.linspace(0.0, approach_m, 5):
+            shift = T[:3, 2] * back
+            obs_ee = to_ee(obstacles + shift) if len(obstacles) else np.zeros((0, 3))
+            if len(obs_ee) and (_finger_hits(obs_ee, open_m, g).any() or
+                                _hand_hits(obs_ee, g).any()):
+                blocked = True
+                break
+        tips = p + T[:3, 2] * g.finger_tip_z
+        if blocked or tips[2] < table_z + 0.004:
+            continue
+        spare = (g.max_opening - open_m) / g.max_opening
+        off = float(np.linalg.norm(p[:2] - centre[:2]))
+        score = (1.0 if kind == "top" else 0.5) + 0.1 * spare - 3.0 * off
+        out.append(Grasp(T, width, open_m, kind, score))
+    out.sort(key=lambda gr: -gr.score)
+    return out

@@ -1,0 +1,378 @@
+"""From a plan to motion: grasps, waypoints, minimum-jerk timing, scene evolution.
+
+Each primitive becomes waypoints (pre-grasp, grasp, close, lift, transport, pre-place, place,
+open, retreat, ...). Between two waypoints the TCP position follows a minimum-jerk profile
+``p0 + (p1 - p0) s(tau)``, ``s = 10 tau^3 - 15 tau^4 + 6 tau^5``, and its orientation the
+spherical interpolation (roma) with the same ``s``; a segment lasts long enough that neither
+the speed limit (peak speed 1.875 d / T), the acceleration limit (peak 5.77 d / T^2) nor the
+angular speed limit is exceeded. Opening and closing the gripper take their own frames with
+the end effector still.
+
+Scene evolution: an attached object follows ``T_world_ee @ T_ee_obj`` (``T_ee_obj`` fixed at
+the moment the gripper closed); a released object stays where it was left, which is, for
+"place", resting on the target (its lowest point ``clearance_m`` above the support surface,
+centred on the target's footprint); a pushed object slides with the fingers once they touch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import roma
+import torch
+
+from ..episode.gripper import GripperGeometry
+from ..scene import frames
+from ..scene.scene import Scene
+from .geometry import TaskFrame, extent, object_points, task_frame
+from .grasp import Grasp, synthesize_grasps
+from .motion_config import MotionConfig
+from .types import Plan, Step, Trajectory
+
+
+def min_jerk(tau: np.ndarray) -> np.ndarray:
+    """Minimum-jerk time scaling s(tau), tau in [0, 1]."""
+    return tau**3 * (10 - 15 * tau + 6 * tau**2)
+
+
+def segment_duration(T0: np.ndarray, T1: np.ndarray, cfg: MotionConfig) -> float:
+    d = float(np.linalg.norm(T1[:3, 3] - T0[:3, 3]))
+    ang = float(roma.rotmat_geodesic_distance(torch.from_numpy(T0[:3, :3]),
+                                              torch.from_numpy(T1[:3, :3])))
+    return max(1.875 * d / cfg.max_speed, math.sqrt(5.7735 * d / cfg.max_accel),
+               1.875 * ang / cfg.max_angular_speed, 2.0 / cfg.fps)
+
+
+def interpolate(T0: np.ndarray, T1: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Poses [len(s), 4, 4] between T0 and T1 at fractions s: linear position, slerp rotation."""
+    q0 = roma.rotmat_to_unitquat(torch.from_numpy(T0[:3, :3]))
+    q1 = roma.rotmat_to_unitquat(torch.from_numpy(T1[:3, :3]))
+    q = roma.unitquat_slerp(q0, q1, torch.from_numpy(np.asarray(s, dtype=np.float64)),
+                            shortest_arc=True)
+    out = np.tile(np.eye(4), (len(s), 1, 1))
+    out[:, :3, :3] = roma.unitquat_to_rotmat(q).numpy()
+    out[:, :3, 3] = T0[:3, 3] + np.asarray(s)[:, None] * (T1[:3, 3] - T0[:3, 3])
+    return out
+
+
+class _Builder:
+    """Accumulates frames; the scene state (object poses, held object) evolves with them."""
+
+    def __init__(self, scene: Scene, cfg: MotionConfig, geom: GripperGeometry,
+                 T_start: np.ndarray):
+        self.scene, self.cfg, self.geom = scene, cfg, geom
+        self.poses = {n: scene.poses[n].double().numpy().copy() for n in scene.objects}
+        self.held: str | None = None
+        self.T_ee_obj: np.ndarray | None = None
+        self.push: tuple[str, np.ndarray, np.ndarray, np.ndarray, float] | None = None
+        self.T_ee = T_start
+        self.opening = geom.max_opening
+        self.frames: list[dict] = []
+        self.step = 0
+        self._emit("start")
+
+    def _emit(self, phase: str) -> None:
+        if self.held is not None:
+            self.poses[self.held] = self.T_ee @ self.T_ee_obj
+        if self.push is not None:
+            name, pose0, p0, direction, gap = self.push
+            travelled = float((self.T_ee[:3, 3] - p0) @ direction)
+            shift = max(0.0, travelled - gap) * direction
+            P = pose0.copy()
+            P[:3, 3] += shift
+            self.poses[name] = P
+        self.frames.append({"T": self.T_ee.copy(), "open": self.opening, "phase": phase,
+                            "step": self.step, "held": self.held or "",
+                            "poses": {n: p.copy() for n, p in self.poses.items()}})
+
+    def move(self, T1: np.ndarray, phase: str) -> None:
+        dur = segment_duration(self.T_ee, T1, self.cfg)
+        n = max(1, int(math.ceil(dur * self.cfg.fps)))
+        tau = np.arange(1, n + 1) / n
+        for T in interpolate(self.T_ee, T1, min_jerk(tau)):
+            self.T_ee = T
+            self._emit(phase)
+
+    def gripper(self, target: float, phase: str) -> None:
+        n = max(1, int(math.ceil(self.cfg.gripper_seconds * self.cfg.fps)))
+        start = self.opening
+        for k in range(1, n + 1):
+            self.opening = start + (target - start) * k / n
+            self._emit(phase)
+
+    def hold(self, seconds: float, phase: str) -> None:
+        for _ in range(max(1, int(round(seconds * self.cfg.fps)))):
+            self._emit(phase)
+
+    def attach(self, name: str) -> None:
+        self.held = name
+        self.T_ee_obj = np.linalg.inv(self.T_ee) @ self.poses[name]
+
+    def release(self) -> None:
+        self.held = None
+        self.T_ee_obj = None
+
+
+def _translate(T: np.ndarray, v: np.ndarray) -> np.ndarray:
+    out = T.copy()
+    out[:3, 3] += v
+    return out
+
+
+class MotionPlanner:
+    """Turns plan steps into frames for one scene."""
+
+    def __init__(self, scene: Scene, cfg: MotionConfig | None = None,
+                 geometry: GripperGeometry | None = None):
+        self.scene = scene
+        self.cfg = cfg or MotionConfig()
+        self.geom = geometry or GripperGeometry()
+        self.tf: TaskFrame = task_frame(scene)
+        bg = scene.background.means.double().numpy()
+        bg_task = self.tf.to_task(bg)
+        self.table_obstacles = bg[bg_task[:, 2] > 0.005]
+
+    # ------------------------------------------------------------------ geometry of the state
+    def points_task(self, b: _Builder, name: str) -> np.ndarray:
+        return self.tf.to_task(object_points(self.scene, name, b.poses[name]))
+
+    def obstacles_task(self, b: _Builder, exclude: str) -> np.ndarray:
+        parts = [self.tf.to_task(self.table_obstacles)] if len(self.table_obstacles) else []
+        parts += [self.points_task(b, n) for n in self.scene.objects if n != exclude]
+        return np.concatenate(parts) if parts else np.zeros((0, 3))
+
+    def safe_height(self, b: _Builder, extra: float) -> float:
+        """Task-frame z above every object's top plus ``extra``."""
+        tops = [self.points_task(b, n)[:, 2].max() for n in self.scene.objects]
+        return (max(tops) if tops else 0.0) + extra
+
+    @staticmethod
+    def _nearest_symmetric(T_from: np.ndarray, T_to: np.ndarray) -> np.ndarray:
+        """A parallel-jaw grasp turned by 180 degrees about its approach axis is the same
+        grasp: pick the one closer in orientation to the current pose (less wrist rotation)."""
+        flip = T_to.copy()
+        flip[:3, :2] *= -1
+        d = [float(roma.rotmat_geodesic_distance(torch.from_numpy(T_from[:3, :3]),
+                                                 torch.from_numpy(T[:3, :3])))
+             for T in (T_to, flip)]
+        return T_to if d[0] <= d[1] else flip
+
+    def _world(self, T_task: np.ndarray) -> np.ndarray:
+        return self.tf.T_world_task @ T_task
+
+    def _over(self, b: _Builder, T_world: np.ndarray, z_task: float) -> np.ndarray:
+        """T_world with its position raised (along up) to task height z_task."""
+        p = self.tf.to_task(T_world[:3, 3][None])[0]
+        p[2] = max(p[2], z_task)
+        out = T_world.copy()
+        out[:3, 3] = self.tf.to_world(p[None])[0]
+        return out
+
+    def best_grasp(self, b: _Builder, name: str) -> Grasp:
+        pts = self.points_task(b, name)
+        grasps = synthesize_grasps(pts, self.obstacles_task(b, name), self.geom,
+                                   approach_m=self.cfg.approach_m)
+        if not grasps:
+            size = extent(pts, robust=2).size
+            raise ValueError(f"no feasible grasp for {name!r}: its horizontal size is "
+                             f"{size[0] * 100:.1f} x {size[1] * 100:.1f} cm (the gripper opens "
+                             f"{self.geom.max_opening * 100:.0f} cm) or its surroundings block "
+                             "the fingers")
+        return grasps[0]
+
+    # ------------------------------------------------------------------ primitives
+    def pick(self, b: _Builder, name: str, lift_m: float | None = None) -> Grasp:
+        if b.held is not None:
+            raise ValueError(f"cannot pick {name!r} while holding {b.held!r}")
+        grasp = self.best_grasp(b, name)
+        T_grasp = self._nearest_symmetric(b.T_ee, self._world(grasp.T_task_ee))
+        approach = T_grasp[:3, 2]
+        T_pre = _translate(T_grasp, -self.cfg.approach_m * approach)
+        # Travel above everything, then down to the pre-grasp.
+        travel_z = self.safe_height(b, 0.08)
+        b.move(self._over(b, b.T_ee, travel_z), "transport")
+        b.move(self._over(b, T_pre, travel_z), "transport")
+        if abs(b.opening - grasp.open_m) > 1e-4:
+            b.gripper(max(grasp.open_m, b.opening), "open")
+        b.move(T_pre, "pre-grasp")
+        b.move(T_grasp, "grasp")
+        b.gripper(max(0.0, grasp.width_m - self.cfg.squeeze_m), "close")
+        b.attach(name)
+        b.hold(self.cfg.settle_seconds, "close")
+        up = self.tf.up
+        b.move(_translate(b.T_ee, (lift_m or self.cfg.lift_m) * up), "lift")
+        return grasp
+
+    def support_height(self, b: _Builder, target: str, centre_xy: np.ndarray, radius: float
+                       ) -> float:
+        """Task-frame z of the target's surface under a disc of ``radius`` at ``centre_xy``."""
+        pts = self.points_task(b, target)
+        d = np.linalg.norm(pts[:, :2] - centre_xy, axis=1)
+        near = pts[d <= radius]
+        if len(near) < 5:
+            near = pts[d <= np.percentile(d, 10)]
+        return float(np.percentile(near[:, 2], 95))
+
+    def place_at(self, b: _Builder, xy: np.ndarray, support_z: float, phase_prefix: str = "") -> None:
+        name = b.held
+        pts = self.points_task(b, name)
+        bottom = float(np.percentile(pts[:, 2], 1))
+        centre = extent(pts, robust=2).centre
+        shift_task = np.array([xy[0] - centre[0], xy[1] - centre[1],
+                               support_z + self.cfg.clearance_m - bottom])
+        shift = self.tf.T_world_task[:3, :3] @ shift_task
+        T_place = _translate(b.T_ee, shift)
+        up = self.tf.up
+        height = float(pts[:, 2].max() - bottom)
+        travel_z = self.safe_height(b, 0.05) + height
+        T_pre = _translate(T_place, 0.05 * up)
+        b.move(self._over(b, b.T_ee, travel_z), "transport")
+        b.move(self._over(b, T_pre, travel_z), "transport")
+        b.move(T_pre, "pre-place")
+        b.move(T_place, "place")
+        b.release()
+        b.gripper(min(self.geom.max_opening, b.opening + 0.02), "open")
+        b.move(_translate(b.T_ee, -self.cfg.approach_m * b.T_ee[:3, 2]), "retreat")
+
+    def place(self, b: _Builder, step: Step) -> None:
+        if b.held != step.object:
+            raise ValueError(f"cannot {step.action} {step.object!r}: it is not held "
+                             f"(holding {b.held or 'nothing'})")
+        target = step.target
+        tpts = self.points_task(b, target)
+        tcen = extent(tpts, robust=2).centre
+        opts = self.points_task(b, step.object)
+        radius = 0.5 * float(np.max(extent(opts, robust=2).size[:2]))
+        support = self.support_height(b, target, tcen[:2], radius)
+        self.place_at(b, tcen[:2], support)
+
+    def move_to(self, b: _Builder, step: Step) -> None:
+        if b.held != step.object:
+            self.pick(b, step.object)
+        directions = {"left_of": "left", "right_of": "right", "in_front_of": "backward",
+                      "behind": "forward"}
+        rel = step.relation or "right_of"
+        if rel not in directions:
+            raise ValueError(f"move_to needs a relation among {', '.join(directions)}")
+        tpts = self.points_task(b, step.target)
+        opts = self.points_task(b, step.object)
+        te, oe = extent(tpts, robust=2), extent(opts, robust=2)
+        axis = self.tf.T_task_world[:3, :3] @ self.tf.direction(directions[rel])
+        gap = step.distance_m if step.distance_m is not None else self.cfg.beside_gap_m
+        reach = 0.5 * abs(te.size[:2] @ np.abs(axis[:2])) + 0.5 * abs(oe.size[:2] @
+                                                                      np.abs(axis[:2]))
+        xy = te.centre[:2] + (reach + gap) * axis[:2]
+        self.place_at(b, xy, 0.0)
+
+    def push(self, b: _Builder, step: Step) -> None:
+        if b.held is not None:
+            raise ValueError(f"cannot push {step.object!r} while holding {b.held!r}")
+        name = step.object
+        direction_w = self.tf.direction(step.direction or "forward")
+        d_task = self.tf.T_task_world[:3, :3] @ direction_w
+        pts = self.points_task(b, name)
+        e = extent(pts, robust=2)
+        half = 0.5 * float(np.abs(e.size[:2]) @ np.abs(d_task[:2]))
+        g = self.geom
+        z_tcp = max(e.lo[2] + min(0.6 * e.size[2], 0.03), 0.005 + g.finger_tip_z)
+        contact_task = np.array([e.centre[0], e.centre[1], z_tcp]) - \
+            (half + g.finger_thickness + 0.01) * d_task
+        # Top-down, fingers closed, closing axis across the push direction.
+        R = np.stack([d_task, np.cross([0.0, 0.0, -1.0], d_task), [0.0, 0.0, -1.0]], 1)
+        T_c = np.eye(4)
+        T_c[:3, :3], T_c[:3, 3] = R, contact_task
+        T_contact = self._nearest_symmetric(b.T_ee, self._world(T_c))
+        travel_z = self.safe_height(b, 0.08)
+        b.move(self._over(b, b.T_ee, travel_z), "transport")
+        b.move(self._over(b, T_contact, travel_z), "transport")
+        b.gripper(0.0, "close")
+        b.move(T_contact, "pre-push")
+        gap = 0.01 + 0.5 * g.finger_thickness
+        b.push = (name, b.poses[name].copy(), T_contact[:3, 3].copy(), direction_w, gap)
+        dist = step.distance_m if step.distance_m is not None else 0.10
+        b.move(_translate(T_contact, (dist + gap) * direction_w), "push")
+        b.push = None
+        b.move(_translate(b.T_ee, self.cfg.approach_m * self.tf.up), "retreat")
+
+    def tilt(self, b: _Builder, step: Step) -> None:
+        if b.held != step.object:
+            self.pick(b, step.object)
+        angle = math.radians(step.angle_deg if step.angle_deg is not None else 90.0)
+        # About the forward axis: a pour to the side, which the wrist can roll through (tilts
+        # about the left-right axis run into the Panda's joint limits beyond ~45 degrees).
+        axis = self.tf.direction("forward")
+        R = frames.axis_angle_to_rotmat(torch.from_numpy(axis), torch.tensor(angle)).numpy()
+        T_tilt = b.T_ee.copy()
+        T_tilt[:3, :3] = R @ b.T_ee[:3, :3]
+        T_back = b.T_ee.copy()
+        b.move(T_tilt, "tilt")
+        b.hold(self.cfg.settle_seconds * 2, "tilt")
+        b.move(T_back, "untilt")
+
+    def run(self, plan: Plan, T_start: np.ndarray) -> _Builder:
+        b = _Builder(self.scene, self.cfg, self.geom, T_start)
+        for i, step in enumerate(plan.steps):
+            b.step = i
+            for n in (step.object, step.target):
+                if n is not None and n not in self.scene.objects:
+                    raise ValueError(f"step {i + 1} ({step.describe()}) names unknown object "
+                                     f"{n!r}; the scene has: {', '.join(self.scene.objects)}")
+            if step.action == "pick":
+                self.pick(b, step.object)
+            elif step.action in ("place", "stack"):
+                self.place(b, step)
+            elif step.action == "move_to":
+                self.move_to(b, step)
+            elif step.action == "push":
+                self.push(b, step)
+            elif step.action == "lift":
+                self.pick(b, step.object, lift_m=step.height_m or 0.10)
+                b.hold(self.cfg.settle_seconds * 2, "hold")
+            elif step.action == "tilt":
+                self.tilt(b, step)
+            else:
+                raise ValueError(f"unknown action {step.action!r}")
+        b.step = len(plan.steps)
+        b.hold(self.cfg.settle_seconds, "done")
+        return b
+
+    def start_pose(self, R_world_ee: np.ndarray | None = None) -> np.ndarray:
+        """Home: 35 cm above the workspace centre, pointing down; the orientation is
+        ``R_world_ee`` (e.g. the arm's ready pose, so the wrist starts mid-range), else
+        closing axis "left"."""
+        T = np.eye(4)
+        T[:3, :3] = np.stack([[-1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, -1.0]], 1)
+        T[:3, 3] = [0.0, 0.0, 0.35]
+        T = self._world(T)
+        if R_world_ee is not None:
+            T[:3, :3] = R_world_ee
+        return T
+
+
+def build_trajectory(scene: Scene, plan: Plan, cfg: MotionConfig | None = None,
+                     geometry: GripperGeometry | None = None,
+                     T_world_base: np.ndarray | None = None) -> Trajectory:
+    """Frames for ``plan`` on ``scene`` (no kinematics check; see
+    :func:`igen_gs.planning.plan_task`)."""
+    mp = MotionPlanner(scene, cfg, geometry)
+    R_start = None
+    if T_world_base is not None:
+        from .kinematics import READY, fk
+
+        R_start = (T_world_base @ fk(READY))[:3, :3]  # the wrist starts mid-range
+    b = mp.run(plan, mp.start_pose(R_start))
+    fr = b.frames
+    T = len(fr)
+    names = list(scene.objects)
+    return Trajectory(
+        timestamps=np.arange(T) / mp.cfg.fps,
+        T_world_ee=np.stack([f["T"] for f in fr]),
+        gripper=np.array([f["open"] for f in fr]) / mp.geom.max_opening,
+        gripper_opening_m=np.array([f["open"] for f in fr]),
+        attached=[f["held"] for f in fr],
+        object_poses={n: np.stack([f["poses"][n] for f in fr]) for n in names},
+        step_index=np.array([f["step"] if f["step"] < len(plan.steps) else -1 for f in fr]),
+        phase=[f["phase"] for f in fr],
+        plan=plan, fps=mp.cfg.fps, max_opening_m=mp.geom.max_opening,
+        T_world_base=np.eye(4) if T_world_base is None else T_world_base)

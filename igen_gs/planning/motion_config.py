@@ -1,0 +1,33 @@
+"""Motion options (a plain dataclass, cheap to import)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class MotionConfig:
+    """Timing, limits and distances of the generated motion (metres, seconds, radians)."""
+
+    fps: float = 15.0
+    """Control rate of the trajectory."""
+    max_speed: float = 0.25
+    """TCP speed limit (m/s)."""
+    max_accel: float = 0.8
+    """TCP acceleration limit (m/s^2)."""
+    max_angular_speed: float = 1.2
+    """TCP angular speed limit (rad/s)."""
+    gripper_seconds: float = 0.6
+    """Time to open or close the gripper."""
+    settle_seconds: float = 0.2
+    """Pause after grasping and placing."""
+    approach_m: float = 0.10
+    """Pre-grasp / pre-place distance along the approach axis."""
+    lift_m: float = 0.12
+    """Lift height after grasping."""
+    clearance_m: float = 0.002
+    """Gap between a placed object's bottom and the support surface."""
+    beside_gap_m: float = 0.05
+    """Default gap between objects for move_to."""
+    squeeze_m: float = 0.004
+    """The fingers close this much narrower than the object's width (grip)."""
