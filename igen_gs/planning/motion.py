@@ -214,7 +214,7 @@ class MotionPlanner:
             near = pts[d <= np.percentile(d, 10)]
         return float(np.percentile(near[:, 2], 95))
 
-    def place_at(self, b: _Builder, xy: np.ndarray, support_z: float, phase_prefix: str = "") -> None:
+    def place_at(self, b: _Builder, xy: np.ndarray, support_z: float) -> None:
         name = b.held
         pts = self.points_task(b, name)
         bottom = float(np.percentile(pts[:, 2], 1))
