@@ -493,7 +493,8 @@ def load_lerobot_dataset(root) -> LoadedDataset:
         raise FileNotFoundError(f"not a LeRobot dataset (no meta/info.json): {root}")
     info = json.loads(info_path.read_text())
     if info.get("codebase_version") != CODEBASE_VERSION:
-        raise ValueError(f"{root} is LeRobot {info.get('codebase_version')}, not {CODEBASE_VERSION}")
+        raise ValueError(f"{root} is LeRobot {info.get('codebase_version')}, "
+                         f"not {CODEBASE_VERSION}")
     tasks = list(pd.read_parquet(root / "meta" / "tasks.parquet").sort_values("task_index").index)
     rows = []
     for p in sorted((root / "meta" / "episodes").glob("chunk-*/file-*.parquet")):
