@@ -2,38 +2,47 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
+from dataclasses import dataclass, field
+
+from igen_gs.demo import DemoConfig
 
 
 @dataclass
 class DemoCommand:
-    """Render the built-in tabletop scene to a PNG."""
+    """Synthetic tabletop photo -> lifted Gaussian scene -> plan ("put the red block on the blue
+    plate") -> photo view, two more views and the wrist camera rendered with the gripper ->
+    LeRobot v3.0 dataset and previews, in outputs/demo/."""
 
-    out: Path = Path("outputs/demo")
-    """Output directory."""
-    width: int = 640
-    """Image width in pixels."""
-    height: int = 480
-    """Image height in pixels."""
-    backend: Literal["auto", "cpu", "torch", "gsplat"] = "auto"
-    """Rasterization backend."""
+    config: DemoConfig = field(default_factory=DemoConfig)
+    """Demo options."""
 
     def main(self) -> None:
         import time
 
-        from igen_gs.imageio import write_rgb
-        from igen_gs.scene.builtin import builtin_camera, builtin_scene
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        scene = builtin_scene()
-        cam = builtin_camera(self.width, self.height)
+        from igen_gs.demo import run_demo
+
+        stages = ["synthetic photo", "lift", "plan", "render", "write"]
         t0 = time.perf_counter()
-        out = scene.render(cam, background_color=(1.0, 1.0, 1.0), backend=self.backend)
-        ms = (time.perf_counter() - t0) * 1e3
-        path = write_rgb(self.out / "builtin.png", out["rgb"][0].clamp(0, 1).numpy())
-        print(f"wrote {path} ({self.width}x{self.height}, {scene.num_gaussians()} Gaussians, "
-              f"{ms:.0f} ms)")
+        with Progress(TextColumn("[bold]igen demo[/] {task.description}"), BarColumn(),
+                      TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn()) as bar:
+            task = bar.add_task("starting", total=len(stages))
+
+            def progress(name: str) -> None:
+                done = stages.index(name)
+                bar.update(task, completed=done, description=name)
+
+            summary = run_demo(self.config, progress)
+            bar.update(task, completed=len(stages), description="done")
+        s = summary["seconds"]
+        print(f"plan: {'; '.join(summary['steps'])}")
+        print(f"{summary['frames']} frames x {len(summary['cameras'])} cameras "
+              f"({', '.join(summary['cameras'])}) in {time.perf_counter() - t0:.1f} s "
+              f"(lift {s['lift']:.1f}, plan {s['plan']:.1f}, render {s['render']:.1f}, "
+              f"write {s['write']:.1f})")
+        for k in ("scene", "trajectory", "dataset", "previews"):
+            print(f"  {k:10s} {summary[k]}")
 
 
 COMMAND = ("demo", DemoCommand)

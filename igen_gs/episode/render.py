@@ -27,28 +27,11 @@ from ..render.reference import sh_to_rgb
 from ..scene.camera import Camera, stack_cameras
 from ..scene.field import GaussianField
 from ..scene.scene import Scene
+from .config import RenderConfig
 from .gripper import Gripper, default_gripper
 from .rigs import Rig
 
-
-@dataclass
-class EpisodeRenderConfig:
-    """How frames are rendered."""
-
-    background_color: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    """Colour where no Gaussian covers a pixel (RGB in [0, 1])."""
-    depth: bool = True
-    """Return metric depth per camera (expected depth; 0 where alpha < min_alpha_for_depth)."""
-    labels: bool = True
-    """Return instance labels per camera (index into label_names, -1 for nothing)."""
-    min_alpha_for_depth: float = 0.5
-    """Pixels less opaque than this get depth 0 (no measurement)."""
-    draw_gripper: bool = True
-    """Draw the gripper (its label is "gripper")."""
-    backend: str = "auto"
-    """Rasterization backend."""
-    progress: bool = False
-    """Show a progress bar over frames."""
+EpisodeRenderConfig = RenderConfig  # the name used by render_episode's callers
 
 
 @dataclass

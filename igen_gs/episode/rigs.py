@@ -9,7 +9,7 @@ support plane's normal as "up"; they are seeded, so a rig is reproducible.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -18,41 +18,7 @@ from torch import Tensor
 from ..scene import frames
 from ..scene.camera import Camera
 from ..scene.scene import Scene
-
-
-@dataclass
-class RigConfig:
-    """Which cameras an episode is rendered from. Angles in degrees, distances in metres."""
-
-    photo_camera: bool = True
-    """Include the input photo's camera (named "photo")."""
-    num_static_views: int = 2
-    """Extra static cameras (named "view_0", "view_1", ...)."""
-    azimuth_range_deg: float = 60.0
-    """Max azimuth change of a static view from the photo camera, about the up axis."""
-    elevation_range_deg: tuple[float, float] = (25.0, 65.0)
-    """Elevation of static views above the support plane, as seen from the workspace centre."""
-    distance_scale_range: tuple[float, float] = (0.8, 1.2)
-    """Distance of static views to the workspace centre, relative to the photo camera's."""
-    wrist_camera: bool = True
-    """Include a camera mounted on the gripper (named "wrist")."""
-    T_ee_wrist: tuple[float, ...] | None = None
-    """Wrist camera pose in the end-effector frame, 16 row-major floats (None: the default
-    mount, 6 cm behind the TCP and 6.5 cm to the side, looking along the approach axis)."""
-    width: int = 320
-    """Image width of the photo and static cameras."""
-    height: int = 240
-    """Image height of the photo and static cameras."""
-    wrist_width: int = 160
-    """Image width of the wrist camera."""
-    wrist_height: int = 120
-    """Image height of the wrist camera."""
-    wrist_fov_y_deg: float = 70.0
-    """Vertical field of view of the wrist camera."""
-    seed: int = 0
-    """Seed of the static view placement."""
-    resolutions: dict[str, tuple[int, int]] = field(default_factory=dict)
-    """Per-camera (width, height) overrides by camera name."""
+from .config import RigConfig
 
 
 def default_T_ee_wrist() -> Tensor:

@@ -244,8 +244,9 @@ class MotionPlanner:
         tcen = extent(tpts, robust=2).centre
         opts = self.points_task(b, step.object)
         radius = 0.5 * float(np.max(extent(opts, robust=2).size[:2]))
-        support = self.support_height(b, target, tcen[:2], radius)
-        self.place_at(b, tcen[:2], support)
+        xy = tcen[:2] + np.asarray(self.cfg.place_offset_m, dtype=np.float64)
+        support = self.support_height(b, target, xy, radius)
+        self.place_at(b, xy, support)
 
     def move_to(self, b: _Builder, step: Step) -> None:
         if b.held != step.object:

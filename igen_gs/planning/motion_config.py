@@ -31,3 +31,5 @@ class MotionConfig:
     """Default gap between objects for move_to."""
     squeeze_m: float = 0.004
     """The fingers close this much narrower than the object's width (grip)."""
+    place_offset_m: tuple[float, float] = (0.0, 0.0)
+    """Placements land this far (forward, left) from the target's centre."""
