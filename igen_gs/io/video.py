@@ -1,8 +1,17 @@
 """MP4 encoding and decoding with PyAV.
 
-Encoding: H.264 (libx264), yuv420p, constant frame rate ``fps``; frame i has presentation time
-i / fps exactly (time base 1 / fps), which is what LeRobot's video decoding looks up. Odd
-frame sizes are padded by one edge row/column (yuv420p needs even sizes).
+Encoding: constant frame rate ``fps``, pixel format yuv420p, frame i presented at exactly
+i / fps (what LeRobot's decoders look up, with a 1e-4 s tolerance). Codecs (all decodable by
+LeRobot's ``pyav`` video backend):
+
+* ``"h264"`` -- libx264, the default: fast, deterministic (one thread, no B-frames), ``crf``
+  18 is visually lossless on rendered frames;
+* ``"hevc"`` -- libx265;
+* ``"av1"``  -- libsvtav1 (LeRobot's own default; slower to decode).
+
+A keyframe every ``gop`` frames (2 by default, as LeRobot does) keeps random frame access
+cheap. yuv420p needs even sizes: odd heights/widths are padded by repeating the last row or
+column (:func:`padded_size`); the stored video has the padded size.
 """
 
 from __future__ import annotations
@@ -13,71 +22,107 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_CODEC = "libx264"
+CODECS = {"h264": "libx264", "hevc": "libx265", "av1": "libsvtav1"}
+DEFAULT_CODEC = "h264"
+
+
+def padded_size(height: int, width: int) -> tuple[int, int]:
+    """(H, W) rounded up to even numbers, the size a yuv420p video stores."""
+    return height + height % 2, width + width % 2
+
+
+def _encoder_options(codec: str, crf: int, gop: int) -> dict[str, str]:
+    if codec == "h264":
+        return {"crf": str(crf), "preset": "veryfast", "g": str(gop), "bf": "0",
+                "threads": "1"}
+    if codec == "hevc":
+        return {"crf": str(crf), "preset": "veryfast",
+                "x265-params": f"keyint={gop}:min-keyint=1:bframes=0:pools=1:log-level=error"}
+    return {"crf": str(crf), "g": str(gop), "preset": "10"}
 
 
 def encode_mp4(path, frames: np.ndarray, fps: float, crf: int = 18, codec: str = DEFAULT_CODEC,
                gop: int = 2) -> Path:
     """Write uint8 frames [T, H, W, 3] to ``path`` (atomically: a temp file renamed).
 
-    ``crf`` is x264's quality (lower = better; 18 is visually lossless for most content);
-    ``gop`` is the keyframe interval (short makes random frame access cheap)."""
+    ``codec`` is one of :data:`CODECS`; ``crf`` its quality (lower = better); ``gop`` the
+    keyframe interval in frames."""
     import av
 
+    if codec not in CODECS:
+        raise ValueError(f"unknown video codec {codec!r}; expected one of {sorted(CODECS)}")
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"video frames must be uint8 [T, H, W, 3], got {frames.dtype} "
                          f"{frames.shape}")
     if frames.shape[0] == 0:
         raise ValueError("cannot encode a video with no frames")
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
     T, H, W, _ = frames.shape
-    pad_h, pad_w = H % 2, W % 2
-    if pad_h or pad_w:
-        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    Hp, Wp = padded_size(H, W)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.mp4")
+    if codec == "av1":
+        os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints a banner to stderr otherwise
     rate = Fraction(fps).limit_denominator(1000)
-    with av.open(str(tmp), mode="w") as container:
-        stream = container.add_stream(codec, rate=rate)
-        stream.width, stream.height = W + pad_w, H + pad_h
-        stream.pix_fmt = "yuv420p"
-        if codec == "libx264":
-            stream.options = {"crf": str(crf), "preset": "veryfast", "g": str(gop),
-                              "bf": "0", "threads": "1"}
-        for i in range(T):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frames[i]), format="rgb24")
-            frame.pts = i  # in units of the codec's time base, 1 / fps
-            for packet in stream.encode(frame):
+    try:
+        with av.open(str(tmp), mode="w") as container:
+            stream = container.add_stream(CODECS[codec], rate=rate,
+                                          options=_encoder_options(codec, crf, gop))
+            stream.width, stream.height = Wp, Hp
+            stream.pix_fmt = "yuv420p"
+            for i in range(T):
+                img = frames[i]
+                if (Hp, Wp) != (H, W):
+                    img = np.pad(img, ((0, Hp - H), (0, Wp - W), (0, 0)), mode="edge")
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+                frame.pts = i  # in the codec's time base, 1 / fps
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode():
                 container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    os.replace(tmp, path)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
-def decode_mp4(path, crop: tuple[int, int] | None = None) -> np.ndarray:
-    """All frames of an MP4 as uint8 [T, H, W, 3] (cropped to (H, W) if given)."""
+def decode_mp4(path, start_s: float | None = None, end_s: float | None = None) -> np.ndarray:
+    """Frames of an MP4 as uint8 [T, H, W, 3]: all of them, or those presented in
+    [``start_s``, ``end_s``) seconds (how LeRobot v3 locates one episode in a video file that
+    holds several). Frame times are compared with half a frame of slack."""
     import av
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"video not found: {path}")
+    out = []
     try:
         with av.open(str(path)) as container:
-            frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.base_rate
+            slack = 0.5 / float(rate) if rate else 1e-4
+            if start_s is not None and start_s > slack:
+                container.seek(int(start_s / stream.time_base), stream=stream, backward=True,
+                               any_frame=False)
+            for f in container.decode(stream):
+                t = float(f.pts * stream.time_base) if f.pts is not None else None
+                if t is not None and start_s is not None and t < start_s - slack:
+                    continue
+                if t is not None and end_s is not None and t >= end_s - slack:
+                    break
+                out.append(f.to_ndarray(format="rgb24"))
     except av.error.FFmpegError as e:
         raise ValueError(f"cannot decode video {path}: {e}") from None
-    if not frames:
-        raise ValueError(f"video {path} has no frames")
-    out = np.stack(frames)
-    if crop is not None:
-        out = out[:, :crop[0], :crop[1]]
-    return out
+    if not out:
+        raise ValueError(f"video {path} has no frames in [{start_s}, {end_s}) s")
+    return np.stack(out)
 
 
 def video_info(path) -> dict:
-    """LeRobot's ``info`` block for a video feature."""
+    """LeRobot's ``info`` block of a video feature (the keys ``meta/info.json`` uses)."""
     import av
 
     with av.open(str(path)) as c:

@@ -8,6 +8,7 @@ Marquardt, warm-started from the previous frame so the joint trajectory is conti
 
 from __future__ import annotations
 
+import atexit
 import functools
 
 import numpy as np
@@ -20,7 +21,20 @@ def panda():
     """The roboticstoolbox Panda model (URDF joint limits), cached."""
     import roboticstoolbox as rtb
 
+    atexit.register(_quiet_teardown)
     return rtb.models.Panda()
+
+
+def _quiet_teardown() -> None:
+    """roboticstoolbox's nanobind extensions print "leaked instance" reports while the
+    interpreter tears down (after atexit; harmless, but it floods the CLI's stderr). By then
+    everything of ours has been printed, so silence file descriptor 2 for the teardown."""
+    import os
+    import sys
+
+    sys.stderr.flush()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
 
 
 def fk(q: np.ndarray) -> np.ndarray:
