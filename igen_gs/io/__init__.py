@@ -1,5 +1,20 @@
-"""Dataset I/O: LeRobot v3.0 writer/reader, robomimic HDF5, previews, video files."""
+"""Dataset I/O: LeRobot v3.0 writer and reader, robomimic HDF5 export, previews, video files.
 
-from .lerobot import CameraInfo, EpisodeData, LeRobotWriter, LoadedDataset, load_lerobot_dataset
+Entry point: :class:`LeRobotWriter` (with :class:`WriterConfig`), fed :class:`EpisodeData`;
+:func:`load_lerobot_dataset` reads a dataset back.
+"""
 
-__all__ = ["CameraInfo", "EpisodeData", "LeRobotWriter", "LoadedDataset", "load_lerobot_dataset"]
+from .hdf5 import export_robomimic
+from .lerobot import (
+                      CameraInfo,
+                      DatasetBusyError,
+                      EpisodeData,
+                      LeRobotWriter,
+                      LoadedDataset,
+                      LoadedEpisode,
+                      WriterConfig,
+                      load_lerobot_dataset,
+)
+
+__all__ = ["CameraInfo", "DatasetBusyError", "EpisodeData", "LeRobotWriter", "LoadedDataset",
+           "LoadedEpisode", "WriterConfig", "export_robomimic", "load_lerobot_dataset"]

@@ -1,33 +1,50 @@
 """LeRobot v3.0 datasets, written with pyarrow and PyAV (no lerobot dependency), loadable by
-``lerobot.datasets.lerobot_dataset.LeRobotDataset`` as they are.
+``lerobot.datasets.lerobot_dataset.LeRobotDataset`` (lerobot 0.4.x) as they are.
 
 Layout (v3.0)::
 
-    meta/info.json            codebase_version "v3.0", fps, features, path templates, totals
-    meta/tasks.parquet        task strings (index) -> task_index
-    meta/stats.json           per-feature statistics (igen_gs.io.stats)
-    meta/episodes/chunk-CCC/file-FFF.parquet   one row per episode
-    data/chunk-CCC/file-FFF.parquet            frames: observation.state, action, timestamp,
-                                               frame_index, episode_index, index, task_index
-    videos/observation.images.<camera>/chunk-CCC/file-FFF.mp4   H.264, yuv420p
-    extras/episode-NNNNNN/    optional depth (uint16 millimetres) and instance labels (.npz)
+    meta/info.json      codebase_version "v3.0", fps, robot_type, features, path templates,
+                        totals, and our own block under the key "igen_gs" (below)
+    meta/tasks.parquet  task strings (the index) -> task_index
+    meta/stats.json     per-feature statistics (igen_gs.io.stats)
+    meta/episodes/chunk-CCC/file-FFF.parquet   one row per episode (lengths, frame ranges,
+                        file indices, from/to timestamps in the videos, stats/*, igen_gs/*)
+    data/chunk-CCC/file-FFF.parquet            one row per frame: observation.state, action,
+                        timestamp, frame_index, episode_index, index, task_index
+    videos/observation.images.<camera>/chunk-CCC/file-FFF.mp4   yuv420p (igen_gs.io.video)
+    extras/episode-NNNNNN/   optional per-frame depth, instance labels and camera poses (.npz)
+    previews/episode_NNNNNN.{mp4,png}   tiled preview video and contact sheet (igen_gs.io.previews)
 
-Every episode gets its own data, video and episode-metadata files (file index = episode index
-modulo 1000, chunk = episode index // 1000), as LeRobot allows: writing an episode never
-touches the files of earlier ones. An episode is committed by the atomic rename of its
-metadata file, then ``info.json``/``stats.json`` are replaced atomically (with Ctrl-C held
-off for those few milliseconds); a crash leaves at worst unreferenced files of the
-unfinished episode, which reopening the dataset removes. Each episode carries a key
-(``igen_gs/key``) so a rerun skips what is already written.
+Files: every episode gets its own data, video and episode-metadata files (chunk = episode
+index // 1000, file = episode index % 1000). LeRobot v3 reads the chunk/file indices of each
+episode from its metadata row, so one-file-per-episode is as valid as its own concatenated
+files; it keeps writing an episode from ever touching the files of earlier ones. The reader
+(:func:`load_lerobot_dataset`) also reads LeRobot's concatenated files (several episodes per
+parquet/mp4, located by index ranges and from/to timestamps).
 
-Camera intrinsics and extrinsics: per episode in ``igen_gs/cameras`` (JSON: K, and
-T_world_cam for static cameras or T_ee_cam for the wrist camera) and, for the first episode,
-in ``info.json["igen_gs"]["cameras"]``.
+Atomic episodes: an episode is written into ``.staging/`` under the root, then committed by
+renames in this order: videos, extras, previews, data file, tasks, then its episode-metadata
+file (the commit point), then ``info.json`` and ``stats.json`` (replaced atomically), with
+Ctrl-C deferred during the renames. A crash before the commit point leaves at worst
+unreferenced files of that episode: ``LeRobotDataset`` and :func:`load_lerobot_dataset` still
+load the committed episodes, and reopening the writer deletes the leftovers and repairs
+``info.json``. Each episode records a key (``igen_gs/key``); :meth:`LeRobotWriter.has_episode`
+lets a rerun skip what is done. One writer per dataset at a time (a lock file enforces it).
+
+Our metadata ``info.json["igen_gs"]``: ``version``; ``codec``/``crf``/``gop``; ``cameras``, the
+cameras of the first episode (name -> width, height, K [3, 3] in pixels, and T_world_cam
+[4, 4] for a static camera or T_ee_cam [4, 4] for one mounted on the end effector; metres,
+OpenCV axes); ``cameras_vary`` (true once an episode's cameras differ from the first's -- each
+episode's own cameras are always in its ``igen_gs/cameras`` column, JSON); ``extras_path``;
+``depth_format``; plus the writer's ``extra_info``. Per episode: ``igen_gs/key``,
+``igen_gs/cameras`` and ``igen_gs/extras`` (JSON: the extras files, label names, captions and
+the caller's ``extras``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -42,7 +59,7 @@ from typing import Any
 import numpy as np
 
 from . import stats as fstats
-from .video import decode_mp4, encode_mp4, video_info
+from .video import CODECS, decode_mp4, encode_mp4, padded_size, video_info
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +68,9 @@ CHUNKS_SIZE = 1000
 DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
 EPISODES_PATH = "meta/episodes/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+EXTRAS_PATH = "extras/episode-{episode_index:06d}"
 IMAGE_PREFIX = "observation.images."
+DEPTH_FORMAT = "npz 'depth_mm' uint16 millimetres [T, H, W], 0 = no depth"
 DEFAULT_FEATURES = {
     "timestamp": {"dtype": "float32", "shape": [1], "names": None},
     "frame_index": {"dtype": "int64", "shape": [1], "names": None},
@@ -59,18 +78,55 @@ DEFAULT_FEATURES = {
     "index": {"dtype": "int64", "shape": [1], "names": None},
     "task_index": {"dtype": "int64", "shape": [1], "names": None},
 }
+_RESERVED_EXTRAS = ("files", "label_names", "captions")
 
 
+class DatasetBusyError(RuntimeError):
+    """Another writer holds the dataset's lock."""
+
+
+def _json_default(o):
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+
+
+def _dumps(obj) -> str:
+    return json.dumps(obj, default=_json_default)
+
+
+# ---------------------------------------------------------------------- inputs
 @dataclass
 class CameraInfo:
-    """A camera of an episode: intrinsics K [3, 3] (pixels) and either a fixed pose
-    ``T_world_cam`` [4, 4] or, for a camera on the gripper, ``T_ee_cam`` [4, 4] (metres)."""
+    """A camera of an episode: image size (pixels), intrinsics ``K`` [3, 3] (pixels, OpenCV)
+    and its pose: ``T_world_cam`` [4, 4] for a static camera, or ``T_ee_cam`` [4, 4] for a
+    camera rigidly mounted on the end effector (metres); both None for a camera that moves
+    otherwise (give its per-frame poses in :attr:`EpisodeData.camera_poses`)."""
 
     width: int
     height: int
     K: np.ndarray
     T_world_cam: np.ndarray | None = None
     T_ee_cam: np.ndarray | None = None
+
+    def validate(self, name: str) -> None:
+        if int(self.width) <= 0 or int(self.height) <= 0:
+            raise ValueError(f"camera {name!r}: width and height must be positive, got "
+                             f"{self.width}x{self.height}")
+        K = np.asarray(self.K, dtype=float)
+        if K.shape != (3, 3) or not np.isfinite(K).all():
+            raise ValueError(f"camera {name!r}: K must be a finite [3, 3] matrix, got {K.shape}")
+        for attr in ("T_world_cam", "T_ee_cam"):
+            T = getattr(self, attr)
+            if T is not None:
+                T = np.asarray(T, dtype=float)
+                if T.shape != (4, 4) or not np.isfinite(T).all():
+                    raise ValueError(f"camera {name!r}: {attr} must be a finite [4, 4] matrix, "
+                                     f"got {T.shape}")
 
     def to_dict(self) -> dict:
         d = {"width": int(self.width), "height": int(self.height),
@@ -81,63 +137,156 @@ class CameraInfo:
             d["T_ee_cam"] = np.asarray(self.T_ee_cam, dtype=float).tolist()
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict) -> CameraInfo:
+        def arr(k):
+            return None if d.get(k) is None else np.asarray(d[k], dtype=float)
+
+        return cls(int(d["width"]), int(d["height"]), arr("K"), arr("T_world_cam"),
+                   arr("T_ee_cam"))
+
 
 @dataclass
 class EpisodeData:
-    """One episode to write. T frames; cameras are keyed by name (the video key is
-    ``observation.images.<name>``)."""
+    """One episode to write: T frames from each camera (keyed by name; the LeRobot video key is
+    ``observation.images.<name>``), with the robot state and action of every frame.
+
+    Attributes:
+        key: unique id of the episode (a job key; a rerun skips keys already written).
+        task: the language instruction (LeRobot's task string).
+        frames: camera -> uint8 [T, H, W, 3] RGB.
+        state: float [T, S] (``observation.state``, stored as float32).
+        action: float [T, A] (``action``, stored as float32).
+        cameras: camera -> :class:`CameraInfo` (intrinsics/extrinsics, into the metadata).
+        depth: optional camera -> float [T, H, W] metric depth, metres (0/NaN = none); stored
+            as uint16 millimetres (so 0.5 mm resolution, at most 65.535 m).
+        labels: optional camera -> integer [T, H, W] instance ids (-1 = background), int16.
+        label_names: names of the label ids 0, 1, ... (e.g. objects, then the gripper).
+        camera_poses: optional camera -> [T, 4, 4] per-frame T_world_cam (moving cameras).
+        captions: optional per-frame text for the previews (step name, gripper state).
+        extras: JSON-serialisable metadata of the episode (plan, seed, variation, ...).
+    """
 
     key: str
     task: str
-    frames: dict[str, np.ndarray]  # uint8 [T, H, W, 3]
-    state: np.ndarray  # float32 [T, S]
-    action: np.ndarray  # float32 [T, A]
+    frames: dict[str, np.ndarray]
+    state: np.ndarray
+    action: np.ndarray
     cameras: dict[str, CameraInfo] = field(default_factory=dict)
-    depth: dict[str, np.ndarray] | None = None  # float32 [T, H, W] metres
-    labels: dict[str, np.ndarray] | None = None  # int16 [T, H, W]
+    depth: dict[str, np.ndarray] | None = None
+    labels: dict[str, np.ndarray] | None = None
     label_names: list[str] | None = None
-    captions: list[str] | None = None  # per frame, for previews
-    extras: dict[str, Any] = field(default_factory=dict)  # JSON-serialisable
+    camera_poses: dict[str, np.ndarray] | None = None
+    captions: list[str] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> int:
-        if not self.key or not isinstance(self.key, str):
+        """Check shapes, dtypes and values; returns T. Raises ValueError naming the input."""
+        if not isinstance(self.key, str) or not self.key:
             raise ValueError("episode key must be a non-empty string")
-        if not self.task or not isinstance(self.task, str):
-            raise ValueError("episode task must be a non-empty string")
+        if not isinstance(self.task, str) or not self.task.strip():
+            raise ValueError(f"episode {self.key!r}: task must be a non-empty string")
         if not self.frames:
-            raise ValueError("an episode needs at least one camera")
-        state = np.asarray(self.state)
-        action = np.asarray(self.action)
-        if state.ndim != 2 or action.ndim != 2:
-            raise ValueError(f"state and action must be [T, dim], got {state.shape} and "
-                             f"{action.shape}")
-        T = state.shape[0]
+            raise ValueError(f"episode {self.key!r}: needs at least one camera in frames")
+        arrays = {}
+        for name in ("state", "action"):
+            a = np.asarray(getattr(self, name))
+            if a.ndim != 2 or a.shape[1] == 0:
+                raise ValueError(f"episode {self.key!r}: {name} must be [T, dim] with dim > 0, "
+                                 f"got shape {a.shape}")
+            if not np.issubdtype(a.dtype, np.floating):
+                raise ValueError(f"episode {self.key!r}: {name} must be a float array, got "
+                                 f"{a.dtype}")
+            if not np.isfinite(a).all():
+                raise ValueError(f"episode {self.key!r}: {name} contains NaN or infinite values")
+            arrays[name] = a
+        T = arrays["state"].shape[0]
         if T == 0:
-            raise ValueError("the episode is empty (no frames)")
-        if action.shape[0] != T:
-            raise ValueError(f"action has {action.shape[0]} frames but state has {T}")
-        if not (np.isfinite(state).all() and np.isfinite(action).all()):
-            raise ValueError("state or action contains NaN or infinite values")
+            raise ValueError(f"episode {self.key!r}: the episode is empty (no frames)")
+        if arrays["action"].shape[0] != T:
+            raise ValueError(f"episode {self.key!r}: action has {arrays['action'].shape[0]} "
+                             f"frames but state has {T}")
         for name, f in self.frames.items():
+            if not isinstance(name, str) or not name or any(c in name for c in "/\\. "):
+                raise ValueError(f"episode {self.key!r}: camera name {name!r} must be a "
+                                 f"non-empty string without '/', '.', '\\' or spaces")
             f = np.asarray(f)
             if f.dtype != np.uint8 or f.ndim != 4 or f.shape[-1] != 3:
-                raise ValueError(f"frames of camera {name!r} must be uint8 [T, H, W, 3], got "
-                                 f"{f.dtype} {f.shape}")
+                raise ValueError(f"episode {self.key!r}: frames of camera {name!r} must be "
+                                 f"uint8 [T, H, W, 3], got {f.dtype} {f.shape}")
             if f.shape[0] != T:
-                raise ValueError(f"camera {name!r} has {f.shape[0]} frames but state has {T}")
-        for kind, maps in (("depth", self.depth), ("labels", self.labels)):
+                raise ValueError(f"episode {self.key!r}: camera {name!r} has {f.shape[0]} "
+                                 f"frames but state has {T}")
+        for name, cam in self.cameras.items():
+            if name not in self.frames:
+                raise ValueError(f"episode {self.key!r}: camera info for {name!r}, which has "
+                                 f"no frames")
+            cam.validate(name)
+            H, W = np.asarray(self.frames[name]).shape[1:3]
+            if (int(cam.height), int(cam.width)) != (H, W):
+                raise ValueError(f"episode {self.key!r}: camera {name!r} is {cam.width}x"
+                                 f"{cam.height} but its frames are {W}x{H}")
+        for kind, maps, kind_ok in (("depth", self.depth, np.floating),
+                                    ("labels", self.labels, np.integer)):
             for name, m in (maps or {}).items():
-                if name not in self.frames or np.asarray(m).shape != self.frames[name].shape[:3]:
-                    raise ValueError(f"{kind} of camera {name!r} must match its frames "
-                                     f"[T, H, W]")
+                m = np.asarray(m)
+                if name not in self.frames or m.shape != np.asarray(self.frames[name]).shape[:3]:
+                    raise ValueError(f"episode {self.key!r}: {kind} of camera {name!r} must "
+                                     f"match its frames [T, H, W], got {m.shape}")
+                if not np.issubdtype(m.dtype, kind_ok):
+                    raise ValueError(f"episode {self.key!r}: {kind} of camera {name!r} has "
+                                     f"dtype {m.dtype}")
+        for name, P in (self.camera_poses or {}).items():
+            P = np.asarray(P, dtype=float)
+            if name not in self.frames or P.shape != (T, 4, 4) or not np.isfinite(P).all():
+                raise ValueError(f"episode {self.key!r}: camera_poses of {name!r} must be "
+                                 f"finite [T={T}, 4, 4] for a camera with frames, got {P.shape}")
         if self.captions is not None and len(self.captions) != T:
-            raise ValueError(f"captions has {len(self.captions)} entries for {T} frames")
+            raise ValueError(f"episode {self.key!r}: captions has {len(self.captions)} entries "
+                             f"for {T} frames")
+        clash = [k for k in _RESERVED_EXTRAS if k in self.extras]
+        if clash:
+            raise ValueError(f"episode {self.key!r}: extras may not use the reserved keys "
+                             f"{clash}")
+        try:
+            _dumps(self.extras)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"episode {self.key!r}: extras must be JSON-serialisable: {e}"
+                             ) from None
         return T
+
+
+@dataclass
+class WriterConfig:
+    """Options of :class:`LeRobotWriter`."""
+
+    fps: int = 15
+    """Frames per second (LeRobot needs an integer)."""
+    robot_type: str = "franka"
+    codec: str = "h264"
+    """Video codec of the observation videos: "h264" (libx264), "hevc" or "av1"."""
+    crf: int = 18
+    """Codec quality (lower = better; 18 is visually lossless with h264)."""
+    gop: int = 2
+    """Keyframe interval in frames (short = fast random access, as LeRobot uses)."""
+    state_names: list[str] | None = None
+    """Names of the state dimensions (default s0, s1, ...)."""
+    action_names: list[str] | None = None
+    """Names of the action dimensions (default a0, a1, ...)."""
+    previews: bool = True
+    """Write a preview MP4 and a PNG contact sheet per episode."""
+    previews_dir: str | Path | None = None
+    """Where previews go (default ``<root>/previews``)."""
+    progress: bool = False
+    """Show a progress bar per episode (stderr)."""
+    extra_info: dict = field(default_factory=dict)
+    """JSON-serialisable metadata for ``info.json["igen_gs"]``."""
 
 
 @contextlib.contextmanager
 def _no_interrupt() -> Iterator[None]:
-    """Defer Ctrl-C (SIGINT) during a commit so that it is never half done."""
+    """Defer Ctrl-C (SIGINT) while renames commit an episode, so it is never half done; a
+    Ctrl-C pressed meanwhile is raised right after."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -158,6 +307,24 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _move(src: Path, dst: Path) -> None:
+    """Rename ``src`` onto ``dst`` (replacing it); copies then renames across file systems."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.is_dir():
+        shutil.rmtree(dst)
+    try:
+        os.replace(src, dst)
+    except OSError:
+        tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+        if src.is_dir():
+            shutil.copytree(src, tmp)
+            shutil.rmtree(src)
+        else:
+            shutil.copy2(src, tmp)
+            src.unlink()
+        os.replace(tmp, dst)
+
+
 def _chunk_file(episode_index: int) -> dict[str, int]:
     return {"chunk_index": episode_index // CHUNKS_SIZE, "file_index": episode_index % CHUNKS_SIZE}
 
@@ -169,72 +336,162 @@ def _fixed_list(values: np.ndarray, dtype):
     return pa.FixedSizeListArray.from_arrays(pa.array(v.reshape(-1)), v.shape[1])
 
 
-class LeRobotWriter:
-    """Writes (or resumes) a LeRobot v3.0 dataset at ``root``.
+def _file_index(p: Path) -> int:
+    """Episode index a ``chunk-CCC/file-FFF`` path stands for in our layout."""
+    return int(p.parent.name.split("-")[1]) * CHUNKS_SIZE + int(p.stem.split("-")[1])
 
-    Args:
-        root: dataset directory.
-        fps: frame rate (LeRobot needs an integer).
-        robot_type: free text ("franka").
-        state_names / action_names: names of the state and action dimensions.
-        previews: write ``<previews_dir>/episode_NNNNNN.mp4`` and ``.png`` per episode.
-        previews_dir: default ``<root>/previews``.
-        crf: H.264 quality of the observation videos (lower = better).
-        extra_info: JSON-serialisable metadata for ``info.json["igen_gs"]``.
+
+# ---------------------------------------------------------------------- writer
+class LeRobotWriter:
+    """Writes, or resumes, a LeRobot v3.0 dataset at ``root``, one atomic episode at a time.
+
+    ``LeRobotWriter(root, config)`` or ``LeRobotWriter(root, fps=15, ...)`` (keyword arguments
+    override fields of :class:`WriterConfig`). Opening an existing dataset resumes it: its fps
+    and codec must match, leftovers of an interrupted episode are removed.
+
+    Every committed episode is complete on disk: there is nothing to flush. :meth:`close`
+    (alias :meth:`finalize`; or use the writer as a context manager) only refuses further
+    writes. Several writers -- threads or processes -- may append to one dataset: each
+    episode is written under an exclusive lock file (``.igen_writer.lock``, waited for up to
+    ``lock_timeout_s``), and a writer that finds episodes another one committed meanwhile
+    reloads the metadata first, so episode indices stay contiguous and keys unique.
     """
 
-    def __init__(self, root, fps: int = 15, robot_type: str = "franka",
-                 state_names: list[str] | None = None, action_names: list[str] | None = None,
-                 previews: bool = True, previews_dir=None, crf: int = 18,
-                 extra_info: dict | None = None):
-        if int(fps) != fps or fps <= 0:
-            raise ValueError(f"fps must be a positive integer for LeRobot, got {fps}")
+    LOCK_NAME = ".igen_writer.lock"
+
+    def __init__(self, root, config: WriterConfig | None = None, lock_timeout_s: float = 600.0,
+                 **overrides):
+        cfg = dataclasses.replace(config or WriterConfig(), **overrides)
+        if int(cfg.fps) != cfg.fps or cfg.fps <= 0:
+            raise ValueError(f"fps must be a positive integer for LeRobot, got {cfg.fps}")
+        if cfg.codec not in CODECS:
+            raise ValueError(f"unknown video codec {cfg.codec!r}; expected one of "
+                             f"{sorted(CODECS)}")
+        try:
+            _dumps(cfg.extra_info)
+        except TypeError as e:
+            raise ValueError(f"extra_info must be JSON-serialisable: {e}") from None
+        cfg.fps = int(cfg.fps)
+        self.config = cfg
         self.root = Path(root)
-        self.fps = int(fps)
-        self.robot_type = robot_type
-        self.state_names = state_names
-        self.action_names = action_names
-        self.previews = previews
-        self.previews_dir = Path(previews_dir) if previews_dir else self.root / "previews"
-        self.crf = crf
-        self.extra_info = extra_info or {}
+        self.previews_dir = Path(cfg.previews_dir) if cfg.previews_dir else self.root / "previews"
         self.info: dict | None = None
         self.episodes: list[dict] = []
         self.tasks: list[str] = []
         self.episode_stats: list[dict] = []
-        if (self.root / "meta" / "info.json").is_file():
+        self._keys: set[str] = set()
+        if self.root.exists() and not self.root.is_dir():
+            raise ValueError(f"dataset root {self.root} exists and is not a directory")
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.lock_timeout_s = float(lock_timeout_s)
+        self.closed = False
+        self._thread_lock = threading.Lock()
+        with self._locked():
+            self._sync()
+
+    # ------------------------------------------------------------------ lifetime
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Exclusive access to the dataset: this writer's threads, then other processes."""
+        import fcntl
+        import time
+
+        if not self._thread_lock.acquire(timeout=self.lock_timeout_s):
+            raise DatasetBusyError(f"timed out waiting for the writer of {self.root}")
+        try:
+            with open(self.root / self.LOCK_NAME, "a+") as f:
+                deadline = time.monotonic() + self.lock_timeout_s
+                while True:
+                    try:
+                        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() > deadline:
+                            raise DatasetBusyError(
+                                f"dataset {self.root} stayed locked by another writer for "
+                                f"{self.lock_timeout_s:.0f} s ({self.root / self.LOCK_NAME})"
+                            ) from None
+                        time.sleep(0.05)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(f, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+    def _sync(self) -> None:
+        """(Re)load the committed state from disk if it is not what this writer knows (first
+        open, or episodes committed by another writer), removing an interrupted episode's
+        leftovers. Call with the lock held."""
+        n = len(self.episodes)
+        info_path = self.root / "meta" / "info.json"
+        if self.info is not None and info_path.is_file():
+            try:
+                on_disk = json.loads(info_path.read_text()).get("total_episodes")
+            except json.JSONDecodeError:
+                on_disk = None
+            nxt = self.root / EPISODES_PATH.format(**_chunk_file(n))
+            if on_disk == n and not nxt.exists():
+                return
+        if info_path.is_file():
             self._open_existing()
+        else:
+            self._remove_leftovers()
+
+    def close(self) -> None:
+        """Refuse further writes. (Committed episodes are complete; nothing is flushed.)"""
+        self.closed = True
+
+    finalize = close
+
+    def __enter__(self) -> LeRobotWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # ------------------------------------------------------------------ reopening
     def _open_existing(self) -> None:
         import pyarrow.parquet as pq
 
+        info_path = self.root / "meta" / "info.json"
         try:
-            info = json.loads((self.root / "meta" / "info.json").read_text())
+            info = json.loads(info_path.read_text())
         except json.JSONDecodeError as e:
-            raise ValueError(f"corrupt {self.root / 'meta' / 'info.json'}: {e}") from None
+            raise ValueError(f"corrupt {info_path}: {e}") from None
         if info.get("codebase_version") != CODEBASE_VERSION:
             raise ValueError(f"{self.root} is a LeRobot {info.get('codebase_version')} dataset; "
                              f"this writer appends to {CODEBASE_VERSION} only")
-        if int(info["fps"]) != self.fps:
-            raise ValueError(f"{self.root} has fps {info['fps']}, not {self.fps}")
-        self.info = info
+        if int(info["fps"]) != self.config.fps:
+            raise ValueError(f"{self.root} has fps {info['fps']}, not {self.config.fps}")
+        ours = info.get("igen_gs", {})
+        if ours.get("codec", self.config.codec) != self.config.codec:
+            raise ValueError(f"{self.root} is encoded with {ours['codec']}, not "
+                             f"{self.config.codec}")
         rows = []
         for p in sorted((self.root / "meta" / "episodes").glob("chunk-*/file-*.parquet")):
             rows += pq.read_table(p).to_pylist()
         rows.sort(key=lambda r: r["episode_index"])
         if [r["episode_index"] for r in rows] != list(range(len(rows))):
             raise ValueError(f"{self.root}: episode metadata is not contiguous; cannot resume")
-        self.episodes = rows
+        if any("igen_gs/key" not in r for r in rows):
+            raise ValueError(f"{self.root} was not written by igen-gs; cannot append to it")
+        tasks: list[str] = []
         tasks_path = self.root / "meta" / "tasks.parquet"
         if tasks_path.is_file():
             import pandas as pd
 
-            t = pd.read_parquet(tasks_path).sort_values("task_index")
-            self.tasks = list(t.index)
+            tasks = list(pd.read_parquet(tasks_path).sort_values("task_index").index)
+        if not {t for r in rows for t in r["tasks"]} <= set(tasks):
+            raise ValueError(f"{self.root}: episodes use tasks missing from tasks.parquet")
+        self.info = info
+        self.episodes = rows
+        self.tasks = tasks
+        self._keys = {r["igen_gs/key"] for r in rows}
         self.episode_stats = [self._stats_from_row(r) for r in rows]
-        self._remove_orphans()
-        if info.get("total_episodes") != len(rows):
+        self._remove_leftovers()
+        if (info.get("total_episodes") != len(rows)
+                or info.get("total_frames") != self.total_frames):
             log.warning("repairing %s: info.json listed %s episodes, %d are committed",
                         self.root, info.get("total_episodes"), len(rows))
             self._write_info_and_stats()
@@ -244,26 +501,27 @@ class LeRobotWriter:
         out: dict[str, dict] = {}
         for k, v in row.items():
             if k.startswith("stats/"):
-                _, feat, stat = k.split("/", 2)
+                feat, stat = k[len("stats/"):].rsplit("/", 1)
                 out.setdefault(feat, {})[stat] = np.asarray(v)
         return out
 
-    def _remove_orphans(self) -> None:
-        """Delete files of an episode that was being written when the process died."""
+    def _remove_leftovers(self) -> None:
+        """Delete what an interrupted episode left: staging, uncommitted files, temp files."""
         n = len(self.episodes)
+        shutil.rmtree(self.root / ".staging", ignore_errors=True)
         for pattern in ("data/chunk-*/file-*.parquet", "videos/*/chunk-*/file-*.mp4",
                         "meta/episodes/chunk-*/file-*.parquet"):
             for p in self.root.glob(pattern):
-                chunk = int(p.parent.name.split("-")[1])
-                idx = chunk * CHUNKS_SIZE + int(p.stem.split("-")[1])
-                if idx >= n:
+                if _file_index(p) >= n:
                     log.warning("removing %s of an unfinished episode", p)
                     p.unlink()
-        for p in (self.root / "extras").glob("episode-*"):
+        for p in self.root.glob("extras/episode-*"):
             if int(p.name.split("-")[1]) >= n:
                 shutil.rmtree(p, ignore_errors=True)
-        for p in self.root.rglob(".*.tmp*"):
-            p.unlink(missing_ok=True)
+        for sub in ("meta", "data", "videos", "extras"):
+            for p in (self.root / sub).rglob(".*.tmp*"):
+                if p.is_file():
+                    p.unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ queries
     @property
@@ -275,20 +533,25 @@ class LeRobotWriter:
         return int(self.episodes[-1]["dataset_to_index"]) if self.episodes else 0
 
     def has_episode(self, key: str) -> bool:
-        return any(r.get("igen_gs/key") == key for r in self.episodes)
+        """True when an episode with this key is committed (a rerun should skip it)."""
+        return key in self._keys
 
     # ------------------------------------------------------------------ writing
     def _features_for(self, ep: EpisodeData) -> dict:
+        cfg = self.config
         feats: dict[str, Any] = {}
         for name, f in ep.frames.items():
-            H, W = f.shape[1:3]
+            H, W = padded_size(*np.asarray(f).shape[1:3])
             feats[IMAGE_PREFIX + name] = {"dtype": "video", "shape": [int(H), int(W), 3],
                                           "names": ["height", "width", "channels"]}
-        S, A = np.asarray(ep.state).shape[1], np.asarray(ep.action).shape[1]
-        feats["observation.state"] = {"dtype": "float32", "shape": [int(S)],
-                                      "names": self.state_names or [f"s{i}" for i in range(S)]}
-        feats["action"] = {"dtype": "float32", "shape": [int(A)],
-                           "names": self.action_names or [f"a{i}" for i in range(A)]}
+        for key, arr, names, prefix in (("observation.state", ep.state, cfg.state_names, "s"),
+                                        ("action", ep.action, cfg.action_names, "a")):
+            d = int(np.asarray(arr).shape[1])
+            if names is not None and len(names) != d:
+                raise ValueError(f"{len(names)} names given for {key}, which has {d} "
+                                 f"dimensions")
+            feats[key] = {"dtype": "float32", "shape": [d],
+                          "names": list(names) if names else [f"{prefix}{i}" for i in range(d)]}
         feats.update(DEFAULT_FEATURES)
         return feats
 
@@ -300,133 +563,204 @@ class LeRobotWriter:
                 raise ValueError(f"episode {ep.key!r} does not match the dataset's features: "
                                  f"{k} is {v['shape']}, the dataset has "
                                  f"{have.get(k, {}).get('shape', 'no such feature')}")
-        extra = set(have) - set(want)
-        if extra:
+        missing = set(have) - set(want)
+        if missing:
             raise ValueError(f"episode {ep.key!r} lacks the dataset's features: "
-                             f"{', '.join(sorted(extra))}")
+                             f"{', '.join(sorted(missing))}")
+
+    def _new_info(self, ep: EpisodeData) -> dict:
+        cfg = self.config
+        return {
+            "codebase_version": CODEBASE_VERSION, "robot_type": cfg.robot_type,
+            "total_episodes": 0, "total_frames": 0, "total_tasks": 0,
+            "chunks_size": CHUNKS_SIZE, "data_files_size_in_mb": 100,
+            "video_files_size_in_mb": 200, "fps": cfg.fps, "splits": {},
+            "data_path": DATA_PATH, "video_path": VIDEO_PATH,
+            "features": self._features_for(ep),
+            "igen_gs": {"version": 1, **cfg.extra_info, "codec": cfg.codec, "crf": cfg.crf,
+                        "gop": cfg.gop,
+                        "cameras": {n: c.to_dict() for n, c in ep.cameras.items()},
+                        "cameras_vary": False, "extras_path": EXTRAS_PATH,
+                        "depth_format": DEPTH_FORMAT},
+        }
 
     def add_episode(self, ep: EpisodeData) -> int:
-        """Write one episode; returns its index. Raises ValueError for bad input and when
-        the key is already in the dataset."""
-        import pandas as pd
+        """Write one episode atomically; returns its episode index. Raises ValueError for bad
+        input, for a key already in the dataset, and for features that differ from the
+        dataset's (camera names and sizes, state and action sizes)."""
+        if self.closed:
+            raise ValueError(f"the writer of {self.root} is closed")
+        T = ep.validate()
+        with self._locked():
+            self._sync()
+            if self.has_episode(ep.key):
+                raise ValueError(f"episode {ep.key!r} is already in {self.root}")
+            if self.info is None:
+                info = self._new_info(ep)
+            else:
+                self._check_features(ep)
+                info = json.loads(json.dumps(self.info))  # committed with the episode
+            idx = len(self.episodes)
+            stage = self.root / ".staging" / f"episode-{idx:06d}-{os.getpid()}"
+            shutil.rmtree(stage, ignore_errors=True)
+            stage.mkdir(parents=True)
+            try:
+                row, ep_stats, moves = self._stage(ep, T, idx, info, stage)
+                self._commit(ep, idx, row, ep_stats, moves, info, stage)
+            finally:
+                shutil.rmtree(stage, ignore_errors=True)
+                with contextlib.suppress(OSError):
+                    (self.root / ".staging").rmdir()
+        return idx
+
+    def _stage(self, ep: EpisodeData, T: int, idx: int, info: dict, stage: Path):
+        """Write every file of episode ``idx`` under ``stage``; returns its metadata row, its
+        statistics and the (staged, final) paths to rename at the commit."""
         import pyarrow as pa
         import pyarrow.parquet as pq
+        from tqdm.auto import tqdm
 
-        T = ep.validate()
-        if self.has_episode(ep.key):
-            raise ValueError(f"episode {ep.key!r} is already in {self.root}")
-        if self.info is None:
-            self.info = {
-                "codebase_version": CODEBASE_VERSION, "robot_type": self.robot_type,
-                "total_episodes": 0, "total_frames": 0, "total_tasks": 0,
-                "chunks_size": CHUNKS_SIZE, "data_files_size_in_mb": 100,
-                "video_files_size_in_mb": 200, "fps": self.fps, "splits": {},
-                "data_path": DATA_PATH, "video_path": VIDEO_PATH,
-                "features": self._features_for(ep),
-                "igen_gs": {"version": 1, **self.extra_info,
-                            "cameras": {n: c.to_dict() for n, c in ep.cameras.items()}},
-            }
-        else:
-            self._check_features(ep)
-        idx = len(self.episodes)
+        cfg = self.config
         cf = _chunk_file(idx)
         start = self.total_frames
-        if ep.task not in self.tasks:
-            self.tasks.append(ep.task)
-            df = pd.DataFrame({"task_index": np.arange(len(self.tasks), dtype=np.int64)},
-                              index=pd.Index(self.tasks, name="task"))
-            tmp = self.root / "meta" / ".tasks.parquet.tmp"
-            tmp.parent.mkdir(parents=True, exist_ok=True)
-            df.to_parquet(tmp)
-            os.replace(tmp, self.root / "meta" / "tasks.parquet")
-        task_index = self.tasks.index(ep.task)
-
-        # Frames table.
+        task_index = self.tasks.index(ep.task) if ep.task in self.tasks else len(self.tasks)
+        has_extras = bool(ep.depth or ep.labels or ep.camera_poses)
+        steps = len(ep.frames) + 1 + int(has_extras) + 2 * int(cfg.previews)
+        bar = tqdm(total=steps, desc=f"episode {idx}", unit="step", leave=False,
+                   disable=not cfg.progress)
+        moves: list[tuple[Path, Path]] = []
+        row: dict[str, Any] = {"episode_index": idx, "tasks": [ep.task], "length": T,
+                               "data/chunk_index": cf["chunk_index"],
+                               "data/file_index": cf["file_index"],
+                               "dataset_from_index": start, "dataset_to_index": start + T}
         state = np.asarray(ep.state, dtype=np.float32)
         action = np.asarray(ep.action, dtype=np.float32)
+        timestamps = (np.arange(T) / cfg.fps).astype(np.float32)
+        ep_stats = {"observation.state": fstats.feature_stats(state),
+                    "action": fstats.feature_stats(action),
+                    "timestamp": fstats.feature_stats(timestamps),
+                    "frame_index": fstats.feature_stats(np.arange(T)),
+                    "episode_index": fstats.feature_stats(np.full(T, idx)),
+                    "index": fstats.feature_stats(np.arange(start, start + T)),
+                    "task_index": fstats.feature_stats(np.full(T, task_index))}
+
+        # Videos.
+        for name, frames in ep.frames.items():
+            key = IMAGE_PREFIX + name
+            bar.set_postfix_str(f"encoding {name}")
+            staged = stage / "videos" / f"{key}.mp4"
+            encode_mp4(staged, np.asarray(frames), cfg.fps, crf=cfg.crf, codec=cfg.codec,
+                       gop=cfg.gop)
+            if "info" not in info["features"][key]:
+                info["features"][key]["info"] = video_info(staged)
+            moves.append((staged, self.root / VIDEO_PATH.format(video_key=key, **cf)))
+            row.update({f"videos/{key}/chunk_index": cf["chunk_index"],
+                        f"videos/{key}/file_index": cf["file_index"],
+                        f"videos/{key}/from_timestamp": 0.0,
+                        f"videos/{key}/to_timestamp": T / cfg.fps})
+            ep_stats[key] = fstats.image_stats(np.asarray(frames))
+            bar.update()
+
+        # Depth, labels, per-frame camera poses.
+        files: dict[str, str] = {}
+        if has_extras:
+            bar.set_postfix_str("depth/labels")
+            rel = EXTRAS_PATH.format(episode_index=idx)
+            sdir = stage / "extras"
+            sdir.mkdir()
+            for name, d in (ep.depth or {}).items():
+                mm = np.clip(np.round(np.nan_to_num(np.asarray(d, np.float64), nan=0.0,
+                                                    posinf=0.0, neginf=0.0) * 1000.0), 0, 65535)
+                np.savez_compressed(sdir / f"depth_{name}.npz", depth_mm=mm.astype(np.uint16))
+                files[f"depth/{name}"] = f"{rel}/depth_{name}.npz"
+            for name, m in (ep.labels or {}).items():
+                np.savez_compressed(sdir / f"labels_{name}.npz",
+                                    labels=np.asarray(m).astype(np.int16))
+                files[f"labels/{name}"] = f"{rel}/labels_{name}.npz"
+            if ep.camera_poses:
+                np.savez_compressed(sdir / "camera_poses.npz",
+                                    **{n: np.asarray(P, np.float64)
+                                       for n, P in ep.camera_poses.items()})
+                for n in ep.camera_poses:
+                    files[f"camera_poses/{n}"] = f"{rel}/camera_poses.npz"
+            moves.append((sdir, self.root / rel))
+            bar.update()
+
+        # Previews (not part of the dataset proper, committed with it).
+        if cfg.previews:
+            from .previews import write_contact_sheet, write_preview
+
+            base = f"episode_{idx:06d}"
+            bar.set_postfix_str("preview")
+            write_preview(stage / "previews" / f"{base}.mp4", ep.frames, cfg.fps, ep.captions)
+            bar.update()
+            write_contact_sheet(stage / "previews" / f"{base}.png", ep.frames,
+                                captions=ep.captions)
+            bar.update()
+            for ext in (".mp4", ".png"):
+                moves.append((stage / "previews" / f"{base}{ext}",
+                              self.previews_dir / f"{base}{ext}"))
+
+        # Frames table.
         table = pa.table({
             "observation.state": _fixed_list(state, np.float32),
             "action": _fixed_list(action, np.float32),
-            "timestamp": pa.array((np.arange(T) / self.fps).astype(np.float32)),
+            "timestamp": pa.array(timestamps),
             "frame_index": pa.array(np.arange(T, dtype=np.int64)),
             "episode_index": pa.array(np.full(T, idx, dtype=np.int64)),
             "index": pa.array(np.arange(start, start + T, dtype=np.int64)),
             "task_index": pa.array(np.full(T, task_index, dtype=np.int64)),
         })
-        data_path = self.root / DATA_PATH.format(**cf)
-        data_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = data_path.with_name(f".{data_path.name}.tmp")
-        pq.write_table(table, tmp, compression="snappy")
-        os.replace(tmp, data_path)
+        pq.write_table(table, stage / "data.parquet", compression="snappy")
+        moves.append((stage / "data.parquet", self.root / DATA_PATH.format(**cf)))
 
-        # Videos.
-        row: dict[str, Any] = {"episode_index": idx, "tasks": [ep.task], "length": T,
-                               "data/chunk_index": cf["chunk_index"],
-                               "data/file_index": cf["file_index"],
-                               "dataset_from_index": start, "dataset_to_index": start + T}
-        ep_stats = {"observation.state": fstats.feature_stats(state),
-                    "action": fstats.feature_stats(action),
-                    "timestamp": fstats.feature_stats(np.arange(T) / self.fps),
-                    "frame_index": fstats.feature_stats(np.arange(T)),
-                    "episode_index": fstats.feature_stats(np.full(T, idx)),
-                    "index": fstats.feature_stats(np.arange(start, start + T)),
-                    "task_index": fstats.feature_stats(np.full(T, task_index))}
-        for name, frames in ep.frames.items():
-            key = IMAGE_PREFIX + name
-            vpath = self.root / VIDEO_PATH.format(video_key=key, **cf)
-            encode_mp4(vpath, np.asarray(frames), self.fps, crf=self.crf)
-            if "info" not in self.info["features"][key]:
-                self.info["features"][key]["info"] = video_info(vpath)
-            row.update({f"videos/{key}/chunk_index": cf["chunk_index"],
-                        f"videos/{key}/file_index": cf["file_index"],
-                        f"videos/{key}/from_timestamp": 0.0,
-                        f"videos/{key}/to_timestamp": T / self.fps})
-            ep_stats[key] = fstats.image_stats(np.asarray(frames))
-
-        # Optional depth and labels.
-        extras_dir = self.root / "extras" / f"episode-{idx:06d}"
-        extra_files = {}
-        for name, d in (ep.depth or {}).items():
-            mm = np.clip(np.round(np.nan_to_num(np.asarray(d)) * 1000.0), 0, 65535)
-            p = extras_dir / f"depth_{name}.npz"
-            p.parent.mkdir(parents=True, exist_ok=True)
-            np.savez_compressed(p, depth_mm=mm.astype(np.uint16))
-            extra_files[f"depth/{name}"] = str(p.relative_to(self.root))
-        for name, m in (ep.labels or {}).items():
-            p = extras_dir / f"labels_{name}.npz"
-            p.parent.mkdir(parents=True, exist_ok=True)
-            np.savez_compressed(p, labels=np.asarray(m).astype(np.int16))
-            extra_files[f"labels/{name}"] = str(p.relative_to(self.root))
-
+        # The episode's metadata row.
         row.update({"meta/episodes/chunk_index": cf["chunk_index"],
                     "meta/episodes/file_index": cf["file_index"]})
         for feat, st in ep_stats.items():
             for k, v in st.items():
                 row[f"stats/{feat}/{k}"] = np.asarray(v).tolist()
         row["igen_gs/key"] = ep.key
-        row["igen_gs/cameras"] = json.dumps({n: c.to_dict() for n, c in ep.cameras.items()})
-        row["igen_gs/extras"] = json.dumps({"files": extra_files,
-                                            "label_names": ep.label_names, **ep.extras})
+        row["igen_gs/cameras"] = _dumps({n: c.to_dict() for n, c in ep.cameras.items()})
+        row["igen_gs/extras"] = _dumps({"files": files, "label_names": ep.label_names,
+                                        "captions": ep.captions, **ep.extras})
+        pq.write_table(pa.Table.from_pylist([row]), stage / "episode.parquet")
+        bar.update()
+        bar.close()
+        return row, ep_stats, moves
 
-        if self.previews:
-            from .previews import write_contact_sheet, write_preview
-
-            base = self.previews_dir / f"episode_{idx:06d}"
-            write_preview(base.with_suffix(".mp4"), ep.frames, self.fps, ep.captions)
-            write_contact_sheet(base.with_suffix(".png"), ep.frames, captions=ep.captions)
-
-        # Commit: the episode's metadata file, then info and stats.
-        ep_table = pa.Table.from_pylist([row])
-        epath = self.root / EPISODES_PATH.format(**cf)
-        epath.parent.mkdir(parents=True, exist_ok=True)
-        tmp = epath.with_name(f".{epath.name}.tmp")
-        pq.write_table(ep_table, tmp)
+    def _commit(self, ep: EpisodeData, idx: int, row: dict, ep_stats: dict,
+                moves: list[tuple[Path, Path]], info: dict, stage: Path) -> None:
+        """Rename the staged files into place; the episode-metadata rename is the commit."""
+        tasks = self.tasks + ([ep.task] if ep.task not in self.tasks else [])
+        cameras = {n: c.to_dict() for n, c in ep.cameras.items()}
         with _no_interrupt():
-            os.replace(tmp, epath)
+            for src, dst in moves:
+                _move(src, dst)
+            if len(tasks) != len(self.tasks):
+                self._write_tasks(tasks)
+            _move(stage / "episode.parquet",
+                  self.root / EPISODES_PATH.format(**_chunk_file(idx)))
+            # Committed: update the in-memory state, then info.json and stats.json.
+            self.info = info
+            self.tasks = tasks
             self.episodes.append(row)
             self.episode_stats.append(ep_stats)
+            self._keys.add(ep.key)
+            if cameras != info["igen_gs"]["cameras"]:
+                info["igen_gs"]["cameras_vary"] = True
             self._write_info_and_stats()
-        return idx
+
+    def _write_tasks(self, tasks: list[str]) -> None:
+        import pandas as pd
+
+        df = pd.DataFrame({"task_index": np.arange(len(tasks), dtype=np.int64)},
+                          index=pd.Index(tasks, name="task"))
+        path = self.root / "meta" / "tasks.parquet"
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        df.to_parquet(tmp)
+        os.replace(tmp, path)
 
     def _write_info_and_stats(self) -> None:
         n = len(self.episodes)
@@ -435,7 +769,7 @@ class LeRobotWriter:
         self.info["total_tasks"] = len(self.tasks)
         self.info["splits"] = {"train": f"0:{n}"} if n else {}
         _atomic_write(self.root / "meta" / "info.json",
-                      json.dumps(self.info, indent=4).encode())
+                      json.dumps(self.info, indent=4, default=_json_default).encode())
         if self.episode_stats:
             agg = fstats.aggregate(self.episode_stats)
             _atomic_write(self.root / "meta" / "stats.json",
@@ -445,30 +779,78 @@ class LeRobotWriter:
 # ---------------------------------------------------------------------- reading
 @dataclass
 class LoadedEpisode:
+    """One episode of a dataset read by :func:`load_lerobot_dataset`.
+
+    ``data`` holds every non-video feature ([T] or [T, d] arrays: ``observation.state``,
+    ``action``, ``timestamp``, ``frame_index``, ...); videos are decoded on demand."""
+
+    root: Path
     index: int
     key: str
     task: str
     length: int
-    state: np.ndarray
-    action: np.ndarray
-    timestamps: np.ndarray
-    video_paths: dict[str, Path]
-    cameras: dict[str, dict]
+    data: dict[str, np.ndarray]
+    videos: dict[str, tuple[Path, float, float]]
+    """camera -> (mp4 file, from_timestamp, to_timestamp) in seconds."""
+    cameras: dict[str, CameraInfo]
     extras: dict
 
-    def frames(self, camera: str) -> np.ndarray:
-        """Decoded uint8 frames [T, H, W, 3] of one camera."""
-        return decode_mp4(self.video_paths[camera])
+    @property
+    def state(self) -> np.ndarray:
+        return self.data["observation.state"]
 
-    def depth(self, camera: str, root: Path) -> np.ndarray:
-        rel = self.extras["files"].get(f"depth/{camera}")
+    @property
+    def action(self) -> np.ndarray:
+        return self.data["action"]
+
+    @property
+    def timestamps(self) -> np.ndarray:
+        return self.data["timestamp"]
+
+    def frames(self, camera: str) -> np.ndarray:
+        """Decoded uint8 frames [T, H, W, 3] of one camera (H, W as stored: even sizes)."""
+        if camera not in self.videos:
+            raise ValueError(f"episode {self.index} has no camera {camera!r}; it has "
+                             f"{sorted(self.videos)}")
+        path, t0, t1 = self.videos[camera]
+        out = decode_mp4(path, t0, t1)
+        if out.shape[0] != self.length:
+            raise ValueError(f"{path}: decoded {out.shape[0]} frames in [{t0}, {t1}) s, the "
+                             f"episode has {self.length}")
+        return out
+
+    def _extra(self, kind: str, camera: str) -> Path:
+        rel = self.extras.get("files", {}).get(f"{kind}/{camera}")
         if rel is None:
-            raise ValueError(f"episode {self.index} has no depth for camera {camera!r}")
-        return np.load(root / rel)["depth_mm"].astype(np.float32) / 1000.0
+            raise ValueError(f"episode {self.index} has no {kind} for camera {camera!r}")
+        return self.root / rel
+
+    def depth(self, camera: str) -> np.ndarray:
+        """Metric depth float32 [T, H, W] in metres (0 = none), at millimetre resolution."""
+        with np.load(self._extra("depth", camera)) as z:
+            return z["depth_mm"].astype(np.float32) / 1000.0
+
+    def labels(self, camera: str) -> np.ndarray:
+        """Instance labels int16 [T, H, W] (-1 background; ids index extras['label_names'])."""
+        with np.load(self._extra("labels", camera)) as z:
+            return z["labels"]
+
+    def camera_poses(self, camera: str) -> np.ndarray:
+        """T_world_cam per frame [T, 4, 4]: stored poses, or a static camera's pose repeated."""
+        if f"camera_poses/{camera}" in self.extras.get("files", {}):
+            with np.load(self._extra("camera_poses", camera)) as z:
+                return z[camera]
+        cam = self.cameras.get(camera)
+        if cam is None or cam.T_world_cam is None:
+            raise ValueError(f"episode {self.index}: camera {camera!r} has no stored per-frame "
+                             f"poses and no fixed T_world_cam")
+        return np.repeat(np.asarray(cam.T_world_cam)[None], self.length, axis=0)
 
 
 @dataclass
 class LoadedDataset:
+    """A LeRobot v3.0 dataset in memory (all but the videos)."""
+
     root: Path
     info: dict
     tasks: list[str]
@@ -476,14 +858,37 @@ class LoadedDataset:
     stats: dict
 
     @property
+    def fps(self) -> int:
+        return int(self.info["fps"])
+
+    @property
     def camera_names(self) -> list[str]:
-        return [k[len(IMAGE_PREFIX):] for k, v in self.info["features"].items()
-                if v["dtype"] == "video"]
+        return [k[len(IMAGE_PREFIX):] if k.startswith(IMAGE_PREFIX) else k
+                for k, v in self.info["features"].items() if v["dtype"] == "video"]
+
+    def episode(self, key: str) -> LoadedEpisode:
+        for e in self.episodes:
+            if e.key == key:
+                return e
+        raise ValueError(f"no episode with key {key!r} in {self.root}")
+
+
+def _column_array(col) -> np.ndarray:
+    """A pyarrow column (scalars, or fixed/variable lists of equal length) as [N] or [N, d]."""
+    import pyarrow as pa
+
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if pa.types.is_fixed_size_list(arr.type) or pa.types.is_list(arr.type) \
+            or pa.types.is_large_list(arr.type):
+        n = len(arr)
+        flat = np.asarray(arr.flatten())
+        return flat.reshape(n, -1) if n else flat.reshape(0, 0)
+    return np.asarray(arr)
 
 
 def load_lerobot_dataset(root) -> LoadedDataset:
-    """Read a LeRobot v3.0 dataset (ours or lerobot's one-file-per-episode or concatenated
-    files) with pyarrow; videos are decoded on demand."""
+    """Read a LeRobot v3.0 dataset with pyarrow (videos decoded on demand with PyAV): ours, or
+    one LeRobot wrote with several episodes per data/video file."""
     import pandas as pd
     import pyarrow.parquet as pq
 
@@ -491,37 +896,61 @@ def load_lerobot_dataset(root) -> LoadedDataset:
     info_path = root / "meta" / "info.json"
     if not info_path.is_file():
         raise FileNotFoundError(f"not a LeRobot dataset (no meta/info.json): {root}")
-    info = json.loads(info_path.read_text())
+    try:
+        info = json.loads(info_path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"corrupt {info_path}: {e}") from None
     if info.get("codebase_version") != CODEBASE_VERSION:
         raise ValueError(f"{root} is LeRobot {info.get('codebase_version')}, "
                          f"not {CODEBASE_VERSION}")
-    tasks = list(pd.read_parquet(root / "meta" / "tasks.parquet").sort_values("task_index").index)
+    tasks_path = root / "meta" / "tasks.parquet"
+    tasks = (list(pd.read_parquet(tasks_path).sort_values("task_index").index)
+             if tasks_path.is_file() else [])
     rows = []
     for p in sorted((root / "meta" / "episodes").glob("chunk-*/file-*.parquet")):
-        rows += pq.read_table(p).to_pylist()
+        names = pq.read_schema(p).names
+        rows += pq.read_table(p, columns=[c for c in names if not c.startswith("stats/")]
+                              ).to_pylist()
     rows.sort(key=lambda r: r["episode_index"])
-    data_cache: dict[Path, Any] = {}
     video_keys = [k for k, v in info["features"].items() if v["dtype"] == "video"]
+    data_keys = [k for k, v in info["features"].items() if v["dtype"] not in
+                 ("video", "image", "string")]
+    tables: dict[Path, dict[str, np.ndarray]] = {}
     episodes = []
     for r in rows:
         dpath = root / info["data_path"].format(chunk_index=r["data/chunk_index"],
                                                 file_index=r["data/file_index"])
-        if dpath not in data_cache:
-            data_cache[dpath] = pq.read_table(dpath)
-        tab = data_cache[dpath]
-        ep_mask = np.asarray(tab["episode_index"]) == r["episode_index"]
-        state = np.stack(np.asarray(tab["observation.state"].to_pylist(), dtype=object)[ep_mask]
-                         ).astype(np.float32)
-        action = np.stack(np.asarray(tab["action"].to_pylist(), dtype=object)[ep_mask]
-                          ).astype(np.float32)
-        vids = {k[len(IMAGE_PREFIX):]: root / info["video_path"].format(
-            video_key=k, chunk_index=r[f"videos/{k}/chunk_index"],
-            file_index=r[f"videos/{k}/file_index"]) for k in video_keys}
+        if dpath not in tables:
+            if not dpath.is_file():
+                raise FileNotFoundError(f"data file of episode {r['episode_index']} missing: "
+                                        f"{dpath}")
+            t = pq.read_table(dpath)
+            tables[dpath] = {k: _column_array(t[k]) for k in data_keys if k in t.column_names}
+        tab = tables[dpath]
+        sel = tab["episode_index"] == r["episode_index"]
+        data = {k: v[sel] for k, v in tab.items()}
+        order = np.argsort(data["frame_index"], kind="stable")
+        data = {k: v[order] for k, v in data.items()}
+        for k in ("observation.state", "action"):
+            if k in data and data[k].ndim == 2:
+                data[k] = data[k].astype(np.float32, copy=False)
+        if len(data["frame_index"]) != r["length"]:
+            raise ValueError(f"{dpath}: episode {r['episode_index']} has "
+                             f"{len(data['frame_index'])} rows, its metadata says {r['length']}")
+        vids = {}
+        for k in video_keys:
+            path = root / info["video_path"].format(
+                video_key=k, chunk_index=r[f"videos/{k}/chunk_index"],
+                file_index=r[f"videos/{k}/file_index"])
+            name = k[len(IMAGE_PREFIX):] if k.startswith(IMAGE_PREFIX) else k
+            vids[name] = (path, float(r[f"videos/{k}/from_timestamp"]),
+                          float(r[f"videos/{k}/to_timestamp"]))
+        cams = json.loads(r.get("igen_gs/cameras") or "{}")
         episodes.append(LoadedEpisode(
-            index=r["episode_index"], key=r.get("igen_gs/key", str(r["episode_index"])),
-            task=r["tasks"][0], length=r["length"], state=state, action=action,
-            timestamps=np.asarray(tab["timestamp"])[ep_mask], video_paths=vids,
-            cameras=json.loads(r.get("igen_gs/cameras") or "{}"),
+            root=root, index=int(r["episode_index"]),
+            key=r.get("igen_gs/key") or str(r["episode_index"]),
+            task=r["tasks"][0] if r.get("tasks") else "", length=int(r["length"]),
+            data=data, videos=vids, cameras={n: CameraInfo.from_dict(c) for n, c in cams.items()},
             extras=json.loads(r.get("igen_gs/extras") or "{}")))
     st_path = root / "meta" / "stats.json"
     st = fstats.from_json(json.loads(st_path.read_text())) if st_path.is_file() else {}
