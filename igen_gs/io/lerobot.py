@@ -264,7 +264,7 @@ class WriterConfig:
     """Frames per second (LeRobot needs an integer)."""
     robot_type: str = "franka"
     codec: str = "h264"
-    """Video codec of the observation videos: "h264" (libx264), "hevc" or "av1"."""
+    """Video codec of the observation videos: "h264" (libx264) or "av1" (libsvtav1)."""
     crf: int = 18
     """Codec quality (lower = better; 18 is visually lossless with h264)."""
     gop: int = 2
@@ -285,16 +285,27 @@ class WriterConfig:
 
 @contextlib.contextmanager
 def _no_interrupt() -> Iterator[None]:
-    """Defer Ctrl-C (SIGINT) while renames commit an episode, so it is never half done; a
-    Ctrl-C pressed meanwhile is raised right after."""
+    """Defer Ctrl-C (SIGINT) and SIGTERM while renames commit an episode, so it is never half
+    done; a signal received meanwhile is acted on right after (KeyboardInterrupt for Ctrl-C).
+    Python handlers only run in the main thread, so elsewhere this does nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    received: list[tuple[int, Any]] = []
+    sigs = (signal.SIGINT, signal.SIGTERM)
+    old = {s: signal.signal(s, lambda signum, frame: received.append((signum, frame)))
+           for s in sigs}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for s, h in old.items():
+            signal.signal(s, h)
+        for signum, frame in received[:1]:
+            handler = old[signum]
+            if callable(handler):
+                handler(signum, frame)
+            elif handler == signal.SIG_DFL:
+                os.kill(os.getpid(), signum)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

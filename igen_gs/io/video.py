@@ -6,12 +6,18 @@ LeRobot's ``pyav`` video backend):
 
 * ``"h264"`` -- libx264, the default: fast, deterministic (one thread, no B-frames), ``crf``
   18 is visually lossless on rendered frames;
-* ``"hevc"`` -- libx265;
-* ``"av1"``  -- libsvtav1 (LeRobot's own default; slower to decode).
+* ``"av1"``  -- libsvtav1 (LeRobot's own default; smaller files, slower to decode).
+
+(libx265 is not offered: the build PyAV ships with corrupts its heap here.)
 
 A keyframe every ``gop`` frames (2 by default, as LeRobot does) keeps random frame access
 cheap. yuv420p needs even sizes: odd heights/widths are padded by repeating the last row or
 column (:func:`padded_size`); the stored video has the padded size.
+
+RGB is converted to yuv420p here (:func:`rgb_to_yuv420p`: BT.601 limited range, what decoders
+assume for untagged streams, chroma averaged over 2x2 pixels) rather than by libswscale, whose
+conversion of small frames was seen to differ from run to run; so the same frames always give
+the same bytes.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-CODECS = {"h264": "libx264", "hevc": "libx265", "av1": "libsvtav1"}
+CODECS = {"h264": "libx264", "av1": "libsvtav1"}
 DEFAULT_CODEC = "h264"
 
 
@@ -31,13 +37,33 @@ def padded_size(height: int, width: int) -> tuple[int, int]:
     return height + height % 2, width + width % 2
 
 
+# BT.601 limited range: rows Y, Cb, Cr; last column the offset (RGB in 0..255).
+_RGB_TO_YUV = np.array([[0.256788, 0.504129, 0.097906, 16.0],
+                        [-0.148223, -0.290993, 0.439216, 128.0],
+                        [0.439216, -0.367788, -0.071427, 128.0]])
+
+
+def rgb_to_yuv420p(img: np.ndarray) -> np.ndarray:
+    """uint8 RGB [H, W, 3] (H, W even) -> planar yuv420p as uint8 [3H/2, W]: the Y plane, then
+    the Cb and Cr planes at half resolution (2x2 means)."""
+    import cv2
+
+    H, W, _ = img.shape
+    yuv = cv2.transform(np.ascontiguousarray(img), _RGB_TO_YUV)
+    uv = cv2.resize(np.ascontiguousarray(yuv[..., 1:]), (W // 2, H // 2),
+                    interpolation=cv2.INTER_AREA)
+    out = np.empty((H * 3 // 2, W), np.uint8)
+    out[:H] = yuv[..., 0]
+    chroma = out[H:].reshape(2, -1)
+    chroma[0] = uv[..., 0].reshape(-1)
+    chroma[1] = uv[..., 1].reshape(-1)
+    return out
+
+
 def _encoder_options(codec: str, crf: int, gop: int) -> dict[str, str]:
     if codec == "h264":
         return {"crf": str(crf), "preset": "veryfast", "g": str(gop), "bf": "0",
                 "threads": "1"}
-    if codec == "hevc":
-        return {"crf": str(crf), "preset": "veryfast",
-                "x265-params": f"keyint={gop}:min-keyint=1:bframes=0:pools=1:log-level=error"}
     return {"crf": str(crf), "g": str(gop), "preset": "10"}
 
 
@@ -73,11 +99,14 @@ def encode_mp4(path, frames: np.ndarray, fps: float, crf: int = 18, codec: str =
                                           options=_encoder_options(codec, crf, gop))
             stream.width, stream.height = Wp, Hp
             stream.pix_fmt = "yuv420p"
+            if codec == "h264":  # one thread: byte-identical output for identical input
+                stream.codec_context.thread_count = 1
+                stream.codec_context.thread_type = "NONE"
             for i in range(T):
                 img = frames[i]
                 if (Hp, Wp) != (H, W):
                     img = np.pad(img, ((0, Hp - H), (0, Wp - W), (0, 0)), mode="edge")
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+                frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(img), format="yuv420p")
                 frame.pts = i  # in the codec's time base, 1 / fps
                 for packet in stream.encode(frame):
                     container.mux(packet)
