@@ -21,7 +21,14 @@ import pytest
 
 from igen_gs.io import CameraInfo, EpisodeData, LeRobotWriter, WriterConfig, load_lerobot_dataset
 from igen_gs.io import lerobot as lr
-from igen_gs.io.stats import Q_KEYS, aggregate, feature_stats, image_sample_indices, image_stats
+from igen_gs.io.stats import (
+    Q_KEYS,
+    aggregate,
+    feature_stats,
+    image_sample_indices,
+    image_stats,
+    image_stride,
+)
 from igen_gs.io.video import decode_mp4, encode_mp4
 
 REPO = Path(__file__).resolve().parents[1]
@@ -182,6 +189,26 @@ def test_other_codecs_round_trip(tmp_path, codec):
         LeRobotWriter(tmp_path / "ds", fps=15)
 
 
+def test_real_rgbd_frames_round_trip(tmp_path, redkitchen):
+    """Kinect RGB-D frames (640x480): video quality and millimetre depth on real data."""
+    frames = [redkitchen[i] for i in range(12)]
+    rgb = np.stack([f.rgb for f in frames])
+    depth = np.stack([f.depth for f in frames]).astype(np.float32)
+    e = EpisodeData(key="kitchen", task="look around the kitchen", frames={"kinect": rgb},
+                    state=np.stack([f.T_world_cam[:3, 3] for f in frames]).astype(np.float32),
+                    action=np.zeros((12, 7), np.float32), depth={"kinect": depth},
+                    cameras={"kinect": CameraInfo(640, 480, frames[0].K)},
+                    camera_poses={"kinect": np.stack([f.T_world_cam for f in frames])})
+    write(tmp_path / "ds", [e])
+    got = load_lerobot_dataset(tmp_path / "ds").episodes[0]
+    assert psnr(got.frames("kinect"), rgb) > 35.0
+    valid = depth > 0
+    assert np.abs(got.depth("kinect") - depth)[valid].max() <= 0.0005 + 1e-6
+    assert (got.depth("kinect")[~valid] == 0).all()
+    assert np.allclose(got.camera_poses("kinect"), e.camera_poses["kinect"])
+    assert np.array_equal(got.state, e.state)
+
+
 def test_decode_range_of_a_multi_episode_video(tmp_path):
     """How LeRobot's concatenated files are read: frames presented in [from, to)."""
     frames = smooth_frames(30, 32, 48, 1)
@@ -229,6 +256,15 @@ def test_statistics_on_known_data(tmp_path):
     for k in ("mean", "std", "min", "max", "count"):
         assert np.allclose(agg[k], whole[k])
     assert len(image_sample_indices(40)) == 40 and len(image_sample_indices(1000)) == 177
+    # Image statistics from 256-bin histograms equal numpy's on the sampled pixels.
+    for shape in ((7, 30, 40, 3), (120, 48, 64, 3), (3, 300, 320, 3)):
+        fr = rng.integers(0, 256, shape).astype(np.uint8)
+        fr[..., 1] //= 3
+        px = fr[image_sample_indices(shape[0]), ::image_stride(*shape[1:3]),
+                ::image_stride(*shape[1:3])].reshape(-1, 3) / 255.0
+        got, want = image_stats(fr), feature_stats(px)
+        for k in ("min", "max", "mean", "std", *Q_KEYS):
+            assert np.allclose(got[k].ravel(), want[k], atol=1e-12), k
     big = image_stats(np.zeros((3, 480, 640, 3), np.uint8))
     assert big["count"].tolist() == [3] and big["max"].shape == (3, 1, 1)
 
@@ -492,6 +528,7 @@ def test_bad_episodes_are_rejected(tmp_path, mutate, message):
     ({"fps": 12.5}, "fps must be a positive integer"),
     ({"fps": 0}, "fps must be a positive integer"),
     ({"codec": "mjpeg"}, "unknown video codec 'mjpeg'"),
+    ({"preset": "warp"}, "unknown x264 preset 'warp'"),
     ({"extra_info": {"x": object()}}, "extra_info must be JSON-serialisable"),
     ({"state_names": ["a", "b"]}, "2 names given for observation.state"),
 ])

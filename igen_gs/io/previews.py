@@ -28,14 +28,16 @@ def _font(size: int = 12):
 
 
 def _fit(img: np.ndarray, height: int) -> np.ndarray:
-    """Scale an image to ``height`` rows, keeping its aspect ratio."""
-    from PIL import Image
+    """Scale an image to ``height`` rows, keeping its aspect ratio (area averaging when
+    shrinking)."""
+    import cv2
 
     h, w = img.shape[:2]
     if h == height:
         return img
     width = max(2, int(round(w * height / h)))
-    return np.asarray(Image.fromarray(img).resize((width, height), Image.BILINEAR))
+    interp = cv2.INTER_AREA if height < h else cv2.INTER_LINEAR
+    return cv2.resize(np.ascontiguousarray(img), (width, height), interpolation=interp)
 
 
 def grid_columns(n: int) -> int:

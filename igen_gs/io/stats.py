@@ -51,16 +51,49 @@ def image_stride(height: int, width: int) -> int:
     return 1 if side < 300 else max(1, side // 150)
 
 
+def _quantiles_from_counts(counts: np.ndarray, qs) -> np.ndarray:
+    """Quantiles (numpy's default, linear interpolation) of integer samples given as a
+    histogram ``counts[v]`` = number of samples equal to v."""
+    cum = np.cumsum(counts)
+    n = int(cum[-1])
+    out = []
+    for q in qs:
+        pos = q * (n - 1)
+        lo = int(np.floor(pos))
+        v_lo = int(np.searchsorted(cum, lo, side="right"))  # value of the lo-th sorted sample
+        v_hi = int(np.searchsorted(cum, min(lo + 1, n - 1), side="right"))
+        out.append(v_lo + (pos - lo) * (v_hi - v_lo))
+    return np.asarray(out, dtype=np.float64)
+
+
 def image_stats(frames: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-channel statistics of uint8 frames [T, H, W, 3] scaled to [0, 1], each (3, 1, 1)."""
+    """Per-channel statistics of uint8 frames [T, H, W, 3] scaled to [0, 1], each (3, 1, 1).
+
+    Exact over the sampled pixels, computed from 256-bin histograms (uint8 values)."""
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] == 0:
         raise ValueError(f"image statistics need frames [T, H, W, 3], got {frames.shape}")
+    if frames.dtype != np.uint8:
+        raise ValueError(f"image statistics need uint8 frames, got {frames.dtype}")
     idx = image_sample_indices(frames.shape[0])
     s = image_stride(*frames.shape[1:3])
-    px = frames[idx, ::s, ::s].reshape(-1, 3).astype(np.float64) / 255.0
-    st = feature_stats(px)
-    out = {k: v.reshape(3, 1, 1) for k, v in st.items() if k != "count"}
+    px = frames[idx, ::s, ::s].reshape(-1, 3)
+    v = np.arange(256, dtype=np.float64)
+    cols = {k: [] for k in STAT_KEYS if k != "count"}
+    for c in range(3):
+        counts = np.bincount(px[:, c], minlength=256).astype(np.float64)
+        n = counts.sum()
+        mean = (counts * v).sum() / n
+        var = max((counts * (v - mean) ** 2).sum() / n, 0.0)
+        nz = np.flatnonzero(counts)
+        cols["min"].append(nz[0])
+        cols["max"].append(nz[-1])
+        cols["mean"].append(mean)
+        cols["std"].append(np.sqrt(var))
+        for k, q in zip(Q_KEYS, _quantiles_from_counts(counts, QUANTILES), strict=True):
+            cols[k].append(q)
+    out = {k: (np.asarray(vals, dtype=np.float64) / 255.0).reshape(3, 1, 1)
+           for k, vals in cols.items()}
     out["count"] = np.array([len(idx)], dtype=np.int64)
     return out
 

@@ -30,6 +30,7 @@ import numpy as np
 
 CODECS = {"h264": "libx264", "av1": "libsvtav1"}
 DEFAULT_CODEC = "h264"
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
 
 
 def padded_size(height: int, width: int) -> tuple[int, int]:
@@ -50,29 +51,29 @@ def rgb_to_yuv420p(img: np.ndarray) -> np.ndarray:
 
     H, W, _ = img.shape
     yuv = cv2.transform(np.ascontiguousarray(img), _RGB_TO_YUV)
-    uv = cv2.resize(np.ascontiguousarray(yuv[..., 1:]), (W // 2, H // 2),
-                    interpolation=cv2.INTER_AREA)
+    half = cv2.resize(yuv, (W // 2, H // 2), interpolation=cv2.INTER_AREA)  # 2x2 means
     out = np.empty((H * 3 // 2, W), np.uint8)
     out[:H] = yuv[..., 0]
-    chroma = out[H:].reshape(2, -1)
-    chroma[0] = uv[..., 0].reshape(-1)
-    chroma[1] = uv[..., 1].reshape(-1)
+    chroma = out[H:].reshape(2, H // 2, W // 2)
+    chroma[0] = half[..., 1]
+    chroma[1] = half[..., 2]
     return out
 
 
-def _encoder_options(codec: str, crf: int, gop: int) -> dict[str, str]:
+def _encoder_options(codec: str, crf: int, gop: int, preset: str) -> dict[str, str]:
     if codec == "h264":
-        return {"crf": str(crf), "preset": "veryfast", "g": str(gop), "bf": "0",
-                "threads": "1"}
+        return {"crf": str(crf), "preset": preset, "g": str(gop), "bf": "0", "threads": "1"}
     return {"crf": str(crf), "g": str(gop), "preset": "10"}
 
 
 def encode_mp4(path, frames: np.ndarray, fps: float, crf: int = 18, codec: str = DEFAULT_CODEC,
-               gop: int = 2) -> Path:
+               gop: int = 2, preset: str = "veryfast") -> Path:
     """Write uint8 frames [T, H, W, 3] to ``path`` (atomically: a temp file renamed).
 
     ``codec`` is one of :data:`CODECS`; ``crf`` its quality (lower = better); ``gop`` the
-    keyframe interval in frames."""
+    keyframe interval in frames; ``preset`` x264's speed/size trade-off (640x480, crf 18, one
+    thread, measured: "veryfast" 5.7 ms and 35 kB per frame, "ultrafast" 1.7 ms and 52 kB,
+    the same PSNR); ignored for av1."""
     import av
 
     if codec not in CODECS:
@@ -85,6 +86,8 @@ def encode_mp4(path, frames: np.ndarray, fps: float, crf: int = 18, codec: str =
         raise ValueError("cannot encode a video with no frames")
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
+    if preset not in X264_PRESETS:
+        raise ValueError(f"unknown x264 preset {preset!r}; expected one of {X264_PRESETS}")
     T, H, W, _ = frames.shape
     Hp, Wp = padded_size(H, W)
     path = Path(path)
@@ -96,7 +99,7 @@ def encode_mp4(path, frames: np.ndarray, fps: float, crf: int = 18, codec: str =
     try:
         with av.open(str(tmp), mode="w") as container:
             stream = container.add_stream(CODECS[codec], rate=rate,
-                                          options=_encoder_options(codec, crf, gop))
+                                          options=_encoder_options(codec, crf, gop, preset))
             stream.width, stream.height = Wp, Hp
             stream.pix_fmt = "yuv420p"
             if codec == "h264":  # one thread: byte-identical output for identical input
