@@ -20,8 +20,11 @@ class ObjectSpec:
     """One object of a synthetic world.
 
     ``size`` is (x, y, z) extents in metres for boxes; (diameter, diameter, height) for the
-    round kinds. ``color`` is the albedo in [0, 1]. ``texture`` is None (plain) or "stripes"
-    (two-tone bands along z, to give the object visible structure).
+    round kinds (a mug's handle sticks out beyond the diameter on the object's +x side).
+    ``color`` is the linear albedo (R, G, B) in [0, 1]. ``texture`` is None (plain albedo) or
+    "stripes": horizontal bands 2 cm tall counted from the object's bottom, every second band
+    (z in [2, 4) cm, [6, 8) cm, ...) darkened to 70 % of ``color``, to give the object visible
+    structure.
     """
 
     name: str
@@ -31,6 +34,10 @@ class ObjectSpec:
     texture: str | None = None
 
     def validate(self) -> ObjectSpec:
+        """This spec, or ValueError naming the object and the bad field."""
+        from ..scene.scene import check_object_name
+
+        check_object_name(self.name)
         if self.kind not in KINDS:
             raise ValueError(f"object {self.name!r}: kind must be one of {', '.join(KINDS)}, "
                              f"got {self.kind!r}")
@@ -49,12 +56,20 @@ class ObjectSpec:
 
     @staticmethod
     def from_dict(d: dict) -> ObjectSpec:
+        """Spec from ``{"name", "kind", "size", "color"[, "texture"]}`` (ValueError on missing,
+        unknown or malformed keys)."""
+        if not isinstance(d, dict):
+            raise ValueError(f"object spec must be a dict or ObjectSpec, got {type(d).__name__}")
+        unknown = set(d) - {"name", "kind", "size", "color", "texture"}
+        if unknown:
+            raise ValueError(f"object spec {d.get('name', '?')!r} has unknown keys "
+                             f"{sorted(unknown)}; allowed: name, kind, size, color, texture")
         try:
             spec = ObjectSpec(name=str(d["name"]), kind=str(d["kind"]),
                               size=tuple(float(v) for v in d["size"]),
                               color=tuple(float(v) for v in d["color"]),
                               texture=d.get("texture"))
-        except (KeyError, TypeError) as e:
+        except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"object spec {d!r} needs name, kind, size (3 numbers) and color "
                              f"(3 numbers): {e}") from None
         return spec.validate()

@@ -4,18 +4,20 @@ World frame: z up, metres; the table top is the plane z = 0 (support plane (0, 0
 1.2 m x 0.8 m, over a grey floor at z = -0.75. Objects (see :mod:`.shapes`) rest on the
 table at seeded, non-overlapping places with seeded yaw.
 
-Appearance is deterministic and "lighting-free" in the sense that matters for editing: the
-table has a procedural wood texture evaluated at the hit point; objects have a flat albedo
-(optionally banded); shading is hemispherical, ``0.45 + 0.55 (1 + n_z) / 2`` with n the
-world normal facing the viewer, so turning an object about the vertical or sliding it does
-not change its colours. Both the ray caster and the ground-truth Gaussians use this model.
+Appearance (:mod:`.materials`) is deterministic and view independent: a procedural wood
+texture on the table evaluated at the hit point, a grey floor, flat (optionally striped) object
+albedos, and hemispherical shading that depends only on the normal's z, so turning an object
+about the vertical or sliding it does not change its colours. The ray caster and the
+ground-truth Gaussians share this model.
 
-Rendering casts one ray per pixel centre (OpenCV camera, :mod:`igen_gs.scene.frames`) with
-open3d's ``RaycastingScene``; depth is the camera z of the hit.
+Rendering (:mod:`.raycast`) casts one ray per pixel centre (OpenCV camera,
+:mod:`igen_gs.scene.frames`) with open3d's ``RaycastingScene``; depth is the camera z of the
+hit. Rays that miss everything (beyond the 6 m floor) get depth 0 and instance -1.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -25,39 +27,15 @@ import torch
 from ..scene import frames
 from ..scene.camera import Camera
 from ..scene.field import GaussianField
-from ..scene.scene import Scene, check_object_name
+from ..scene.scene import Scene
+from .materials import FLOOR_RGB, object_albedo, shade, table_albedo
+from .raycast import Surface, raycast
 from .shapes import ObjectSpec, default_specs, make_mesh
 
 TABLE_SIZE = (1.2, 0.8)
 TABLE_THICKNESS = 0.04
 FLOOR_Z = -0.75
-FLOOR_RGB = (0.55, 0.55, 0.57)
 PLACEMENT_REGION = ((-0.28, 0.28), (-0.18, 0.22))  # x, y ranges for object centres
-
-
-def shade(normals: np.ndarray) -> np.ndarray:
-    """Hemispherical shading factor [...] from unit world normals [..., 3]."""
-    return 0.45 + 0.55 * (0.5 + 0.5 * normals[..., 2])
-
-
-def table_albedo(xy: np.ndarray) -> np.ndarray:
-    """Procedural light wood: grain bands along y with a slow wobble. xy [..., 2] -> [..., 3]."""
-    x, y = xy[..., 0], xy[..., 1]
-    grain = 0.5 + 0.5 * np.sin(2 * np.pi * (9.0 * x + 0.35 * np.sin(6.0 * y) + 0.1 * np.sin(
-        23.0 * y)))
-    fine = 0.5 + 0.5 * np.sin(2 * np.pi * 41.0 * (x + 0.02 * np.sin(13.0 * y)))
-    k = 0.78 + 0.16 * grain + 0.06 * fine
-    base = np.array([0.66, 0.48, 0.32])
-    return k[..., None] * base
-
-
-def object_albedo(spec: ObjectSpec, p_obj: np.ndarray) -> np.ndarray:
-    """Albedo of points of an object given in its frame [..., 3] -> [..., 3]."""
-    col = np.broadcast_to(np.asarray(spec.color, dtype=np.float64), p_obj.shape).copy()
-    if spec.texture == "stripes":
-        band = (np.floor(p_obj[..., 2] / 0.02).astype(np.int64) % 2 == 1)
-        col[band] *= 0.7
-    return col
 
 
 @dataclass
@@ -96,7 +74,15 @@ class SyntheticWorld:
         return copy.deepcopy(self._meshes[name])
 
     def object_extents(self, name: str) -> tuple[float, float, float]:
+        """The spec's (size_x, size_y, size_z) in metres: the body, without a mug's handle
+        (see :meth:`object_bounds` for the full mesh)."""
         return tuple(float(v) for v in self.spec(name).size)
+
+    def object_bounds(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Axis-aligned bounds (min [3], max [3]) of the whole mesh in the object frame,
+        metres (includes a mug's handle)."""
+        v = np.asarray(self.object_mesh(name).vertices)
+        return v.min(axis=0), v.max(axis=0)
 
     def default_camera(self, width: int = 640, height: int = 480) -> Camera:
         """A photo-like view of the table from the front and above (fov 55 deg)."""
@@ -109,88 +95,47 @@ class SyntheticWorld:
         new = dict(self.poses)
         for name, T in poses.items():
             self.spec(name)
-            T = torch.as_tensor(T, dtype=torch.float64)
-            if T.shape != (4, 4) or not torch.isfinite(T).all():
-                raise ValueError(f"pose of {name!r} must be a finite [4, 4] transform")
-            new[name] = T
+            new[name] = frames.as_rigid(T, tol=1e-4, name=f"pose of {name!r}")
         return replace(self, poses=new, _meshes=self._meshes)
 
     def move(self, name: str, T_world_obj) -> SyntheticWorld:
+        """A copy with ``name`` at ``T_world_obj`` (a rigid [4, 4]; this world is unchanged).
+        No collision check: any pose, e.g. lifted in a gripper, is allowed."""
         return self.with_poses({name: T_world_obj})
 
     # ------------------------------------------------------------------ ray casting
-    def _raycasting_scene(self, poses: Mapping[str, torch.Tensor]):
-        import open3d as o3d
-
-        rs = o3d.t.geometry.RaycastingScene()
-        ids = {}
-        tx, ty = TABLE_SIZE
-        table = o3d.geometry.TriangleMesh.create_box(tx, ty, TABLE_THICKNESS)
-        table.translate((-tx / 2, -ty / 2, -TABLE_THICKNESS))
-        ids[rs.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(table))] = "table"
-        floor = o3d.geometry.TriangleMesh.create_box(6.0, 6.0, 0.01)
-        floor.translate((-3.0, -3.0, FLOOR_Z - 0.01))
-        ids[rs.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(floor))] = "floor"
-        for name in self.object_names:
+    def surfaces(self, object_poses: Mapping[str, object] | None = None) -> list[Surface]:
+        """The table, the floor (label 0) and every object (label i + 1) as ray-castable
+        world-frame surfaces, objects at ``object_poses`` (default: :attr:`poses`)."""
+        world = self.with_poses(object_poses) if object_poses else self
+        out = [Surface(m, 0, a) for m, a in _static_surfaces()]
+        for i, name in enumerate(world.object_names):
+            T = world.poses[name].numpy()
             m = self.object_mesh(name)
-            m.transform(poses[name].numpy())
-            ids[rs.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(m))] = name
-        return rs, ids
+            m.transform(T)
+            T_obj_world = np.linalg.inv(T)
+            spec = world.spec(name)
+            out.append(Surface(m, i + 1, lambda p, s=spec, Ti=T_obj_world: object_albedo(
+                s, p @ Ti[:3, :3].T + Ti[:3, 3])))
+        return out
 
     def render(self, camera: Camera, object_poses: Mapping[str, object] | None = None) -> dict:
-        """Ray-cast ``camera``'s view.
+        """Ray-cast ``camera``'s view (:func:`.raycast.raycast`), objects at ``object_poses``
+        (default: the rest :attr:`poses`).
 
         Returns ``rgb`` uint8 [H, W, 3], ``depth`` float32 [H, W] (camera z, metres; 0 where
         the ray hits nothing), ``instance`` int32 [H, W] (0 table/floor, i + 1 for object i
         of ``object_names``, -1 for nothing), ``masks`` {name: bool [H, W]} and ``normals``
-        float32 [H, W, 3] (world, facing the camera).
+        float32 [H, W, 3] (world, facing the camera; 0 where nothing is hit).
         """
-        import open3d as o3d
-
-        world = self.with_poses(object_poses) if object_poses else self
-        rs, ids = world._raycasting_scene(world.poses)
-        H, W = camera.height, camera.width
-        dirs_cam = camera.pixel_rays().numpy().reshape(-1, 3)  # z = 1
-        R = camera.T_world_cam[:3, :3].numpy()
-        o = camera.T_world_cam[:3, 3].numpy()
-        dirs = dirs_cam @ R.T
-        rays = np.concatenate([np.broadcast_to(o, dirs.shape), dirs], 1).astype(np.float32)
-        ans = rs.cast_rays(o3d.core.Tensor(rays))
-        t = ans["t_hit"].numpy().astype(np.float64)
-        gid = ans["geometry_ids"].numpy()
-        hit = np.isfinite(t)
-        n = ans["primitive_normals"].numpy().astype(np.float64)
-        flip = (n * dirs).sum(-1) > 0
-        n[flip] *= -1
-        pts = o + dirs * np.where(hit, t, 0.0)[:, None]
-        albedo = np.zeros((t.size, 3))
-        instance = np.full(t.size, -1, dtype=np.int32)
-        names = world.object_names
-        for geom, what in ids.items():
-            sel = hit & (gid == geom)
-            if not sel.any():
-                continue
-            if what == "table":
-                albedo[sel] = table_albedo(pts[sel, :2])
-                instance[sel] = 0
-            elif what == "floor":
-                albedo[sel] = FLOOR_RGB
-                instance[sel] = 0
-            else:
-                T_obj_world = frames.invert_T(world.poses[what]).numpy()
-                p_obj = pts[sel] @ T_obj_world[:3, :3].T + T_obj_world[:3, 3]
-                albedo[sel] = object_albedo(world.spec(what), p_obj)
-                instance[sel] = names.index(what) + 1
-        rgb = np.where(hit[:, None], albedo * shade(n)[:, None], 0.0)
-        rgb8 = np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8).reshape(H, W, 3)
-        depth = np.where(hit, t, 0.0).astype(np.float32).reshape(H, W)
-        instance = instance.reshape(H, W)
+        hits = raycast(camera, self.surfaces(object_poses))
+        instance = hits["label"]
         return {
-            "rgb": rgb8,
-            "depth": depth,
+            "rgb": hits["rgb"],
+            "depth": hits["depth"],
             "instance": instance,
-            "masks": {nm: instance == i + 1 for i, nm in enumerate(names)},
-            "normals": np.where(hit[:, None], n, 0.0).astype(np.float32).reshape(H, W, 3),
+            "masks": {nm: instance == i + 1 for i, nm in enumerate(self.object_names)},
+            "normals": hits["normals"],
         }
 
     # ------------------------------------------------------------------ ground-truth Gaussians
@@ -240,6 +185,22 @@ class SyntheticWorld:
                            "spacing_m": spacing})
 
 
+@functools.lru_cache(maxsize=1)
+def _static_surfaces():
+    """(tensor mesh, albedo function) of the table (a box whose top is z = 0) and the floor
+    (a 6 m x 6 m slab whose top is z = FLOOR_Z), built once."""
+    import open3d as o3d
+
+    tx, ty = TABLE_SIZE
+    table = o3d.geometry.TriangleMesh.create_box(tx, ty, TABLE_THICKNESS)
+    table.translate((-tx / 2, -ty / 2, -TABLE_THICKNESS))
+    floor = o3d.geometry.TriangleMesh.create_box(6.0, 6.0, 0.01)
+    floor.translate((-3.0, -3.0, FLOOR_Z - 0.01))
+    return ((o3d.t.geometry.TriangleMesh.from_legacy(table), lambda p: table_albedo(p[:, :2])),
+            (o3d.t.geometry.TriangleMesh.from_legacy(floor),
+             lambda p: np.broadcast_to(np.asarray(FLOOR_RGB), p.shape)))
+
+
 def _grid_points(xr, yr, step: float, z: float) -> np.ndarray:
     """Centres of a regular grid over [x0, x1] x [y0, y1] at height z, [n, 3]."""
     gx = np.arange(xr[0] + step / 2, xr[1], step)
@@ -283,15 +244,30 @@ def _flat_gaussians(points, normals, rgb, spacing: float) -> GaussianField:
                                      scales, quats, torch.full((N,), 0.99))
 
 
+def _footprint_radius(spec: ObjectSpec) -> float:
+    """Radius (metres) of a vertical cylinder about the object's z axis that contains its mesh
+    whatever its yaw: the mesh's largest horizontal distance from the axis, and at least the
+    half diagonal of the spec's footprint (+ 2 cm for a mug's handle), which the default
+    placements were drawn with."""
+    v = np.asarray(make_mesh(spec).vertices)
+    mesh_r = float(np.hypot(v[:, 0], v[:, 1]).max())
+    spec_r = 0.5 * float(np.hypot(spec.size[0], spec.size[1])) + (
+        0.02 if spec.kind == "mug" else 0.0)
+    return max(mesh_r, spec_r)
+
+
 def make_tabletop_world(seed: int = 0, objects: Sequence[ObjectSpec | dict] | None = None
                         ) -> SyntheticWorld:
-    """A world with ``objects`` (default :func:`default_specs`) placed on the table at seeded,
-    non-overlapping positions with seeded yaw."""
+    """A world with ``objects`` (default :func:`default_specs`: "red block", "blue plate",
+    "mug", "green can"), given as :class:`ObjectSpec` or dicts, placed upright on the table at
+    seeded positions with seeded yaw. Placement is rejection sampling of centres in
+    ``PLACEMENT_REGION``: each object's footprint circle (:func:`_footprint_radius`) must lie
+    on the table and keep 1.5 cm from every other one, so objects never interpenetrate.
+    Raises ValueError for invalid or duplicate specs, or when 500 tries cannot place one."""
     specs = [o if isinstance(o, ObjectSpec) else ObjectSpec.from_dict(o)
              for o in (objects if objects is not None else default_specs())]
     for s in specs:
         s.validate()
-        check_object_name(s.name)
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise ValueError(f"object names must be unique, got {names}")
@@ -299,11 +275,14 @@ def make_tabletop_world(seed: int = 0, objects: Sequence[ObjectSpec | dict] | No
     placed: list[tuple[float, float, float]] = []
     poses = {}
     (x0, x1), (y0, y1) = PLACEMENT_REGION
+    tx, ty = TABLE_SIZE
     for s in specs:
-        radius = 0.5 * float(np.hypot(s.size[0], s.size[1])) + (0.02 if s.kind == "mug" else 0)
+        radius = _footprint_radius(s)
         for _ in range(500):
             x, y = rng.uniform(x0, x1), rng.uniform(y0, y1)
-            if all(np.hypot(x - px, y - py) > radius + pr + 0.015 for px, py, pr in placed):
+            on_table = abs(x) + radius <= tx / 2 and abs(y) + radius <= ty / 2
+            if on_table and all(np.hypot(x - px, y - py) > radius + pr + 0.015
+                                for px, py, pr in placed):
                 break
         else:
             raise ValueError(f"cannot place {s.name!r} without overlapping the other objects; "
