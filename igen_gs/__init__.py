@@ -25,6 +25,12 @@ _LAZY = {
     "PlanConfig": "igen_gs.planning",
     "Plan": "igen_gs.planning",
     "Trajectory": "igen_gs.planning",
+    "LeRobotWriter": "igen_gs.io",
+    "WriterConfig": "igen_gs.io",
+    "EpisodeData": "igen_gs.io",
+    "CameraInfo": "igen_gs.io",
+    "load_lerobot_dataset": "igen_gs.io",
+    "export_robomimic": "igen_gs.io",
 }
 
 __all__ = sorted(_LAZY)
