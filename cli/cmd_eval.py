@@ -71,6 +71,8 @@ def print_report(report) -> None:
             row += [_fmt(s.flicker, ".5f"), _fmt(s.flicker_reference, ".5f")]
         table.add_row(*row)
     console = Console()
+    if not console.is_terminal:  # a pipe or a log file: do not squeeze the table into 80
+        console = Console(width=200)
     console.print(table)
     if not report.lpips.startswith(("alex", "vgg")):
         console.print(f"LPIPS: {report.lpips}", highlight=False)

@@ -12,16 +12,16 @@ A prediction that is missing there (<= 0 or not finite) counts as depth 0: it ad
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import Tensor
+
+from .image import to_tensor
 
 DELTA_THRESHOLDS = {"delta_1.25": 1.25, "delta_1.25^2": 1.25**2, "delta_1.25^3": 1.25**3}
 
 
 def _depth(x, name: str) -> Tensor:
-    t = x if isinstance(x, Tensor) else torch.as_tensor(np.asarray(x))
-    t = t.detach().cpu().to(torch.float64)
+    t = to_tensor(x).to(torch.float64)
     if t.dim() not in (2, 3):
         raise ValueError(f"{name} depth must be [H, W] or [T, H, W] metres, got shape "
                          f"{tuple(t.shape)}")
@@ -38,8 +38,7 @@ def depth_errors(pred, gt, mask=None) -> dict[str, float]:
                          f"vs {tuple(g.shape)}")
     valid = torch.isfinite(g) & (g > 0)
     if mask is not None:
-        m = mask if isinstance(mask, Tensor) else torch.as_tensor(np.asarray(mask))
-        m = m.detach().cpu()
+        m = to_tensor(mask)
         if m.shape != g.shape:
             if m.dim() == 2 and g.dim() == 3 and m.shape == g.shape[1:]:
                 m = m.expand_as(g)

@@ -87,7 +87,7 @@ class EvalConfig:
     worst: int = 4
     """Number of frames in worst.png (lowest PSNR)."""
     progress: bool = False
-    """Show a progress bar (stderr)."""
+    """Show a progress bar (on stderr, when it is a terminal)."""
 
 
 @dataclass
@@ -109,8 +109,11 @@ class StreamReport:
     """Mean absolute change (0..1) of the rendered frames on static pixels."""
     flicker_reference: float | None = None
     """The same for the reference frames on the same pixels."""
-    flicker_per_pair: list[float] | None = None
+    flicker_per_frame: list[float] | None = None
+    """Mean absolute change from the previous frame of the same clip on static pixels, per
+    frame (NaN for each clip's first frame and for frames without static pixels)."""
     notes: list[str] = field(default_factory=list)
+    """What could not be measured, and why (with the clips concerned)."""
 
 
 @dataclass
@@ -218,8 +221,8 @@ class _Stream:
         self.depth_sums: dict[str, float] = {}
         self.depth_pixels = 0
         self.flick = [0.0, 0.0, 0]  # rendered sum, reference sum, pixels
-        self.flick_pairs: list[float] = []
-        self.notes: list[str] = []
+        self.flick_frames: list[float] = []
+        self.skipped: dict[str, list[str]] = {}  # reason -> clips
 
     def add_depth(self, e: dict) -> None:
         n = e["pixels"]
@@ -241,7 +244,8 @@ class _Stream:
             fl, fr = self.flick[0] / self.flick[2], self.flick[1] / self.flick[2]
         return StreamReport(n, self.clips, self.starts, self.per,
                             {k: _summary(v) for k, v in self.per.items()}, depth, fl, fr,
-                            self.flick_pairs if self.flick[2] else None, self.notes)
+                            self.flick_frames if self.flick[2] else None,
+                            [f"{why} ({', '.join(clips)})" for why, clips in self.skipped.items()])
 
 
 def _summary(values: list[float]) -> dict[str, float]:
@@ -309,22 +313,25 @@ def _clip_metrics(a: Clip, b: Clip, masks, acc: _Stream, model, worst: list, k: 
 def _clip_flicker(a: Clip, b: Clip, static, acc: _Stream) -> None:
     from .temporal import frame_changes
 
+    why = None
     if static is None:
-        acc.notes.append(f"{a.name}: no flicker ({a.note or 'no static mask'})")
-        return
-    if len(a.frames) < 2:
-        acc.notes.append(f"{a.name}: no flicker (a single frame)")
-        return
-    ra, n = frame_changes(a.frames, static)
-    rb, _ = frame_changes(b.frames, static)
-    has = n > 0
-    if not bool(has.any()):
-        acc.notes.append(f"{a.name}: no flicker (no pixel static in two consecutive frames)")
+        why = f"no flicker: {a.note or 'no static mask'}"
+    elif len(a.frames) < 2:
+        why = "no flicker: a single frame"
+    else:
+        ra, n = frame_changes(a.frames, static)
+        rb, _ = frame_changes(b.frames, static)
+        has = n > 0
+        if not bool(has.any()):
+            why = "no flicker: no pixel is static in two consecutive frames"
+    if why is not None:
+        acc.skipped.setdefault(why, []).append(a.name)
+        acc.flick_frames += [math.nan] * len(a.frames)
         return
     acc.flick[0] += float((ra[has] * n[has]).sum())
     acc.flick[1] += float((rb[has] * n[has]).sum())
     acc.flick[2] += int(n.sum())
-    acc.flick_pairs += [float(v) for v in ra]
+    acc.flick_frames += [math.nan] + [float(v) for v in ra]
 
 
 def evaluate(cfg: EvalConfig) -> EvalReport:
@@ -351,7 +358,7 @@ def evaluate(cfg: EvalConfig) -> EvalReport:
     if cfg.progress:
         from tqdm import tqdm
 
-        bar = tqdm(desc="eval", unit="clip")
+        bar = tqdm(desc="eval", unit="clip", disable=None)  # None: only on a terminal
     for a, b in _paired_clips(cfg):
         T, H, W = a.frames.shape[:3]
         masks = read_mask_folder(cfg.masks, T, (H, W)) if cfg.masks is not None else None

@@ -33,10 +33,20 @@ SSIM_K1 = 0.01
 SSIM_K2 = 0.03
 
 
+def to_tensor(x) -> Tensor:
+    """A tensor (detached, on the CPU) of anything array-like; read-only or broadcast NumPy
+    arrays are copied (torch cannot wrap them)."""
+    if isinstance(x, Tensor):
+        return x.detach().cpu()
+    a = np.asarray(x)
+    if not a.flags.writeable:
+        a = a.copy()
+    return torch.as_tensor(a)
+
+
 def as_image(x, name: str = "image") -> Tensor:
     """Image -> float64 tensor [H, W, C]: grey [H, W] gets C = 1, uint8 is divided by 255."""
-    t = x if isinstance(x, Tensor) else torch.as_tensor(np.asarray(x))
-    t = t.detach().cpu()
+    t = to_tensor(x)
     scale = 255.0 if t.dtype == torch.uint8 else 1.0
     t = t.to(torch.float64) / scale
     if t.dim() == 2:
@@ -58,8 +68,7 @@ def image_pair(pred, target) -> tuple[Tensor, Tensor]:
 
 def as_mask(mask, shape: tuple[int, int], name: str = "mask") -> Tensor:
     """Mask -> bool tensor of ``shape`` [H, W]; a [H, W, 1] mask is squeezed."""
-    m = mask if isinstance(mask, Tensor) else torch.as_tensor(np.asarray(mask))
-    m = m.detach().cpu()
+    m = to_tensor(mask)
     if m.dim() == 3 and m.shape[-1] == 1:
         m = m[..., 0]
     if tuple(m.shape) != tuple(shape):

@@ -31,15 +31,15 @@ def _save(fig, path: Path) -> Path:
 def plot_curves(report, path) -> Path:
     """One panel per metric: the per-frame values of every stream of ``report``
     (:class:`~igen_gs.metrics.evaluate.EvalReport`), clip boundaries dotted; flicker per
-    frame pair when measured (x = index of the pair's first frame). +inf values (PSNR of
+    frame when measured (the change from the previous frame). +inf values (PSNR of
     identical frames) are triangles on the panel's top edge."""
     plt = _pyplot()
     series: dict[str, dict[str, np.ndarray]] = {}
     for name, s in report.streams.items():
         for metric, values in s.per_frame.items():
             series.setdefault(metric, {})[name] = np.asarray(values, dtype=np.float64)
-        if s.flicker_per_pair:
-            series.setdefault("flicker", {})[name] = np.asarray(s.flicker_per_pair, np.float64)
+        if s.flicker_per_frame:
+            series.setdefault("flicker", {})[name] = np.asarray(s.flicker_per_frame, np.float64)
     metrics = [m for m in LABELS if m in series] + sorted(set(series) - set(LABELS))
     fig, axes = plt.subplots(max(len(metrics), 1), 1, figsize=(10, 2.3 * max(len(metrics), 1)),
                              squeeze=False, sharex=True)

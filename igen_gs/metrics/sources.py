@@ -133,13 +133,13 @@ def read_depth_folder(folder, T: int, size: tuple[int, int]) -> np.ndarray:
 def _dataset_static(ep, camera: str) -> tuple[np.ndarray | None, str]:
     """Static-pixel mask of one dataset camera (see the module docstring), or (None, why)."""
     if f"labels/{camera}" not in ep.extras.get("files", {}):
-        return None, f"{camera}: no label maps in the dataset"
+        return None, "no label maps in the dataset"
     try:
         poses = ep.camera_poses(camera)
     except ValueError:
-        return None, f"{camera}: the camera moves (no fixed pose)"
+        return None, "the camera moves (no fixed pose)"
     if not np.allclose(poses, poses[:1], atol=1e-9):
-        return None, f"{camera}: the camera moves"
+        return None, "the camera moves"
     labels = ep.labels(camera)
     names = list(ep.extras.get("label_names") or [])
     static = labels == -1

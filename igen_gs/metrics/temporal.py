@@ -27,12 +27,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .image import as_image
+from .image import as_image, to_tensor
 
 
 def _tensor(x, dtype=torch.float64) -> Tensor:
-    t = x if isinstance(x, Tensor) else torch.as_tensor(np.asarray(x))
-    return t.detach().cpu().to(dtype)
+    return to_tensor(x).to(dtype)
 
 
 def _video(frames, name: str = "frames"):
