@@ -25,6 +25,8 @@ _LAZY = {
     "PlanConfig": "igen_gs.planning",
     "Plan": "igen_gs.planning",
     "Trajectory": "igen_gs.planning",
+    "evaluate": "igen_gs.metrics",
+    "EvalConfig": "igen_gs.metrics",
     "LeRobotWriter": "igen_gs.io",
     "WriterConfig": "igen_gs.io",
     "EpisodeData": "igen_gs.io",
