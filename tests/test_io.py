@@ -221,6 +221,54 @@ def test_decode_range_of_a_multi_episode_video(tmp_path):
     assert decode_mp4(tmp_path / "v.mp4").shape[0] == 30
 
 
+def test_consolidated_multi_episode_files(tmp_path):
+    """Episodes packed into shared data/video files (LeRobot's layout) read back identically."""
+    from igen_gs.io import consolidate_dataset
+
+    eps = [episode(f"m/{i}", 8 + i, i, task=("pour" if i % 2 else "stack the cups"))
+           for i in range(5)]
+    write(tmp_path / "ds", eps, previews=True)
+    one_video = (tmp_path / "ds/videos/observation.images.photo/chunk-000/file-000.mp4")
+    limit_mb = 2.5 * one_video.stat().st_size / 2**20  # about two episodes per video file
+    out = consolidate_dataset(tmp_path / "ds", tmp_path / "packed",
+                              video_files_size_in_mb=limit_mb)
+    vdir = out / "videos/observation.images.photo/chunk-000"
+    videos = sorted(p.name for p in vdir.iterdir())
+    assert 2 <= len(videos) <= 4 and videos[0] == "file-000.mp4"
+    assert [p.name for p in (out / "data/chunk-000").iterdir()] == ["file-000.parquet"]
+    assert len(list((out / "meta/episodes").rglob("*.parquet"))) == 1
+    rows = pq.read_table(out / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
+    assert [r["data/file_index"] for r in rows] == [0] * 5
+    key = "videos/observation.images.photo"
+    assert rows[1][f"{key}/file_index"] == rows[0][f"{key}/file_index"] == 0
+    assert rows[1][f"{key}/from_timestamp"] == pytest.approx(8 / 15)
+    assert rows[1][f"{key}/to_timestamp"] == pytest.approx(17 / 15)
+    for name in videos:  # within the size limit, unless a file holds a single episode
+        n_eps = sum(r[f"{key}/file_index"] == int(name[5:8]) for r in rows)
+        assert n_eps >= 1 and (n_eps == 1 or (vdir / name).stat().st_size <= limit_mb * 2**20)
+
+    src, packed = load_lerobot_dataset(tmp_path / "ds"), load_lerobot_dataset(out)
+    assert packed.info["igen_gs"]["layout"] == "concatenated"
+    assert packed.info["total_frames"] == src.info["total_frames"] == 50
+    for a, b in zip(src.episodes, packed.episodes, strict=True):
+        assert (b.key, b.task, b.length) == (a.key, a.task, a.length)
+        for k in ("observation.state", "action", "index", "frame_index", "task_index"):
+            assert np.array_equal(a.data[k], b.data[k]), k
+        for cam in ("photo", "wrist"):  # remuxed, not re-encoded: identical decoded frames
+            assert np.array_equal(a.frames(cam), b.frames(cam))
+        assert np.array_equal(a.depth("photo"), b.depth("photo"))
+    assert (out / "previews/episode_000004.png").is_file()
+    with pytest.raises(ValueError, match="is consolidated"):
+        LeRobotWriter(out, fps=15)
+    with pytest.raises(ValueError, match="already exists"):
+        consolidate_dataset(tmp_path / "ds", out)
+    with pytest.raises(ValueError, match="already shares video files"):
+        consolidate_dataset(out, tmp_path / "again")
+    if _lerobot_python():
+        report = _lerobot_check(out, _save_expect(tmp_path / "expect.npz", eps))
+        assert report["ok"] and report["episode_lengths"] == [8, 9, 10, 11, 12], report
+
+
 # ---------------------------------------------------------------------- statistics
 def test_statistics_on_known_data(tmp_path):
     e0, e1 = episode("s/0", 20, 3), episode("s/1", 30, 4)

@@ -541,6 +541,9 @@ class LeRobotWriter:
         if int(info["fps"]) != self.config.fps:
             raise ValueError(f"{self.root} has fps {info['fps']}, not {self.config.fps}")
         ours = info.get("igen_gs", {})
+        if ours.get("layout") == "concatenated":
+            raise ValueError(f"{self.root} is consolidated (episodes share files); append to "
+                             f"the per-episode dataset it came from and consolidate again")
         if ours.get("codec", self.config.codec) != self.config.codec:
             raise ValueError(f"{self.root} is encoded with {ours['codec']}, not "
                              f"{self.config.codec}")
