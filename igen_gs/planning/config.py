@@ -26,3 +26,8 @@ class PlanConfig:
     front of the workspace centre (towards the camera), facing it."""
     base_distance_m: float = 0.55
     """Distance of the automatic robot base from the workspace centre."""
+    base_search_m: tuple[float, ...] = (0.1, -0.1, 0.2)
+    """Automatic base only: when the plan is unreachable from ``base_distance_m``, these
+    offsets to it are tried in turn (the first reachable one is kept)."""
+    seed: int = 0
+    """Seed of the inverse-kinematics restarts (same inputs and seed -> same trajectory)."""

@@ -105,3 +105,37 @@ def extent(points_task: np.ndarray, robust: float = 1.0) -> Extent:
     lo = np.percentile(points_task, robust, axis=0) if robust > 0 else points_task.min(0)
     hi = np.percentile(points_task, 100 - robust, axis=0) if robust > 0 else points_task.max(0)
     return Extent(lo, hi)
+
+
+def rest_shift(moving: np.ndarray, support: np.ndarray, floor: float | None = 0.0,
+               cell: float = 0.005) -> float:
+    """Vertical shift (task-frame metres, + = up) that sets the points ``moving`` [M, 3] down
+    on ``support`` [K, 3] and the plane z = ``floor`` (None: no floor) without penetration.
+
+    Both point sets are binned into ``cell``-sized columns over the moving set's footprint; a
+    support column counts for its 3 x 3 neighbourhood (so thin rims between samples still
+    hold). The shift is the smallest one after which every moving column's lowest point is at
+    or above the highest support point of its neighbourhood and above the floor: the object
+    then touches its support and penetrates nothing.
+    """
+    if len(moving) == 0:
+        raise ValueError("rest_shift needs at least one moving point")
+    lo = moving[:, :2].min(0) - 1.5 * cell
+    shape = tuple(np.floor((moving[:, :2].max(0) + 1.5 * cell - lo) / cell).astype(int) + 1)
+    need = -np.inf if floor is None else floor - float(moving[:, 2].min())
+    ij = np.floor((moving[:, :2] - lo) / cell).astype(int)
+    bottom = np.full(shape, np.inf)
+    np.minimum.at(bottom, (ij[:, 0], ij[:, 1]), moving[:, 2])
+    if len(support):
+        sij = np.floor((support[:, :2] - lo) / cell).astype(int)
+        inside = ((sij >= 0) & (sij < np.array(shape))).all(1)
+        top = np.full((shape[0] + 2, shape[1] + 2), -np.inf)
+        np.maximum.at(top, (sij[inside, 0] + 1, sij[inside, 1] + 1), support[inside, 2])
+        grown = np.max([top[1 + di:1 + di + shape[0], 1 + dj:1 + dj + shape[1]]
+                        for di in (-1, 0, 1) for dj in (-1, 0, 1)], axis=0)
+        both = np.isfinite(bottom) & np.isfinite(grown)
+        if both.any():
+            need = max(need, float((grown[both] - bottom[both]).max()))
+    if not np.isfinite(need):
+        raise ValueError("nothing to rest on: no support points under the object and no floor")
+    return need

@@ -10,8 +10,10 @@ the end effector still.
 
 Scene evolution: an attached object follows ``T_world_ee @ T_ee_obj`` (``T_ee_obj`` fixed at
 the moment the gripper closed); a released object stays where it was left, which is, for
-"place", resting on the target (its lowest point ``clearance_m`` above the support surface,
-centred on the target's footprint); a pushed object slides with the fingers once they touch.
+"place", resting on the target: centred on the target's footprint and lowered until it
+touches the highest support under it (:func:`~igen_gs.planning.geometry.rest_shift` over the
+other objects' points and the table plane), ``clearance_m`` above it, so it penetrates
+nothing; a pushed object slides with the fingers once they touch.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import torch
 from ..episode.gripper import GripperGeometry
 from ..scene import frames
 from ..scene.scene import Scene
-from .geometry import TaskFrame, extent, object_points, task_frame
+from .geometry import TaskFrame, extent, object_points, rest_shift, task_frame
 from .grasp import Grasp, synthesize_grasps
 from .motion_config import MotionConfig
 from .types import Plan, Step, Trajectory
@@ -65,6 +67,7 @@ class _Builder:
         self.poses = {n: scene.poses[n].double().numpy().copy() for n in scene.objects}
         self.held: str | None = None
         self.T_ee_obj: np.ndarray | None = None
+        self.pick_bottom_z = 0.0  # task-frame z of the held object's bottom when grasped
         self.push: tuple[str, np.ndarray, np.ndarray, np.ndarray, float] | None = None
         self.T_ee = T_start
         self.opening = geom.max_opening
@@ -120,6 +123,10 @@ def _translate(T: np.ndarray, v: np.ndarray) -> np.ndarray:
     return out
 
 
+_BESIDE = {"left_of": "left", "right_of": "right", "in_front_of": "backward", "behind": "forward"}
+"""Relations of move_to and the task-frame direction from the target to the object."""
+
+
 class MotionPlanner:
     """Turns plan steps into frames for one scene."""
 
@@ -142,9 +149,9 @@ class MotionPlanner:
         parts += [self.points_task(b, n) for n in self.scene.objects if n != exclude]
         return np.concatenate(parts) if parts else np.zeros((0, 3))
 
-    def safe_height(self, b: _Builder, extra: float) -> float:
-        """Task-frame z above every object's top plus ``extra``."""
-        tops = [self.points_task(b, n)[:, 2].max() for n in self.scene.objects]
+    def safe_height(self, b: _Builder, extra: float, exclude: str | None = None) -> float:
+        """Task-frame z above every object's top (but ``exclude``'s) plus ``extra``."""
+        tops = [self.points_task(b, n)[:, 2].max() for n in self.scene.objects if n != exclude]
         return (max(tops) if tops else 0.0) + extra
 
     @staticmethod
@@ -199,33 +206,29 @@ class MotionPlanner:
         b.move(T_grasp, "grasp")
         b.gripper(max(0.0, grasp.width_m - self.cfg.squeeze_m), "close")
         b.attach(name)
+        b.pick_bottom_z = float(self.points_task(b, name)[:, 2].min())
         b.hold(self.cfg.settle_seconds, "close")
         up = self.tf.up
         b.move(_translate(b.T_ee, (lift_m or self.cfg.lift_m) * up), "lift")
         return grasp
 
-    def support_height(self, b: _Builder, target: str, centre_xy: np.ndarray, radius: float
-                       ) -> float:
-        """Task-frame z of the target's surface under a disc of ``radius`` at ``centre_xy``."""
-        pts = self.points_task(b, target)
-        d = np.linalg.norm(pts[:, :2] - centre_xy, axis=1)
-        near = pts[d <= radius]
-        if len(near) < 5:
-            near = pts[d <= np.percentile(d, 10)]
-        return float(np.percentile(near[:, 2], 95))
-
-    def place_at(self, b: _Builder, xy: np.ndarray, support_z: float) -> None:
+    def place_at(self, b: _Builder, xy: np.ndarray) -> None:
+        """Carry the held object over task-frame ``xy`` (its footprint centre there), set it
+        down on whatever is under it (other objects, the table) ``clearance_m`` above, open
+        and retreat."""
         name = b.held
         pts = self.points_task(b, name)
-        bottom = float(np.percentile(pts[:, 2], 1))
         centre = extent(pts, robust=2).centre
-        shift_task = np.array([xy[0] - centre[0], xy[1] - centre[1],
-                               support_z + self.cfg.clearance_m - bottom])
+        moved = pts + np.array([xy[0] - centre[0], xy[1] - centre[1], 0.0])
+        support = [self.points_task(b, n) for n in self.scene.objects if n != name]
+        dz = rest_shift(moved, np.concatenate(support) if support else np.zeros((0, 3)))
+        shift_task = np.array([xy[0] - centre[0], xy[1] - centre[1], dz + self.cfg.clearance_m])
         shift = self.tf.T_world_task[:3, :3] @ shift_task
         T_place = _translate(b.T_ee, shift)
         up = self.tf.up
-        height = float(pts[:, 2].max() - bottom)
-        travel_z = self.safe_height(b, 0.05) + height
+        tcp_z = self.tf.to_task(b.T_ee[:3, 3][None])[0, 2]
+        hang = tcp_z - float(pts[:, 2].min())  # TCP height above the held object's bottom
+        travel_z = self.safe_height(b, 0.05, exclude=name) + hang
         T_pre = _translate(T_place, 0.05 * up)
         b.move(self._over(b, b.T_ee, travel_z), "transport")
         b.move(self._over(b, T_pre, travel_z), "transport")
@@ -236,35 +239,98 @@ class MotionPlanner:
         b.move(_translate(b.T_ee, -self.cfg.approach_m * b.T_ee[:3, 2]), "retreat")
 
     def place(self, b: _Builder, step: Step) -> None:
+        if step.relation in _BESIDE:
+            self.move_to(b, step)
+            return
         if b.held != step.object:
             raise ValueError(f"cannot {step.action} {step.object!r}: it is not held "
                              f"(holding {b.held or 'nothing'})")
-        target = step.target
-        tpts = self.points_task(b, target)
-        tcen = extent(tpts, robust=2).centre
-        opts = self.points_task(b, step.object)
-        radius = 0.5 * float(np.max(extent(opts, robust=2).size[:2]))
-        xy = tcen[:2] + np.asarray(self.cfg.place_offset_m, dtype=np.float64)
-        support = self.support_height(b, target, xy, radius)
-        self.place_at(b, xy, support)
+        if step.target is None:
+            raise ValueError(f"{step.action} {step.object!r} needs a target")
+        tcen = extent(self.points_task(b, step.target), robust=2).centre
+        self.place_at(b, tcen[:2] + np.asarray(self.cfg.place_offset_m, dtype=np.float64))
 
     def move_to(self, b: _Builder, step: Step) -> None:
+        """Beside a target (relation, gap ``distance_m``), or without a target ``distance_m``
+        in ``direction`` from where the object is; set down on the table (or whatever is
+        there)."""
+        if b.held is not None and b.held != step.object:
+            raise ValueError(f"cannot move {step.object!r} while holding {b.held!r}")
+        if step.target is None:
+            start = extent(self.points_task(b, step.object), robust=2).centre
+            axis = self.tf.T_task_world[:3, :3] @ self.tf.direction(step.direction or "forward")
+            dist = step.distance_m if step.distance_m is not None else 0.10
+            if b.held != step.object:
+                self.pick(b, step.object)
+            self.place_at(b, self.free_spot(b, step.object, start[:2] + dist * axis[:2]))
+            return
+        rel = step.relation or "right_of"
+        if rel not in _BESIDE:
+            raise ValueError(f"move_to needs a relation among {', '.join(_BESIDE)}, got {rel!r}")
         if b.held != step.object:
             self.pick(b, step.object)
-        directions = {"left_of": "left", "right_of": "right", "in_front_of": "backward",
-                      "behind": "forward"}
-        rel = step.relation or "right_of"
-        if rel not in directions:
-            raise ValueError(f"move_to needs a relation among {', '.join(directions)}")
         tpts = self.points_task(b, step.target)
         opts = self.points_task(b, step.object)
         te, oe = extent(tpts, robust=2), extent(opts, robust=2)
-        axis = self.tf.T_task_world[:3, :3] @ self.tf.direction(directions[rel])
+        axis = self.tf.T_task_world[:3, :3] @ self.tf.direction(_BESIDE[rel])
         gap = step.distance_m if step.distance_m is not None else self.cfg.beside_gap_m
         reach = 0.5 * abs(te.size[:2] @ np.abs(axis[:2])) + 0.5 * abs(oe.size[:2] @
                                                                       np.abs(axis[:2]))
         xy = te.centre[:2] + (reach + gap) * axis[:2]
-        self.place_at(b, xy, 0.0)
+        self.place_at(b, self.free_spot(b, step.object, xy, axis))
+
+    def free_spot(self, b: _Builder, name: str, xy: np.ndarray, axis: np.ndarray | None = None,
+                  margin: float = 0.01) -> np.ndarray:
+        """The task-frame xy nearest to ``xy`` where object ``name``'s footprint (its
+        horizontal bounding box, ``margin`` wider) holds no other object's points; searched up
+        to 15 cm away (only forward along ``axis`` when given, to stay on that side). ``xy``
+        itself when nothing is free."""
+        pts = self.points_task(b, name)
+        e = extent(pts, robust=0)
+        half = 0.5 * e.size[:2] + margin
+        others = [self.points_task(b, n) for n in self.scene.objects if n != name]
+        if not others:
+            return xy
+        other_xy = np.concatenate(others)[:, :2]
+        steps = np.arange(-0.15, 0.1501, 0.01)
+        offsets = np.stack(np.meshgrid(steps, steps, indexing="ij"), -1).reshape(-1, 2)
+        if axis is not None:
+            offsets = offsets[offsets @ axis[:2] >= -1e-9]
+        offsets = offsets[np.argsort(np.linalg.norm(offsets, axis=1), kind="stable")]
+        for off in offsets:
+            c = xy + off
+            inside = (np.abs(other_xy - c) <= half).all(1)
+            if not inside.any():
+                return c
+        return xy
+
+    def lift(self, b: _Builder, step: Step) -> None:
+        """Hold the object with its bottom ``height_m`` above where it was picked from."""
+        height = step.height_m if step.height_m is not None else 0.10
+        if b.held != step.object:
+            self.pick(b, step.object, lift_m=height)
+        else:
+            bottom = float(self.points_task(b, step.object)[:, 2].min())
+            b.move(_translate(b.T_ee, (b.pick_bottom_z + height - bottom) * self.tf.up), "lift")
+        b.hold(self.cfg.settle_seconds * 2, "hold")
+
+    def rotate(self, b: _Builder, step: Step) -> None:
+        """Pick, turn about the vertical through the object's centre, put back down."""
+        if b.held is not None and b.held != step.object:
+            raise ValueError(f"cannot rotate {step.object!r} while holding {b.held!r}")
+        if b.held != step.object:
+            self.pick(b, step.object)
+        pts = self.points_task(b, step.object)
+        centre = extent(pts, robust=2).centre
+        angle = math.radians(step.angle_deg if step.angle_deg is not None else 90.0)
+        R = frames.axis_angle_to_rotmat(torch.from_numpy(self.tf.up),
+                                        torch.tensor(angle, dtype=torch.float64)).numpy()
+        pivot = self.tf.to_world(centre[None])[0]
+        T_turn = b.T_ee.copy()
+        T_turn[:3, :3] = R @ b.T_ee[:3, :3]
+        T_turn[:3, 3] = pivot + R @ (b.T_ee[:3, 3] - pivot)
+        b.move(T_turn, "rotate")
+        self.place_at(b, centre[:2])
 
     def push(self, b: _Builder, step: Step) -> None:
         if b.held is not None:
@@ -284,6 +350,8 @@ class MotionPlanner:
         T_c = np.eye(4)
         T_c[:3, :3], T_c[:3, 3] = R, contact_task
         T_contact = self._nearest_symmetric(b.T_ee, self._world(T_c))
+        dist = step.distance_m if step.distance_m is not None else 0.10
+        self._check_push(b, step, T_c, d_task, dist)
         travel_z = self.safe_height(b, 0.08)
         b.move(self._over(b, b.T_ee, travel_z), "transport")
         b.move(self._over(b, T_contact, travel_z), "transport")
@@ -291,10 +359,39 @@ class MotionPlanner:
         b.move(T_contact, "pre-push")
         gap = 0.01 + 0.5 * g.finger_thickness
         b.push = (name, b.poses[name].copy(), T_contact[:3, 3].copy(), direction_w, gap)
-        dist = step.distance_m if step.distance_m is not None else 0.10
         b.move(_translate(T_contact, (dist + gap) * direction_w), "push")
         b.push = None
         b.move(_translate(b.T_ee, self.cfg.approach_m * self.tf.up), "retreat")
+
+    def _check_push(self, b: _Builder, step: Step, T_c: np.ndarray, d_task: np.ndarray,
+                    dist: float) -> None:
+        """ValueError when the closed fingers, lowered to the contact pose ``T_c`` (task
+        frame), would hit something, or when the pushed object would run into another object
+        within ``dist`` (it may not come closer than 4 mm, or half its starting distance)."""
+        from scipy.spatial import cKDTree
+
+        from .grasp import _finger_hits, _hand_hits
+
+        name = step.object
+        obstacles = self.obstacles_task(b, name)
+        to_ee = (obstacles - T_c[:3, 3]) @ T_c[:3, :3]
+        for back in np.linspace(0.0, self.cfg.approach_m, 5):
+            q = to_ee + np.array([0.0, 0.0, back])  # the hand raised by `back` along -approach
+            if len(q) and (_finger_hits(q, 0.0, self.geom).any() or
+                           _hand_hits(q, self.geom).any()):
+                raise ValueError(f"cannot {step.describe()}: no room for the fingers behind "
+                                 f"{name!r}")
+        pts = self.points_task(b, name)
+        for other in self.scene.objects:
+            if other == name:
+                continue
+            tree = cKDTree(self.points_task(b, other))
+            d0 = float(tree.query(pts)[0].min())
+            limit = min(0.004, 0.5 * d0)
+            for travel in np.arange(0.0025, dist + 1e-9, 0.0025):
+                if tree.query(pts + travel * d_task)[0].min() < limit:
+                    raise ValueError(f"cannot {step.describe()}: it would run into {other!r} "
+                                     f"after {100 * travel:.1f} cm")
 
     def tilt(self, b: _Builder, step: Step) -> None:
         if b.held != step.object:
@@ -328,10 +425,11 @@ class MotionPlanner:
             elif step.action == "push":
                 self.push(b, step)
             elif step.action == "lift":
-                self.pick(b, step.object, lift_m=step.height_m or 0.10)
-                b.hold(self.cfg.settle_seconds * 2, "hold")
+                self.lift(b, step)
             elif step.action == "tilt":
                 self.tilt(b, step)
+            elif step.action == "rotate":
+                self.rotate(b, step)
             else:
                 raise ValueError(f"unknown action {step.action!r}")
         b.step = len(plan.steps)

@@ -3,6 +3,8 @@ public entry point)."""
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from ..scene.scene import Scene
@@ -13,10 +15,14 @@ from .motion import build_trajectory
 from .rule import rule_plan
 from .types import Plan, Trajectory
 
+log = logging.getLogger(__name__)
 
-def robot_base_pose(scene: Scene, cfg: PlanConfig) -> np.ndarray:
-    """T_world_base: given, or on the support plane ``base_distance_m`` from the workspace
-    centre towards the camera, x axis towards the workspace, z up."""
+
+def robot_base_pose(scene: Scene, cfg: PlanConfig, distance_m: float | None = None
+                    ) -> np.ndarray:
+    """T_world_base: given, or on the support plane ``distance_m`` (default
+    ``cfg.base_distance_m``) from the workspace centre towards the camera, x axis towards the
+    workspace, z up."""
     if cfg.robot_base is not None:
         T = np.asarray(cfg.robot_base, dtype=np.float64)
         if T.size != 16 or not np.isfinite(T).all():
@@ -24,7 +30,8 @@ def robot_base_pose(scene: Scene, cfg: PlanConfig) -> np.ndarray:
         return T.reshape(4, 4)
     tf = task_frame(scene)
     T = tf.T_world_task.copy()
-    T[:3, 3] = tf.to_world(np.array([[-cfg.base_distance_m, 0.0, 0.0]]))[0]
+    d = cfg.base_distance_m if distance_m is None else distance_m
+    T[:3, 3] = tf.to_world(np.array([[-d, 0.0, 0.0]]))[0]
     return T
 
 
@@ -52,16 +59,28 @@ def plan_task(scene: Scene, instruction: str | None = None, config: PlanConfig |
     """Plan ``instruction`` (or execute a given ``plan``) on ``scene``: steps, grasps, a
     smooth time-parametrised TCP trajectory, gripper commands, the objects' poses per frame
     and, when ``config.check_reachability``, Panda joint angles (unreachable plans raise a
-    one-line ValueError)."""
+    one-line ValueError naming the step and the pose). With the automatic robot base, other
+    base distances (``config.base_search_m``) are tried before giving up."""
     cfg = config or PlanConfig()
     if plan is None:
         if instruction is None:
             raise ValueError("give an instruction or a plan")
         plan = make_plan(scene, instruction, cfg)
-    T_world_base = robot_base_pose(scene, cfg)
-    traj = build_trajectory(scene, plan, cfg.motion, T_world_base=T_world_base)
-    if cfg.check_reachability:
-        labels = [f"{plan.steps[s].describe()}: {p}" if s >= 0 else p
-                  for s, p in zip(traj.step_index, traj.phase)]
-        traj.joint_positions = joint_trajectory(traj.T_world_ee, T_world_base, labels)
-    return traj
+    if cfg.robot_base is not None or not cfg.check_reachability:
+        bases = [robot_base_pose(scene, cfg)]
+    else:
+        bases = [robot_base_pose(scene, cfg, cfg.base_distance_m + off)
+                 for off in (0.0, *cfg.base_search_m) if cfg.base_distance_m + off > 0.2]
+    first_error: ValueError | None = None
+    for T_world_base in bases:
+        traj = build_trajectory(scene, plan, cfg.motion, T_world_base=T_world_base)
+        if not cfg.check_reachability:
+            return traj
+        try:
+            traj.joint_positions = joint_trajectory(traj.T_world_ee, T_world_base,
+                                                    traj.step_labels(), seed=cfg.seed)
+            return traj
+        except ValueError as e:
+            first_error = first_error or e
+            log.info("plan unreachable from the base at %s: %s", T_world_base[:3, 3], e)
+    raise first_error

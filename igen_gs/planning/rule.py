@@ -1,19 +1,22 @@
 """Offline rule-based planner: common English instructions -> a :class:`Plan`.
 
 Understood (case- and plural-tolerant, articles optional, several clauses joined by "then",
-"and then", ";" or "."):
+"and then", "and" before a verb, ";" or "."):
 
-* "pick up the mug", "grab the red block"
-* "put / place / set the red block on / onto / in / into the blue plate"
+* "pick up the mug", "grab the red block", "pick the mug up"
+* "put / place / set / move the red block on / onto / in / into / to the blue plate"
 * "stack A on (top of) B"
 * "move / put / place the cup to the left of / right of / in front of / behind / next to the
   bowl"
-* "push the box forward / backward / left / right 10 cm" (mm, cm, m; default 10 cm)
-* "lift the mug (by 15 cm)", "tilt / pour the mug (by 60 degrees)"
+* "move the cup forward 10 cm", "move the cup 10 cm to the left" (pick and place it there)
+* "push the box forward / backward / left / right 10 cm", "push the box 5 cm to the left"
+  (mm, cm, m; default 10 cm)
+* "lift the mug (by 15 cm)", "tilt / pour / tip the mug (by 60 degrees)"
+* "rotate / turn the mug (by 45 degrees)" (about the vertical, put back where it was)
 
 Object phrases are matched against the scene's object names ("it" / "them" refer to the
-previous clause's object); a phrase that names no object raises a ValueError listing the
-known ones.
+previous clause's object); a phrase that names no object, or two, raises a ValueError listing
+the known ones.
 """
 
 from __future__ import annotations
@@ -29,14 +32,22 @@ _UNIT = {"mm": 0.001, "millimeter": 0.001, "millimeters": 0.001, "millimetre": 0
          "millimetres": 0.001, "cm": 0.01, "centimeter": 0.01, "centimeters": 0.01,
          "centimetre": 0.01, "centimetres": 0.01, "m": 1.0, "meter": 1.0, "meters": 1.0,
          "metre": 1.0, "metres": 1.0}
-_DIST = r"(?:\s+(?:by\s+)?(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>mm|cm|m|millimet(?:er|re)s?|centimet(?:er|re)s?|met(?:er|re)s?))?"  # noqa: E501
+_DIST_BARE = r"(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>mm|cm|m|millimet(?:er|re)s?|centimet(?:er|re)s?|met(?:er|re)s?)"  # noqa: E501
+_DIST = r"(?:\s+(?:by\s+)?" + _DIST_BARE + r")?"
+_DIR = r"(?:to\s+the\s+|towards?\s+the\s+)?(?P<dir>forwards?|ahead|away|backwards?|back|left|right)"  # noqa: E501
+# A direction with an optional distance before or after it ("5 cm to the left", "left 5 cm").
+_DIR_DIST = (r"(?:(?:by\s+)?" + _DIST_BARE.replace("num", "num0").replace("unit", "unit0") +
+             r"\s+)?" + _DIR + _DIST)
+_DEG = r"(?:\s+(?:by\s+)?(?P<deg>-?\d+(?:\.\d+)?)\s*(?:deg|degrees?|°))?"
 _RELATION_WORDS = {
-    "on": "on", "onto": "on", "on top of": "on", "in": "in", "into": "in", "inside": "in",
-    "to the left of": "left_of", "left of": "left_of", "to the right of": "right_of",
-    "right of": "right_of", "in front of": "in_front_of", "behind": "behind",
-    "next to": "right_of", "beside": "right_of",
+    "on": "on", "onto": "on", "on top of": "on", "to": "on", "in": "in", "into": "in",
+    "inside": "in", "to the left of": "left_of", "left of": "left_of",
+    "to the right of": "right_of", "right of": "right_of", "in front of": "in_front_of",
+    "behind": "behind", "next to": "right_of", "beside": "right_of",
 }
 _BESIDE = r"(?P<rel>to the left of|left of|to the right of|right of|in front of|behind|next to|beside)"  # noqa: E501
+_VERBS = ("pick", "grab", "grasp", "take", "get", "put", "place", "set", "drop", "move", "slide",
+          "shove", "push", "stack", "lift", "raise", "tilt", "pour", "tip", "rotate", "turn")
 
 
 def _o(name: str) -> str:
@@ -49,12 +60,16 @@ _PATTERNS: list[tuple[str, re.Pattern]] = [
                            r"\s+" + _o("b") + r"$")),
     ("place", re.compile(r"^(?:put|place|set|drop|move)\s+" + _o("a") +
                          r"\s+(?P<rel>on top of|onto|on|into|in|inside)\s+" + _o("b") + r"$")),
-    ("push", re.compile(r"^(?:push|slide|shove)\s+" + _o("a") +
-                        r"\s+(?P<dir>forward|forwards|backward|backwards|back|left|right)" +
-                        _DIST + r"$")),
+    ("push", re.compile(r"^(?:push|shove|slide|nudge)\s+" + _o("a") + r"\s+" + _DIR_DIST + r"$")),
+    ("shift", re.compile(r"^(?:move|put|place|set|carry)\s+" + _o("a") + r"\s+" + _DIR_DIST +
+                         r"$")),
+    ("place", re.compile(r"^(?:move|bring|carry)\s+" + _o("a") + r"\s+(?P<rel>to)\s+" +
+                         _o("b") + r"$")),
     ("lift", re.compile(r"^(?:lift|raise)\s+(?:up\s+)?" + _o("a") + r"(?:\s+up)?" + _DIST + r"$")),
-    ("tilt", re.compile(r"^(?:tilt|pour|tip)\s+(?:out\s+)?" + _o("a") +
-                        r"(?:\s+(?:by\s+)?(?P<deg>-?\d+(?:\.\d+)?)\s*(?:deg|degrees|°))?$")),
+    ("tilt", re.compile(r"^(?:tilt|pour|tip)\s+(?:out\s+)?(?:over\s+)?" + _o("a") + r"(?:\s+over)?"
+                        + _DEG + r"$")),
+    ("rotate", re.compile(r"^(?:rotate|turn)\s+(?:around\s+)?" + _o("a") + r"(?:\s+around)?" +
+                          _DEG + r"$")),
     ("pick", re.compile(r"^(?:pick up|pick|grab|grasp|take|get)\s+" + _o("a") + r"(?:\s+up)?$")),
 ]
 
@@ -75,20 +90,26 @@ def _norm_words(text: str) -> list[str]:
 
 def match_object(phrase: str, names: Sequence[str]) -> str:
     """The scene object a phrase names: exact (singularised) match first, else the object
-    whose words all occur in the phrase (longest name wins). ValueError if none or ambiguous."""
+    whose words all occur in the phrase (a longer name containing a shorter one wins), else the
+    one object whose name contains all the phrase's words. ValueError if none or ambiguous."""
     words = _norm_words(phrase)
     if not words:
         raise ValueError(f"empty object phrase; known objects: {', '.join(names)}")
     exact = [n for n in names if _norm_words(n) == words]
     if len(exact) == 1:
         return exact[0]
+    if "and" in words and not any("and" in _norm_words(n) for n in names):
+        raise ValueError(f"{phrase!r} names more than one object; the gripper handles one at a "
+                         "time (write one clause per object)")
     contained = [n for n in names if set(_norm_words(n)) <= set(words)]
-    if contained:
-        best = max(len(_norm_words(n)) for n in contained)
-        top = [n for n in contained if len(_norm_words(n)) == best]
-        if len(top) == 1:
-            return top[0]
-        raise ValueError(f"{phrase!r} is ambiguous: it could be {', '.join(top)}")
+    # Names inside a longer contained name ("block" in "red block") do not count on their own.
+    top = [n for n in contained
+           if not any(m != n and set(_norm_words(n)) < set(_norm_words(m)) for m in contained)]
+    if len(top) == 1:
+        return top[0]
+    if len(top) > 1:
+        raise ValueError(f"{phrase!r} is ambiguous: it could be {', '.join(top)}; known "
+                         f"objects: {', '.join(names)}")
     # A phrase naming only part of one object ("block" for "red block").
     partial = [n for n in names if set(words) <= set(_norm_words(n))]
     if len(partial) == 1:
@@ -100,9 +121,16 @@ def match_object(phrase: str, names: Sequence[str]) -> str:
 
 
 def _distance(m: re.Match, default: float) -> float:
-    if m.group("num") is None:
-        return default
-    return float(m.group("num")) * _UNIT[m.group("unit")]
+    """The distance of a match (before or after its direction), metres."""
+    groups = m.groupdict()
+    for num, unit in (("num0", "unit0"), ("num", "unit")):
+        if groups.get(num) is not None:
+            return float(groups[num]) * _UNIT[groups[unit]]
+    return default
+
+
+_DIRECTIONS = {"forwards": "forward", "ahead": "forward", "away": "forward",
+               "backwards": "backward", "back": "backward"}
 
 
 _PRONOUNS = {"it", "them", "that", "this", "that one", "this one", "one"}
@@ -134,15 +162,16 @@ def _clause_steps(clause: str, names: Sequence[str], held: str | None,
             if a == b:
                 raise ValueError(f"cannot move {a!r} next to itself")
             return [Step("move_to", a, b, _RELATION_WORDS[m.group("rel")])]
-        if kind == "push":
-            d = {"forwards": "forward", "backwards": "backward", "back": "backward"}.get(
-                m.group("dir"), m.group("dir"))
-            return [Step("push", a, direction=d, distance_m=_distance(m, 0.10))]
+        if kind in ("push", "shift"):
+            d = _DIRECTIONS.get(m.group("dir"), m.group("dir"))
+            if kind == "push":
+                return [Step("push", a, direction=d, distance_m=_distance(m, 0.10))]
+            return [Step("move_to", a, direction=d, distance_m=_distance(m, 0.10))]
         if kind == "lift":
             return [Step("lift", a, height_m=_distance(m, 0.10))]
-        if kind == "tilt":
+        if kind in ("tilt", "rotate"):
             deg = float(m.group("deg")) if m.group("deg") else 90.0
-            return [Step("tilt", a, angle_deg=deg)]
+            return [Step(kind, a, angle_deg=deg)]
     raise ValueError(f"cannot understand {clause!r}; try e.g. 'pick up the X', 'put the X on "
                      "the Y', 'move the X to the left of the Y', 'push the X forward 10 cm', "
                      "'stack X on Y'")
@@ -153,7 +182,10 @@ def rule_plan(instruction: str, object_names: Sequence[str]) -> Plan:
     if not isinstance(instruction, str) or not instruction.strip():
         raise ValueError("the instruction is empty")
     text = instruction.lower().replace(",", " , ")
-    clauses = re.split(r"\s*(?:\band then\b|\bthen\b|;|\.(?!\d)|,\s*and\b|,)\s*", text)
+    # Clauses: split at "then", ";", ".", ",", and at "and" when a verb follows it.
+    and_verb = r"\band\b(?=\s+(?:" + "|".join(_VERBS) + r")\b)"
+    clauses = re.split(r"\s*(?:\band then\b|\bthen\b|;|\.(?!\d)|,\s*and\b|,|" + and_verb +
+                       r")\s*", text)
     steps: list[Step] = []
     held: str | None = None
     last: str | None = None

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-ACTIONS = ("pick", "place", "move_to", "push", "stack", "lift", "tilt")
+ACTIONS = ("pick", "place", "move_to", "push", "stack", "lift", "tilt", "rotate")
 RELATIONS = ("on", "in", "left_of", "right_of", "in_front_of", "behind")
 
 PLAN_JSON_SCHEMA: dict[str, Any] = {
@@ -57,11 +57,14 @@ class Step:
       target;
     * ``stack`` object on target: like place on;
     * ``move_to`` object ``relation`` target: put it beside the target (left_of, right_of,
-      in_front_of, behind) on the table, ``distance_m`` apart (default 5 cm gap);
+      in_front_of, behind) on the table, ``distance_m`` apart (default 5 cm gap); without a
+      target: pick it and put it down ``distance_m`` (default 10 cm) in ``direction``;
     * ``push`` object ``direction`` ``distance_m``: slide it with the closed gripper;
     * ``lift`` object ``height_m``: pick and hold it that high above its support;
     * ``tilt`` object ``angle_deg``: pick, lift and tilt it about the forward axis (a pour to
-      the side; positive = its top towards the right) and back.
+      the side; positive = its top towards the right) and back;
+    * ``rotate`` object ``angle_deg``: pick it, turn it about the vertical (positive =
+      counter-clockwise seen from above) and put it back down where it was.
 
     Directions are as seen in the photo: forward = away from the camera, left = image left.
     """
@@ -76,6 +79,9 @@ class Step:
     angle_deg: float | None = None
 
     def describe(self) -> str:
+        if self.action == "move_to" and self.target is None:
+            return (f"move {self.object} {self.direction or 'forward'} "
+                    f"{0.10 if self.distance_m is None else self.distance_m:.2f} m")
         if self.action in ("place", "stack", "move_to"):
             rel = (self.relation or "on").replace("_", " ")
             return f"{self.action} {self.object} {rel} {self.target}"
@@ -83,8 +89,9 @@ class Step:
             return f"push {self.object} {self.direction} {self.distance_m:.2f} m"
         if self.action == "lift":
             return f"lift {self.object} by {self.height_m or 0.1:.2f} m"
-        if self.action == "tilt":
-            return f"tilt {self.object} by {self.angle_deg or 90:.0f} deg"
+        if self.action in ("tilt", "rotate"):
+            angle = 90.0 if self.angle_deg is None else self.angle_deg
+            return f"{self.action} {self.object} by {angle:.0f} deg"
         return f"{self.action} {self.object}"
 
 
@@ -144,6 +151,12 @@ class Trajectory:
 
     def __len__(self) -> int:
         return int(self.timestamps.shape[0])
+
+    def step_labels(self) -> list[str]:
+        """[T] "<step description>: <phase>" per frame (e.g. "pick mug: grasp"), the phase
+        alone outside the steps ("start", "done") -- for overlays and error messages."""
+        return [f"{self.plan.steps[s].describe()}: {p}" if s >= 0 else p
+                for s, p in zip(self.step_index.tolist(), self.phase)]
 
     # ------------------------------------------------------------------ files
     def save(self, path) -> Path:
