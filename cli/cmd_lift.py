@@ -23,8 +23,9 @@ class LiftCommand:
     depth: Path | None = None
     """Metric depth: 16-bit PNG (see --depth-scale), .npy (metres) or .exr. Default: Depth
     Anything V2 (needs its weights, see --depth-model)."""
-    depth_scale: float = 0.001
-    """Metres per unit of an integer depth PNG."""
+    depth_scale: float | None = None
+    """Metres per unit of an integer depth PNG (default 0.001: millimetres; overrides
+    --config.depth-scale)."""
     depth_model: str = "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf"
     """Depth model hub id or local directory (used when --depth is not given)."""
     intrinsics: tuple[float, float, float, float] | None = None
@@ -38,6 +39,8 @@ class LiftCommand:
     """How prompts become masks (GrabCut needs box prompts; SAM needs weights)."""
     sam_model: str = "facebook/sam-vit-base"
     """SAM hub id or local directory."""
+    device: str = "cpu"
+    """torch device of the depth and segmentation models."""
     pose: Path | None = None
     """Text file with the camera-to-world pose T_world_cam (4x4); default: world = camera."""
     preview_shift_m: float = 0.1
@@ -48,13 +51,13 @@ class LiftCommand:
     def main(self) -> None:
         import numpy as np
 
-        from igen_gs.imageio import write_rgb
         from igen_gs.lifting import lift
         from igen_gs.lifting.models.depth import DepthModelConfig
         from igen_gs.lifting.models.segment import SegmentConfig
 
-        if self.depth_scale <= 0:
+        if self.depth_scale is not None and not self.depth_scale > 0:
             raise ValueError(f"--depth-scale must be positive, got {self.depth_scale}")
+        check_out_dir(self.out)
         masks = dict(_split(m, "--mask") for m in self.mask)
         prompts = {name: _parse_prompt(spec) for name, spec in
                    (_split(p, "--prompt") for p in self.prompt)}
@@ -66,19 +69,53 @@ class LiftCommand:
                 T = np.loadtxt(self.pose).reshape(4, 4)
             except ValueError as e:
                 raise ValueError(f"cannot read a 4x4 pose from {self.pose}: {e}") from None
-        cfg = LiftConfig(**{**self.config.__dict__, "depth_scale": self.depth_scale})
+        cfg = self.config
+        if self.depth_scale is not None:
+            cfg = LiftConfig(**{**cfg.__dict__, "depth_scale": self.depth_scale})
         scene = lift(self.image, self.depth, self.intrinsics, masks=masks or None,
                      prompts=prompts or None, T_world_cam=T, config=cfg,
-                     depth_model=DepthModelConfig(self.depth_model),
-                     segmenter=SegmentConfig(self.segmenter, self.sam_model))
-        scene.save(self.out)
-        preview = shifted_view(scene, self.preview_shift_m)
-        img = scene.render(preview, labels=False)["rgb"][0].clamp(0, 1).numpy()
-        write_rgb(self.out / "preview.png", img)
-        n = scene.meta["lift"]["num_gaussians"]
+                     depth_model=DepthModelConfig(model=self.depth_model, device=self.device),
+                     segmenter=SegmentConfig(method=self.segmenter, sam_model=self.sam_model,
+                                             device=self.device))
+        preview = scene.render(shifted_view(scene, self.preview_shift_m), labels=False)
+        write_scene_dir(scene, preview["rgb"][0].clamp(0, 1).numpy(), self.out)
+        info = scene.meta["lift"]
+        n = info["num_gaussians"]
+        depth = info["depth"].get("scale_source", info["depth"]["source"])
         print(f"wrote {self.out}: {sum(n.values())} Gaussians (background {n['background']}"
               + "".join(f", {k} {v}" for k, v in n.items() if k != "background")
-              + f"), preview.png; {scene.meta['lift']['seconds']:.2f} s")
+              + f"), preview.png; depth: {depth}; intrinsics: {info['intrinsics']}; "
+              f"{info['seconds']:.2f} s")
+
+
+def check_out_dir(out: Path) -> None:
+    """``out`` may be new, an empty directory or a scene directory (it is replaced)."""
+    if out.exists() and not (out.is_dir() and (not any(out.iterdir())
+                                                or (out / "scene.json").is_file())):
+        raise ValueError(f"--out {out} exists and is not a scene directory; not replacing it")
+
+
+def write_scene_dir(scene, preview_rgb, out: Path) -> None:
+    """Scene files and preview.png into ``out``, all or nothing: written into a temporary
+    sibling directory that then replaces ``out``."""
+    import os
+    import shutil
+
+    from igen_gs.imageio import write_rgb
+
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        scene.save(tmp)
+        write_rgb(tmp / "preview.png", preview_rgb)
+        if out.exists():
+            old = out.with_name(f".{out.name}.{os.getpid()}.old")
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _split(text: str, flag: str) -> tuple[str, str]:

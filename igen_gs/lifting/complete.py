@@ -1,8 +1,10 @@
 """Completion of what the photo does not show.
 
 Background: where objects stand, the colour is inpainted (OpenCV Telea by default, pluggable)
-and the depth comes from the support plane fitted (RANSAC) to the background in a ring around
-each object and extended under it; where that plane cannot be hit, the depth is inpainted too.
+and the depth comes from a plane fitted (RANSAC) to the background in a ring around each object
+and extended under it -- if that local plane has >= 50 % inliers and lies within 30 degrees of
+the support plane, else the support plane itself; where no plane is hit, the depth is
+inpainted too.
 Moving an object then reveals table, not a hole.
 
 Objects: a back side by mirroring. For each object, let h be the horizontal viewing direction
@@ -23,6 +25,10 @@ import numpy as np
 
 from .support import fit_plane_ransac, intersect_rays, orient_towards
 
+MIN_LOCAL_COS = float(np.cos(np.radians(30.0)))
+"""A local plane under an object must be within 30 degrees of the support plane (else it is a
+wall or another object's side, and the support plane is used)."""
+
 
 def inpaint_telea(rgb: np.ndarray, region: np.ndarray, radius: float = 5.0) -> np.ndarray:
     """Default colour inpainting (OpenCV, Telea's method). rgb uint8 [H, W, 3]."""
@@ -32,12 +38,17 @@ def inpaint_telea(rgb: np.ndarray, region: np.ndarray, radius: float = 5.0) -> n
 
 
 def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """bool [H, W]: pixels within ``pixels`` (Euclidean distance, in pixels) of ``mask``."""
     import cv2
 
-    if pixels <= 0:
+    mask = np.asarray(mask, dtype=bool)
+    if pixels <= 0 or not mask.any():
         return mask.copy()
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
-    return cv2.dilate(mask.astype(np.uint8), k) > 0
+    if pixels <= 3:
+        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
+        return cv2.dilate(mask.astype(np.uint8), k) > 0
+    dist = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return dist <= pixels
 
 
 def complete_background(rgb: np.ndarray, depth: np.ndarray, rays: np.ndarray,
@@ -67,8 +78,10 @@ def complete_background(rgb: np.ndarray, depth: np.ndarray, rays: np.ndarray,
             pts = rays[around] * depth[around][:, None]
             try:
                 p, inl = fit_plane_ransac(pts, plane_threshold, iterations=200, seed=seed)
-                if inl.mean() > 0.5:
-                    plane, source = orient_towards(p, np.zeros(3)), "local plane (RANSAC)"
+                p = orient_towards(p, np.zeros(3))
+                agrees = support_plane is None or p[:3] @ support_plane[:3] > MIN_LOCAL_COS
+                if inl.mean() > 0.5 and agrees:
+                    plane, source = p, "local plane (RANSAC)"
             except ValueError:
                 plane = None
         if plane is None:

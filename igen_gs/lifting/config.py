@@ -7,41 +7,91 @@ from dataclasses import dataclass
 
 @dataclass
 class LiftConfig:
-    """Options of :func:`lift` (the CLI exposes each as a flag)."""
+    """Options of :func:`igen_gs.lift` (the CLI exposes each as a ``--config.<name>`` flag).
 
+    Distances are metres, angles degrees, sizes in pixels of the input image.
+    """
+
+    # -- Gaussians
     stride: int = 1
     """One Gaussian per ``stride`` x ``stride`` pixels."""
     footprint_scale: float = 0.5
-    """In-plane Gaussian size as a fraction of the pixel footprint z / f (times stride)."""
+    """In-plane Gaussian standard deviation as a fraction of the pixel footprint z / f (times
+    the stride)."""
     thickness: float = 0.15
-    """Gaussian thickness along the surface normal, as a fraction of its in-plane size."""
+    """Gaussian standard deviation along the surface normal, as a fraction of its in-plane
+    size (flat discs)."""
+    max_stretch: float = 3.0
+    """Cap on the stretch 1 / cos(angle between view ray and normal) of Gaussians on slanted
+    surfaces: no Gaussian is longer than ``max_stretch`` times its footprint size."""
     opacity: float = 0.98
-    """Opacity of the Gaussians."""
+    """Opacity of every Gaussian."""
+
+    # -- no rubber sheets
     edge_abs_m: float = 0.02
-    """Depth step (metres) that counts as a discontinuity, plus ``edge_rel`` times depth."""
+    """A depth step between 4-neighbours larger than ``edge_abs_m + edge_rel * z`` is a
+    discontinuity: the pixels on both sides get camera-facing discs of their own footprint (no
+    Gaussian is oriented along, or stretched across, the step)."""
     edge_rel: float = 0.03
-    """Relative part of the discontinuity threshold."""
+    """Relative part of the discontinuity threshold (see ``edge_abs_m``)."""
     mask_edge_px: int = 1
-    """Pixels dropped on each side of object-mask boundaries (mixed colours)."""
-    plane_threshold_m: float = 0.01
-    """RANSAC inlier distance for support planes."""
-    complete_background: bool = True
-    """Fill colour (inpainting) and depth (support plane) under the objects."""
-    complete_objects: bool = True
-    """Give each object a mirrored back side."""
+    """Pixels dropped on each side of every object-mask boundary (their colours mix object and
+    background)."""
     outlier_neighbors: int = 20
-    """Statistical outlier removal on object points: neighbours considered (0 = off)."""
+    """Statistical outlier removal (open3d) on each object's points: neighbours considered
+    (0 = off). Not applied to the background, where point density falls with depth and the
+    test removes distant surfaces (measured on redkitchen: -0.3 to -2.7 dB in novel views)."""
     outlier_std: float = 2.5
-    """... and the standard-deviation ratio beyond which a point is dropped."""
+    """... and the ratio to the standard deviation of neighbour distances beyond which a point
+    is dropped."""
+    min_object_pixels: int = 30
+    """Objects with fewer valid depth pixels inside their mask are rejected (ValueError)."""
+
+    # -- support plane
+    plane_threshold_m: float = 0.01
+    """RANSAC inlier distance for the support plane and the local planes under objects."""
+    support_ring_px: int = 40
+    """The support plane is fitted to background pixels within this distance of any object
+    mask (all background pixels if there are no objects or too few such pixels)."""
+    upright_camera: bool = True
+    """Assume the camera is not rolled by more than about 80 degrees: planes whose normal,
+    turned towards the camera, points downwards in the image (ceilings, undersides) cannot be
+    the support plane."""
+
+    # -- completion
+    complete_background: bool = True
+    """Fill colour (inpainting) and depth (local support planes) where objects hide the
+    background, so moving an object reveals table, not a hole."""
+    fill_grow_px: int = 3
+    """The filled region is the union of the object masks grown by this many pixels."""
+    fill_ring_px: int = 25
+    """Local plane under each object: RANSAC on background pixels within this distance of
+    its mask (falls back to the support plane with fewer than 200 such pixels or < 50 %
+    inliers)."""
+    complete_objects: bool = True
+    """Give each object a mirrored back side (see :mod:`igen_gs.lifting.complete`)."""
+
+    # -- colour refinement
     refine_iterations: int = 4
-    """Colour refinement steps against the photo (0 = off)."""
+    """Colour refinement steps against the photo (0 = off): each renders the input view and
+    corrects every Gaussian's colour by the residual at its own pixel."""
     refine_step: float = 0.8
     """Damping of each refinement step."""
-    min_object_pixels: int = 30
-    """Objects with fewer valid depth pixels than this are rejected."""
+
+    # -- depth sources
     depth_scale: float = 0.001
     """Metres per unit of integer depth images (PNG)."""
+    depth_is_sparse: bool = False
+    """The given depth is sparse metric depth (e.g. a few LiDAR returns, >= 10 values): the
+    depth model predicts dense depth and the given values set its scale."""
+    camera_height_m: float | None = None
+    """Scale source for relative-depth models: the camera's height above the dominant plane
+    (a table-height prior)."""
+    known_object_width: tuple[str, float] | None = None
+    """Scale source for relative-depth models: an object (name of a mask or prompt) and its
+    width across the image in metres."""
+
     seed: int = 0
-    """Seed of the RANSAC fits."""
+    """Seed of the RANSAC fits (results are deterministic for a given seed)."""
     backend: str = "auto"
     """Rasterization backend used for colour refinement."""

@@ -10,10 +10,11 @@ a depth step, so there are no "rubber sheets" between foreground and background.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
-from ..scene import frames
 from ..scene.field import GaussianField, rgb_to_sh_dc
 
 
@@ -66,21 +67,23 @@ def depth_normals(points: np.ndarray, valid: np.ndarray, reach: int = 2) -> tupl
     return n, ok
 
 
-def surface_gaussians(points: np.ndarray, normals: np.ndarray, rgb: np.ndarray,
-                      footprint: np.ndarray, thickness: float = 0.15,
-                      max_stretch: float = 3.0, opacity: float = 0.98) -> GaussianField:
-    """Flat Gaussians at ``points`` [M, 3] (camera frame) with unit ``normals`` [M, 3] facing
-    the camera, colours ``rgb`` [M, 3] in [0, 1] and in-plane size ``footprint`` [M] (metres).
+def surface_frames(points: np.ndarray, normals: np.ndarray, footprint: np.ndarray,
+                   thickness: float = 0.15, max_stretch: float = 3.0
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Axes and sizes of flat Gaussians at camera-frame ``points`` [M, 3] with unit ``normals``
+    [M, 3] and in-plane size ``footprint`` [M] (metres).
 
-    Local axes: a1 along the slant (the view ray projected into the surface plane) with scale
-    footprint / max(cos theta, 1 / max_stretch), a2 = n x a1 with scale footprint, and n with
-    scale thickness * footprint.
+    Returns (R [M, 3, 3] with columns a1, a2, n; scales [M, 3]): a1 lies along the slant (the
+    view ray projected into the surface plane) with scale footprint / max(cos theta,
+    1 / max_stretch), a2 = n x a1 with scale footprint, and n with scale thickness *
+    footprint. Camera-facing normals (n = -ray) give round discs.
     """
     P = np.asarray(points, dtype=np.float64)
     n = np.asarray(normals, dtype=np.float64)
     ray = P / np.maximum(np.linalg.norm(P, axis=-1, keepdims=True), 1e-12)
-    cos = np.abs((ray * n).sum(-1))
-    a1 = ray - (ray * n).sum(-1, keepdims=True) * n
+    along = np.einsum("ij,ij->i", ray, n)
+    cos = np.abs(along)
+    a1 = ray - along[:, None] * n
     a1_norm = np.linalg.norm(a1, axis=-1, keepdims=True)
     # Head-on surfaces have no slant direction: any in-plane axis will do.
     fallback = np.cross(n, np.array([1.0, 0.0, 0.0]))
@@ -92,8 +95,79 @@ def surface_gaussians(points: np.ndarray, normals: np.ndarray, rgb: np.ndarray,
     R = np.stack([a1, a2, n], axis=-1)  # columns
     fp = np.asarray(footprint, dtype=np.float64)
     scales = np.stack([fp / np.maximum(cos, 1.0 / max_stretch), fp, thickness * fp], -1)
-    quats = frames.rotmat_to_quat(torch.from_numpy(R))
-    M = P.shape[0]
-    sh = rgb_to_sh_dc(torch.as_tensor(np.asarray(rgb), dtype=torch.float32))[:, None, :]
-    return GaussianField(torch.from_numpy(P).float(), quats.float(),
-                         torch.from_numpy(scales).float(), torch.full((M,), float(opacity)), sh)
+    return R, scales
+
+
+def rotmats_to_quats(R: np.ndarray) -> np.ndarray:
+    """Rotation matrices [M, 3, 3] -> unit quaternions (w, x, y, z) [M, 4] with w >= 0.
+
+    The same result as :func:`igen_gs.scene.frames.rotmat_to_quat` (tested against it),
+    vectorised in NumPy for the hundreds of thousands of splat frames of one photo: each row
+    uses the largest of 4w^2, 4x^2, 4y^2, 4z^2 as the pivot (Shepperd's method).
+    """
+    m = np.asarray(R, dtype=np.float64)
+    m00, m01, m02 = m[:, 0, 0], m[:, 0, 1], m[:, 0, 2]
+    m10, m11, m12 = m[:, 1, 0], m[:, 1, 1], m[:, 1, 2]
+    m20, m21, m22 = m[:, 2, 0], m[:, 2, 1], m[:, 2, 2]
+    pivots = np.stack([1 + m00 + m11 + m22, 1 + m00 - m11 - m22, 1 - m00 + m11 - m22,
+                       1 - m00 - m11 + m22], 1)
+    k = pivots.argmax(1)
+    s = 2.0 * np.sqrt(np.maximum(pivots[np.arange(len(k)), k], 1e-12))  # 4 * pivot component
+    a, b, c = m21 - m12, m02 - m20, m10 - m01  # 4w * (x, y, z)
+    d, e, f = m01 + m10, m02 + m20, m12 + m21  # 4xy, 4xz, 4yz
+    q = np.select([k[:, None] == 0, k[:, None] == 1, k[:, None] == 2],
+                  [np.stack([s / 4, a / s, b / s, c / s], 1),
+                   np.stack([a / s, s / 4, d / s, e / s], 1),
+                   np.stack([b / s, d / s, s / 4, f / s], 1)],
+                  np.stack([c / s, e / s, f / s, s / 4], 1))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    return np.where(q[:, :1] < 0, -q, q)
+
+
+@dataclass
+class Splats:
+    """Gaussians under construction, in one frame (camera frame during lifting).
+
+    points [M, 3] metres, R [M, 3, 3] local axes (columns), scales [M, 3] metres, rgb [M, 3]
+    in [0, 1], pix [M] the flat index of the photo pixel each one reproduces (-1 for
+    completed, unseen surfaces).
+    """
+
+    points: np.ndarray
+    R: np.ndarray
+    scales: np.ndarray
+    rgb: np.ndarray
+    pix: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def subset(self, keep: np.ndarray) -> Splats:
+        return Splats(self.points[keep], self.R[keep], self.scales[keep], self.rgb[keep],
+                      self.pix[keep])
+
+    @staticmethod
+    def concat(parts: list[Splats]) -> Splats:
+        return Splats(*(np.concatenate([getattr(p, k) for p in parts]) for k in
+                        ("points", "R", "scales", "rgb", "pix")))
+
+    def to_field(self, T_new_cam: np.ndarray, opacity: float) -> GaussianField:
+        """A :class:`GaussianField` in the frame ``new``, given ``T_new_cam`` [4, 4]."""
+        T = np.asarray(T_new_cam, dtype=np.float64)
+        P = self.points @ T[:3, :3].T + T[:3, 3]
+        quats = rotmats_to_quats(np.einsum("ij,mjk->mik", T[:3, :3], self.R))
+        rgb = torch.from_numpy(np.ascontiguousarray(self.rgb, dtype=np.float32))
+        return GaussianField(torch.from_numpy(P).float(), torch.from_numpy(quats).float(),
+                             torch.from_numpy(self.scales).float(),
+                             torch.full((len(P),), float(opacity)), rgb_to_sh_dc(rgb)[:, None])
+
+
+def surface_splats(points: np.ndarray, normals: np.ndarray, rgb: np.ndarray,
+                   footprint: np.ndarray, pix: np.ndarray, thickness: float = 0.15,
+                   max_stretch: float = 3.0) -> Splats:
+    """:class:`Splats` at ``points`` [M, 3] (camera frame) with unit ``normals`` [M, 3],
+    colours ``rgb`` [M, 3] in [0, 1], in-plane size ``footprint`` [M] (metres) and photo pixel
+    indices ``pix`` [M] (see :func:`surface_frames`)."""
+    R, scales = surface_frames(points, normals, footprint, thickness, max_stretch)
+    return Splats(np.asarray(points, dtype=np.float64), R, scales,
+                  np.asarray(rgb, dtype=np.float32), np.asarray(pix, dtype=np.int64))

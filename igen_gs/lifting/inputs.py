@@ -35,28 +35,37 @@ def load_image(image) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def load_depth(depth, shape: tuple[int, int], scale: float = 0.001) -> np.ndarray:
+def load_depth(depth, shape: tuple[int, int], scale: float = 0.001, *,
+               min_valid: int | None = None, name: str | None = None) -> np.ndarray:
     """float32 metres [H, W] (0 = no measurement) from an array or a path; checks the size and
-    that enough of it is valid."""
+    that enough of it is valid: >= 5 % of the pixels, or ``min_valid`` values if given (sparse
+    depth). ``name`` names the input in errors (default: the path, or "depth")."""
     if isinstance(depth, (str, Path)):
         d = read_depth(depth, scale=scale)
-        name = str(depth)
+        name = name or str(depth)
     else:
-        d = np.asarray(depth, dtype=np.float32)
-        name = "depth"
+        d = np.asarray(depth)
+        name = name or "depth"
         if d.ndim != 2:
-            raise ValueError(f"depth must be HxW, got shape {d.shape}")
+            raise ValueError(f"{name} must be HxW, got shape {d.shape}")
+        if not (np.issubdtype(d.dtype, np.floating) or np.issubdtype(d.dtype, np.integer)):
+            raise ValueError(f"{name} must be numeric metres, got dtype {d.dtype}")
+        d = d.astype(np.float32)
         if np.isnan(d).all():
-            raise ValueError("depth is all NaN")
+            raise ValueError(f"{name} is all NaN")
         d = np.where(np.isfinite(d) & (d > 0), d, 0.0).astype(np.float32)
     if d.shape != tuple(shape):
         raise ValueError(f"{name}: depth is {d.shape[1]}x{d.shape[0]} but the image is "
                          f"{shape[1]}x{shape[0]}")
-    frac = float((d > 0).mean())
-    if frac == 0.0:
+    count = int((d > 0).sum())
+    if count == 0:
         raise ValueError(f"{name}: depth has no valid values (all zero, negative or NaN)")
-    if frac < 0.05:
-        raise ValueError(f"{name}: only {100 * frac:.1f}% of the depth map is valid; need >= 5%")
+    if min_valid is not None:
+        if count < min_valid:
+            raise ValueError(f"{name}: only {count} valid depth values; need >= {min_valid}")
+    elif count < 0.05 * d.size:
+        raise ValueError(f"{name}: only {100 * count / d.size:.1f}% of the depth map is valid; "
+                         "need >= 5% (or declare it sparse)")
     return d
 
 
@@ -88,11 +97,15 @@ def make_K(K, width: int, height: int, predicted=None) -> tuple[np.ndarray, str]
         f"default {DEFAULT_FOV_Y_DEG:.0f} deg vertical field of view"
 
 
-def load_masks(masks: Mapping[str, Any] | None, shape: tuple[int, int]) -> dict[str, np.ndarray]:
+def load_masks(masks: Mapping[str, Any] | None, shape: tuple[int, int],
+               source: str = "mask") -> dict[str, np.ndarray]:
     """name -> bool [H, W] from arrays or PNG paths (nonzero = object). Rejects wrong sizes,
-    empty masks and masks that cover (nearly) the whole image."""
+    empty masks and masks that cover more than 90 % of the image; ``source`` names where the
+    masks came from in errors (e.g. "grabcut mask")."""
     from PIL import Image
 
+    if masks is not None and not isinstance(masks, Mapping):
+        raise ValueError(f"masks must be a dict name -> mask, got {type(masks).__name__}")
     out: dict[str, np.ndarray] = {}
     for name, m in (masks or {}).items():
         if isinstance(m, (str, Path)):
@@ -110,13 +123,13 @@ def load_masks(masks: Mapping[str, Any] | None, shape: tuple[int, int]) -> dict[
         else:
             arr = np.asarray(m).astype(bool)
         if arr.shape != tuple(shape):
-            raise ValueError(f"mask {name!r} is {arr.shape[1] if arr.ndim > 1 else '?'}x"
+            raise ValueError(f"{source} {name!r} is {arr.shape[1] if arr.ndim > 1 else '?'}x"
                              f"{arr.shape[0]} but the image is {shape[1]}x{shape[0]}")
         frac = float(arr.mean())
         if frac == 0.0:
-            raise ValueError(f"mask {name!r} is empty")
+            raise ValueError(f"{source} {name!r} is empty")
         if frac > 0.9:
-            raise ValueError(f"mask {name!r} covers {100 * frac:.0f}% of the image; an object "
+            raise ValueError(f"{source} {name!r} covers {100 * frac:.0f}% of the image; an object "
                              "mask must leave background around it")
         out[name] = arr
     return out

@@ -1,20 +1,26 @@
 """``lift``: one RGB(-D) photo -> a per-object Gaussian :class:`~igen_gs.Scene` in metres.
 
-Pipeline (all in the input camera's frame, then moved to the world frame):
+Pipeline (computed in the input camera's frame, then expressed in the world frame):
 
-1. inputs: image, depth (given, or estimated by a depth model), intrinsics, object masks
-   (given, or from prompts through the segmentation front end);
-2. one Gaussian per stride-s pixel (:mod:`.geometry`), camera-facing across depth steps;
-   pixels on a 1-px ring at mask boundaries are dropped (mixed colours);
-3. the support plane (table): RANSAC on background points near the objects (or all of them);
+1. inputs (:mod:`.inputs`): image, object masks (given, or from prompts through the
+   segmentation front end), intrinsics, depth (given, or from a depth model; relative
+   predictions are scaled by an explicit source: sparse metric depth, a camera height above
+   the table, or an object of known width);
+2. one Gaussian per stride-s pixel (:mod:`.geometry`): flat discs in the surface plane sized
+   by the pixel footprint, camera-facing across depth discontinuities; a ring of
+   ``mask_edge_px`` pixels on both sides of every mask boundary is dropped (mixed colours);
+3. the support plane (table): seeded RANSAC on background points near the objects (or on all
+   of them), normal turned towards the camera (:mod:`.support`);
 4. background completion under the objects and a mirrored back side per object
-   (:mod:`.complete`); statistical outlier removal on the object points (open3d);
-5. object frames: origin at the object's bottom centre on the support plane, z along the
-   plane normal ("up"), x along the camera's x axis projected onto the plane;
-6. colour refinement: a few fixed-point steps that make the re-rendered input view match the
-   photo (the splats' blur otherwise costs a few dB).
+   (:mod:`.complete`); statistical outlier removal on each object's points (open3d);
+5. object frames: origin at the object's bottom centre -- the centroid of its (completed)
+   points dropped onto the support plane --, z along the plane normal ("up", gravity-aligned
+   when the table is level), x along the camera's x axis projected onto the plane;
+6. colour refinement: a few damped fixed-point steps that make the re-rendered input view match
+   the photo (the overlap of neighbouring splats otherwise blurs it by a few dB).
 
-World frame: the input camera's (OpenCV, y down) unless ``T_world_cam`` is given.
+World frame: the input camera's (OpenCV: x right, y down, z forward) unless ``T_world_cam``
+is given.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,29 +41,33 @@ from ..scene.field import GaussianField, rgb_to_sh_dc, sh_dc_to_rgb
 from ..scene.scene import Scene, check_object_name
 from .complete import complete_background, dilate, inpaint_telea, mirror_back_side
 from .config import LiftConfig
-from .geometry import depth_normals, discontinuities, pixel_rays, surface_gaussians
+from .geometry import Splats, depth_normals, discontinuities, pixel_rays, surface_splats
 from .inputs import load_depth, load_image, load_masks, make_K
 from .support import fit_plane_ransac, orient_towards, transform_plane
 
 log = logging.getLogger(__name__)
 
 
-def _statistical_outliers(points: np.ndarray, k: int, std_ratio: float) -> np.ndarray:
-    """Keep-mask of open3d's statistical outlier removal."""
+def statistical_inliers(points: np.ndarray, k: int, std_ratio: float) -> np.ndarray:
+    """Keep-mask [N] of open3d's statistical outlier removal: a point is dropped when its mean
+    distance to its ``k`` nearest neighbours exceeds the mean of that quantity over all points
+    by more than ``std_ratio`` standard deviations. ``k`` <= 0 keeps everything."""
     if k <= 0 or len(points) <= k:
         return np.ones(len(points), dtype=bool)
     import open3d as o3d
 
-    pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
+    pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(points, np.float64)))
     _, idx = pc.remove_statistical_outlier(nb_neighbors=k, std_ratio=std_ratio)
     keep = np.zeros(len(points), dtype=bool)
     keep[np.asarray(idx, dtype=np.int64)] = True
     return keep
 
 
-def _object_frame(points_cam: np.ndarray, plane: np.ndarray) -> np.ndarray:
-    """T_cam_obj: origin at the points' centroid dropped onto the plane, z = plane normal,
-    x = camera x projected onto the plane."""
+def object_frame(points_cam: np.ndarray, plane: np.ndarray) -> np.ndarray:
+    """T_cam_obj [4, 4] for an object's camera-frame points [M, 3] standing on ``plane``
+    (normal towards the camera): origin at the points' centroid dropped onto the plane, z =
+    plane normal, x = the camera's x axis projected onto the plane (its z axis if the camera
+    x axis is normal to the plane)."""
     n = plane[:3] / np.linalg.norm(plane[:3])
     c = points_cam.mean(0)
     origin = c - (c @ n + plane[3]) * n
@@ -71,33 +82,87 @@ def _object_frame(points_cam: np.ndarray, plane: np.ndarray) -> np.ndarray:
     return T
 
 
-def _refine_colours(field: GaussianField, pix: np.ndarray, target: np.ndarray, cam: Camera,
-                    iterations: int, backend: str, step: float = 0.8) -> GaussianField:
-    """Fixed-point colour refinement: c <- c + step (photo - render) at each Gaussian's own
-    pixel.
-    ``pix`` [N] is the flat pixel index of each Gaussian (-1 for none)."""
+def refine_colours(field: GaussianField, pix: np.ndarray, target: np.ndarray, cam: Camera,
+                   iterations: int, step: float = 0.8, backend: str = "auto") -> torch.Tensor:
+    """Colours [N, 3] of ``field`` corrected against the photo ``target`` (uint8 [H, W, 3])
+    seen by ``cam``: ``c <- c + step * (photo - render)`` at each Gaussian's own pixel
+    (``pix`` [N], flat index, -1 = none: left unchanged), ``iterations`` times.
+
+    The step is damped because neighbouring Gaussians, corrected at the same time, also cover
+    each pixel: a full step overshoots.
+    """
     from ..render import rasterization
     from ..scene.camera import stack_cameras
 
+    rgb = sh_dc_to_rgb(field.sh[:, 0]).clone()
     if iterations <= 0:
-        return field
+        return rgb
     viewmats, Ks, w, h = stack_cameras(cam)
-    has = pix >= 0
-    idx = torch.from_numpy(pix[has])
-    tgt = torch.from_numpy(target.reshape(-1, 3)).float() / 255.0
-    rgb = sh_dc_to_rgb(field.sh[:, 0])
+    own = torch.from_numpy(np.flatnonzero(pix >= 0))
+    idx = torch.from_numpy(pix[pix >= 0])
+    tgt = (torch.from_numpy(target.reshape(-1, 3)).float() / 255.0)[idx]
     for _ in range(iterations):
         with torch.no_grad():
             img, _, _ = rasterization(field.means, field.quats, field.scales, field.opacities,
                                       rgb.clamp_min(0.0), viewmats, Ks, w, h, backend=backend,
                                       return_meta=False)
-        resid = tgt - img[0].reshape(-1, 3)
-        # Damped: neighbouring Gaussians are corrected at the same time and also cover this
-        # pixel, so a full step overshoots.
-        rgb[has] = (rgb[has] + step * resid[idx]).clamp(-0.5, 1.5)
-    sh = field.sh.clone()
-    sh[:, 0] = rgb_to_sh_dc(rgb.clamp(0.0, 1.0))
-    return GaussianField(field.means, field.quats, field.scales, field.opacities, sh)
+        resid = tgt - img[0].reshape(-1, 3)[idx]
+        rgb[own] = (rgb[own] + step * resid).clamp(-0.5, 1.5)
+    return rgb.clamp(0.0, 1.0)
+
+
+def _depth_from_model(rgb: np.ndarray, depth, K, masks: dict[str, np.ndarray],
+                      cfg: LiftConfig, depth_model) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    """Dense metric depth [H, W] from a depth model (see :func:`lift`); returns (depth,
+    predicted K or None, provenance)."""
+    from .models.depth import DepthModelConfig, estimate_depth, scale_relative_depth
+
+    H, W = rgb.shape[:2]
+    est = estimate_depth(rgb, depth_model or DepthModelConfig())
+    info: dict[str, Any] = {"source": est.model, "metric": bool(est.is_metric)}
+    sparse = None
+    if cfg.depth_is_sparse:
+        if depth is None:
+            raise ValueError("depth_is_sparse is set but no depth was given")
+        sparse = load_depth(depth, (H, W), scale=cfg.depth_scale, min_valid=10,
+                            name=None if isinstance(depth, (str, Path)) else "sparse depth")
+    known = cfg.known_object_width
+    sources = [s for s, given in (("sparse depth", sparse is not None),
+                                  ("camera_height_m", cfg.camera_height_m is not None),
+                                  ("known_object_width", known is not None)) if given]
+    if len(sources) > 1:
+        raise ValueError(f"give at most one depth scale source, got {', '.join(sources)}")
+    if est.is_metric:
+        d = est.depth.astype(np.float64)
+        if sparse is not None:
+            ok = (sparse > 0) & (d > 0)
+            scale = float(np.median(sparse[ok] / d[ok])) if ok.sum() >= 10 else float("nan")
+            if not np.isfinite(scale) or scale <= 0:
+                raise ValueError("sparse depth does not overlap the predicted depth in >= 10 "
+                                 "pixels: cannot scale it")
+            d = d * scale
+            info["scale_source"] = f"sparse metric depth ({int(ok.sum())} values), x{scale:.4f}"
+        elif sources:
+            raise ValueError(f"{sources[0]} scales relative depth, but {est.model} predicts "
+                             "metric depth")
+        return d.astype(np.float32), est.K, info
+    if not sources:
+        raise ValueError(f"depth model {est.model} predicts relative depth: give a scale source "
+                         "(sparse depth with depth_is_sparse, camera_height_m, or "
+                         "known_object_width) or metric depth")
+    Kmat = make_K(K, W, H, est.K)[0]
+    if sparse is not None:
+        d, how = scale_relative_depth(est.depth, sparse_metric_depth=sparse)
+    elif cfg.camera_height_m is not None:
+        d, how = scale_relative_depth(est.depth, camera_height=(cfg.camera_height_m, Kmat))
+    else:
+        name, width = known
+        if name not in masks:
+            raise ValueError(f"known_object_width names {name!r}, which has no mask or prompt "
+                             f"(objects: {', '.join(masks) or 'none'})")
+        d, how = scale_relative_depth(est.depth, known_object=(masks[name], width, Kmat))
+    info["scale_source"] = how
+    return d, est.K, info
 
 
 def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
@@ -105,26 +170,36 @@ def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
          config: LiftConfig | None = None, depth_model=None, segmenter=None,
          inpaint: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
          **options) -> Scene:
-    """Lift one photo into a :class:`~igen_gs.Scene`.
+    """Lift one photo into a :class:`~igen_gs.Scene` (metres).
 
     Args:
-        image: uint8 [H, W, 3] (or float in [0, 1]) or a path.
-        depth: [H, W] metres (0/NaN = missing), or a path (16-bit PNG scaled by
-            ``config.depth_scale``, .npy, .exr). None: estimated by ``depth_model`` (a
-            :class:`igen_gs.lifting.models.depth.DepthModelConfig`, default Depth Anything V2).
+        image: uint8 [H, W, 3] (or float in [0, 1]) or a path (PNG/JPEG).
+        depth: [H, W] metres (0/NaN = missing), or a path (16-bit PNG times
+            ``config.depth_scale``, .npy in metres, .exr in metres). None: predicted by
+            ``depth_model`` (a :class:`igen_gs.lifting.models.depth.DepthModelConfig`; default
+            Depth Anything V2 metric indoor). With ``config.depth_is_sparse`` the given depth
+            only sets the scale of the model's prediction.
         K: intrinsics 3x3 or (fx, fy, cx, cy) in pixels; None: from the depth model if it
-            predicts them, else a 60 degree vertical field of view.
-        masks: name -> bool [H, W] or PNG path, one per object.
-        prompts: name -> {"points": [[x, y], ...], "labels": [1, ...]} or {"box": [x0, y0,
-            x1, y1]}; segmented by ``segmenter`` (a
+            predicts them, else a centred camera with a 60 degree vertical field of view.
+        masks: name -> bool [H, W] or a PNG path (nonzero = object), one per object.
+        prompts: name -> {"points": [[x, y], ...], "labels": [1, ...]} and/or {"box": [x0, y0,
+            x1, y1]} (pixels), segmented by ``segmenter`` (a
             :class:`igen_gs.lifting.models.segment.SegmentConfig`; default GrabCut, offline).
-        T_world_cam: the input camera's pose [4, 4]; None: world = camera frame.
-        config / options: :class:`LiftConfig` (keyword options override its fields).
-        inpaint: colour inpainting (rgb uint8 [H, W, 3], region bool [H, W]) -> rgb; None:
+        T_world_cam: the input camera's pose [4, 4]; None: world = the camera's frame.
+        config, options: a :class:`LiftConfig`; keyword options override its fields.
+        inpaint: colour inpainting ``(rgb uint8 [H, W, 3], region bool [H, W]) -> rgb``; None:
             OpenCV's Telea method.
 
-    Returns the scene; ``scene.camera`` is the input view, ``scene.support_plane`` the table
-    (normal pointing to the camera's side), ``scene.meta["lift"]`` what was done.
+    Returns:
+        The scene: ``background`` (world frame), ``objects[name]`` in object frames (origin at
+        the object's bottom centre on the support plane, z up along its normal) with poses
+        ``T_world_obj``, ``camera`` = the input view, ``support_plane`` (a, b, c, d) in the world
+        frame with the normal pointing from the table towards the camera, and
+        ``meta["lift"]``: inputs' provenance, thresholds, counts and timing.
+
+    Raises:
+        ValueError / FileNotFoundError (one line, naming the input) for unreadable or
+        inconsistent inputs: see :mod:`.inputs`.
     """
     t0 = time.perf_counter()
     cfg = config or LiftConfig()
@@ -135,43 +210,41 @@ def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
         cfg = LiftConfig(**{**asdict(cfg), **options})
     if cfg.stride < 1:
         raise ValueError(f"stride must be >= 1, got {cfg.stride}")
+    if cfg.depth_scale <= 0:
+        raise ValueError(f"depth_scale must be positive, got {cfg.depth_scale}")
     T_wc = torch.eye(4, dtype=torch.float64) if T_world_cam is None else frames.as_rigid(
         T_world_cam, name="T_world_cam")
     rgb = load_image(image)
     H, W = rgb.shape[:2]
-    meta: dict[str, Any] = {"config": asdict(cfg)}
+    meta: dict[str, Any] = {"config": asdict(cfg), "image_size": [W, H]}
 
-    predicted_K = None
-    if depth is None:
-        from .models.depth import DepthModelConfig, estimate_depth
-
-        est = estimate_depth(rgb, depth_model or DepthModelConfig())
-        predicted_K = est.K
-        d = est.depth
-        meta["depth"] = {"source": est.model, "metric": est.is_metric}
-        if not est.is_metric:
-            raise ValueError(f"depth model {est.model} predicts relative depth; give metric "
-                             "depth or a metric model (scale sources: "
-                             "igen_gs.lifting.models.depth.scale_relative_depth)")
-        depth_m = load_depth(d, (H, W))
-    else:
-        depth_m = load_depth(depth, (H, W), scale=cfg.depth_scale)
-        meta["depth"] = {"source": "given"}
-    Kmat, k_source = make_K(K, W, H, predicted_K)
-    meta["intrinsics"] = k_source
+    # -- masks (given and/or from prompts), intrinsics, depth
     obj_masks = load_masks(masks, (H, W))
+    if prompts is not None and not isinstance(prompts, Mapping):
+        raise ValueError(f"prompts must be a dict name -> prompt, got {type(prompts).__name__}")
     if prompts:
         from .models.segment import SegmentConfig, segment_objects
 
-        seg = segment_objects(rgb, prompts, segmenter or SegmentConfig())
-        clash = set(seg) & set(obj_masks)
+        clash = set(prompts) & set(obj_masks)
         if clash:
             raise ValueError(f"objects given both a mask and a prompt: {', '.join(sorted(clash))}")
-        obj_masks.update(load_masks(seg, (H, W)))
+        seg_cfg = segmenter or SegmentConfig()
+        seg = segment_objects(rgb, prompts, seg_cfg)
+        obj_masks.update(load_masks(seg, (H, W), source=f"{seg_cfg.method} mask"))
+        meta["segmentation"] = seg_cfg.method
     for name in obj_masks:
         check_object_name(name)
+    predicted_K = None
+    if depth is None or cfg.depth_is_sparse:
+        depth_m, predicted_K, meta["depth"] = _depth_from_model(rgb, depth, K, obj_masks, cfg,
+                                                                depth_model)
+        depth_m = load_depth(depth_m, (H, W), name=f"depth predicted by {meta['depth']['source']}")
+    else:
+        depth_m = load_depth(depth, (H, W), scale=cfg.depth_scale)
+        meta["depth"] = {"source": "given"}
+    Kmat, meta["intrinsics"] = make_K(K, W, H, predicted_K)
 
-    # -- per-pixel geometry
+    # -- per-pixel geometry (camera frame)
     rays = pixel_rays(Kmat, H, W)
     valid = depth_m > 0
     P = rays * depth_m[..., None]
@@ -183,27 +256,26 @@ def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
     s = cfg.stride
     grid = np.zeros((H, W), dtype=bool)
     grid[s // 2::s, s // 2::s] = True
+    flat = np.arange(H * W).reshape(H, W)
+    meta["depth_discontinuity_pixels"] = int(edge.sum())
 
+    names = list(obj_masks)
     ring = np.zeros((H, W), dtype=bool)
     owner = np.full((H, W), -1, dtype=np.int64)
-    names = list(obj_masks)
     for i, name in enumerate(names):
         m = obj_masks[name]
         ring |= dilate(m, cfg.mask_edge_px) & ~m  # outer ring
         ring |= m & dilate(~m, cfg.mask_edge_px)  # inner ring
         owner[m & (owner < 0)] = i
     keep_px = valid & grid & ~ring
-    # Gaussians of the photo's own pixels, per owner.
-    fields: dict[str, GaussianField] = {}
-    pix_of: dict[str, np.ndarray] = {}
-    flat = np.arange(H * W).reshape(H, W)
 
-    def gaussians_at(sel: np.ndarray, depth_src: np.ndarray, colours: np.ndarray,
-                     nrm: np.ndarray) -> GaussianField:
-        fp = cfg.footprint_scale * s * depth_src[sel] / f
-        return surface_gaussians(rays[sel] * depth_src[sel][:, None], nrm[sel],
-                                 colours[sel].astype(np.float32) / 255.0, fp, cfg.thickness,
-                                 opacity=cfg.opacity)
+    def splats_at(sel: np.ndarray, depth_src: np.ndarray, colours: np.ndarray,
+                  nrm: np.ndarray, pix: np.ndarray | None = None) -> Splats:
+        z = depth_src[sel]
+        return surface_splats(rays[sel] * z[:, None], nrm[sel],
+                              colours[sel].astype(np.float32) / 255.0,
+                              cfg.footprint_scale * s * z / f,
+                              flat[sel] if pix is None else pix, cfg.thickness, cfg.max_stretch)
 
     bg_sel = keep_px & (owner < 0)
     if bg_sel.sum() < 100:
@@ -213,92 +285,85 @@ def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
     # -- support plane: near the objects if there are any, else the dominant plane
     near_objects = np.zeros((H, W), dtype=bool)
     for m in obj_masks.values():
-        near_objects |= dilate(m, 40)
-    plane_src = (near_objects & bg_sel) if near_objects.any() else bg_sel
+        near_objects |= dilate(m, cfg.support_ring_px)
+    plane_src = near_objects & bg_sel
     if plane_src.sum() < 200:
         plane_src = bg_sel
-    plane, inl = fit_plane_ransac(P[plane_src], cfg.plane_threshold_m, seed=cfg.seed)
+    up_hint = np.array([0.0, -1.0, 0.0]) if cfg.upright_camera else None
+    plane, inl = fit_plane_ransac(P[plane_src], cfg.plane_threshold_m, seed=cfg.seed,
+                                  up_hint=up_hint)
     plane = orient_towards(plane, np.zeros(3))
     meta["support_plane_inlier_fraction"] = float(inl.mean())
 
     # -- background (+ completion under the objects)
-    bg = gaussians_at(bg_sel, depth_m, rgb, normals)
-    bg_pix = flat[bg_sel]
-    parts, pix_parts = [bg], [bg_pix]
+    parts = [splats_at(bg_sel, depth_m, rgb, normals)]
     if cfg.complete_background and obj_masks:
         rgb_f, depth_f, region, info = complete_background(
             rgb, depth_m, rays, obj_masks, plane, valid & (owner < 0) & ~ring,
-            plane_threshold=cfg.plane_threshold_m, seed=cfg.seed,
-            inpaint=inpaint or inpaint_telea)
-        plane_normal = np.broadcast_to(plane[:3], normals.shape)
+            grow=cfg.fill_grow_px, ring=cfg.fill_ring_px, plane_threshold=cfg.plane_threshold_m,
+            seed=cfg.seed, inpaint=inpaint or inpaint_telea)
         fill_sel = region & grid & (depth_f > 0) & ~bg_sel
-        parts.append(gaussians_at(fill_sel, depth_f, rgb_f, plane_normal))
-        pix_parts.append(np.full(int(fill_sel.sum()), -1))
+        plane_normals = np.broadcast_to(plane[:3], normals.shape)
+        parts.append(splats_at(fill_sel, depth_f, rgb_f, plane_normals,
+                               pix=np.full(int(fill_sel.sum()), -1)))
         meta["background_completion"] = info
-    background = GaussianField.concat(parts)
-    bg_pix_all = np.concatenate(pix_parts)
+    background = Splats.concat(parts)
 
-    # -- objects
-    completion_info = {}
+    # -- objects: visible front (outliers removed) + mirrored back side
+    obj_splats: dict[str, Splats] = {}
+    completion_info, outliers = {}, {}
     for i, name in enumerate(names):
         sel = keep_px & (owner == i)
         if sel.sum() < cfg.min_object_pixels:
             raise ValueError(f"object {name!r} has only {int(sel.sum())} pixels with valid depth "
                              f"inside its mask; need >= {cfg.min_object_pixels}")
-        pts = P[sel]
-        keep = _statistical_outliers(pts, cfg.outlier_neighbors, cfg.outlier_std)
-        sel_idx = np.flatnonzero(sel.ravel())[keep]
-        sel2 = np.zeros(H * W, dtype=bool)
-        sel2[sel_idx] = True
-        sel2 = sel2.reshape(H, W)
-        front = gaussians_at(sel2, depth_m, rgb, normals)
-        obj_parts, obj_pix = [front], [flat[sel2]]
+        front = splats_at(sel, depth_m, rgb, normals)
+        keep = statistical_inliers(front.points, cfg.outlier_neighbors, cfg.outlier_std)
+        outliers[name] = int((~keep).sum())
+        front = front.subset(keep)
+        obj_parts = [front]
         if cfg.complete_objects:
-            back_p, back_n, kept, info = mirror_back_side(P[sel2], normals[sel2], plane[:3],
-                                                           plane)
-            back_p, back_n = back_p[kept], back_n[kept]
+            back_p, back_n, kept, info = mirror_back_side(front.points, normals[sel][keep],
+                                                          plane[:3], plane)
             # Mirrored normals face away from the camera; the footprint keeps the front's.
-            fp = cfg.footprint_scale * s * depth_m[sel2][kept] / f
-            cols = rgb[sel2][kept].astype(np.float32) / 255.0
-            obj_parts.append(surface_gaussians(back_p, back_n, cols, fp, cfg.thickness,
-                                               opacity=cfg.opacity))
-            obj_pix.append(np.full(len(back_p), -1))
+            fp = front.scales[kept, 1]
+            obj_parts.append(surface_splats(back_p[kept], back_n[kept], front.rgb[kept], fp,
+                                            np.full(int(kept.sum()), -1), cfg.thickness,
+                                            cfg.max_stretch))
             completion_info[name] = info
-        fields[name] = GaussianField.concat(obj_parts)
-        pix_of[name] = np.concatenate(obj_pix)
+        obj_splats[name] = Splats.concat(obj_parts)
+    meta["object_outliers_removed"] = outliers
     if completion_info:
         meta["object_completion"] = completion_info
 
-    # -- object frames and the world frame
-    T_world_camera = T_wc.numpy()
+    # -- fields in their frames: background in the world, objects in their own frames
+    T_wc_np = T_wc.numpy()
     objects, poses = {}, {}
     for name in names:
-        T_cam_obj = _object_frame(fields[name].means.double().numpy(), plane)
-        T_obj_cam = frames.invert_T(torch.from_numpy(T_cam_obj))
-        objects[name] = fields[name].transform(T_obj_cam)
+        T_cam_obj = object_frame(obj_splats[name].points, plane)
+        objects[name] = obj_splats[name].to_field(np.linalg.inv(T_cam_obj), cfg.opacity)
         poses[name] = T_wc @ torch.from_numpy(T_cam_obj)
-    background = background.transform(T_wc)
-    plane_world = transform_plane(plane, T_world_camera)
     camera = Camera(torch.from_numpy(Kmat), T_wc, W, H, "photo")
-    scene = Scene(background, objects, poses, camera=camera,
-                  support_plane=torch.from_numpy(plane_world), meta={"lift": meta})
+    scene = Scene(background.to_field(T_wc_np, cfg.opacity), objects, poses, camera=camera,
+                  support_plane=torch.from_numpy(transform_plane(plane, T_wc_np)),
+                  meta={"lift": meta})
 
-    # -- colour refinement on the final scene as Scene.render composes it: Gaussians of one
-    # surface often share a depth exactly (integer-millimetre sensors), and their blending
-    # order then follows the composition order, which the refined colours are tuned for.
+    # -- colour refinement on the scene as Scene.render composes it: Gaussians of one surface
+    # often share a depth exactly (integer-millimetre sensors), and their blending order then
+    # follows the composition order, which the refined colours are tuned for.
     if cfg.refine_iterations > 0:
         everything, _ = scene.compose()
-        pix_all = np.concatenate([bg_pix_all, *pix_of.values()])
-        refined = _refine_colours(everything, pix_all, rgb, camera, cfg.refine_iterations,
-                                  cfg.backend, cfg.refine_step)
-        sizes = [len(background)] + [len(objects[n]) for n in names]
-        offsets = np.cumsum([0] + sizes)
-        scene.background.sh = refined.sh[offsets[0]:offsets[1]].clone()
+        pix_all = np.concatenate([background.pix, *(obj_splats[n].pix for n in names)])
+        refined = rgb_to_sh_dc(refine_colours(everything, pix_all, rgb, camera,
+                                              cfg.refine_iterations, cfg.refine_step,
+                                              cfg.backend))
+        offsets = np.cumsum([0, len(background), *(len(obj_splats[n]) for n in names)])
+        scene.background.sh[:, 0] = refined[offsets[0]:offsets[1]]
         for i, name in enumerate(names):
-            scene.objects[name].sh = refined.sh[offsets[i + 1]:offsets[i + 2]].clone()
-    meta["seconds"] = time.perf_counter() - t0
+            scene.objects[name].sh[:, 0] = refined[offsets[i + 1]:offsets[i + 2]]
     meta["num_gaussians"] = {"background": len(background),
-                             **{n: len(f) for n, f in objects.items()}}
-    log.info("lifted %dx%d photo into %d Gaussians in %.2f s", W, H,
+                             **{n: len(obj_splats[n]) for n in names}}
+    meta["seconds"] = time.perf_counter() - t0
+    log.info("lifted a %dx%d photo into %d Gaussians in %.2f s", W, H,
              sum(meta["num_gaussians"].values()), meta["seconds"])
     return scene

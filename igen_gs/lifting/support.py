@@ -9,29 +9,42 @@ import numpy as np
 
 
 def fit_plane_ransac(points: np.ndarray, threshold: float = 0.01, iterations: int = 300,
-                     seed: int = 0, max_points: int = 20000) -> tuple[np.ndarray, np.ndarray]:
+                     seed: int = 0, max_points: int = 20000, up_hint: np.ndarray | None = None,
+                     min_up_cos: float = -0.17) -> tuple[np.ndarray, np.ndarray]:
     """The plane with the most inliers (distance < ``threshold`` m) among ``iterations``
     3-point hypotheses, refined by least squares on its inliers. Returns (plane [4],
-    inlier mask [N]). Raises ValueError with fewer than 3 points."""
+    inlier mask [N]). Raises ValueError with fewer than 3 points.
+
+    Points are in a frame with the viewer at the origin. With ``up_hint`` (a unit vector, e.g.
+    the camera's up -y), hypotheses whose normal, turned towards the origin, makes
+    ``normal . up_hint < min_up_cos`` (faces downwards by more than about 10 degrees) are
+    skipped -- they cannot support anything -- unless no hypothesis passes, in which case the
+    hint is ignored.
+    """
     P = np.asarray(points, dtype=np.float64)
     if P.shape[0] < 3:
         raise ValueError("need at least 3 points to fit a plane")
     rng = np.random.default_rng(seed)
     sub = P if P.shape[0] <= max_points else P[rng.choice(P.shape[0], max_points, replace=False)]
-    best, best_count = None, -1
-    for _ in range(iterations):
-        a, b, c = sub[rng.choice(sub.shape[0], 3, replace=False)]
-        n = np.cross(b - a, c - a)
-        norm = np.linalg.norm(n)
-        if norm < 1e-12:
-            continue
-        n /= norm
-        d = -n @ a
-        count = int((np.abs(sub @ n + d) < threshold).sum())
-        if count > best_count:
-            best, best_count = np.append(n, d), count
-    if best is None:
+    # All hypotheses at once: normals [I, 3] and offsets [I] from random point triples
+    # (degenerate triples have no normal and are skipped).
+    a, b, c = (sub[rng.integers(0, len(sub), iterations)] for _ in range(3))
+    n = np.cross(b - a, c - a)
+    norm = np.linalg.norm(n, axis=1)
+    ok = norm > 1e-12
+    if not ok.any():
         raise ValueError("all points are collinear: no plane")
+    n = n[ok] / norm[ok, None]
+    d = -(n * a[ok]).sum(1)
+    counts = np.zeros(len(n), dtype=np.int64)
+    for lo in range(0, len(sub), 4096):
+        counts += (np.abs(sub[lo:lo + 4096] @ n.T + d) < threshold).sum(0)
+    if up_hint is not None:
+        facing_up = (n * np.where(d < 0, -1.0, 1.0)[:, None]) @ up_hint >= min_up_cos
+        if facing_up.any():
+            counts = np.where(facing_up, counts, -1)
+    k = int(counts.argmax())
+    best = np.append(n[k], d[k])
     inliers = np.abs(P @ best[:3] + best[3]) < threshold
     if inliers.sum() >= 3:
         Q = P[inliers]
