@@ -18,9 +18,10 @@ Layout (v3.0)::
 Files: every episode gets its own data, video and episode-metadata files (chunk = episode
 index // 1000, file = episode index % 1000). LeRobot v3 reads the chunk/file indices of each
 episode from its metadata row, so one-file-per-episode is as valid as its own concatenated
-files; it keeps writing an episode from ever touching the files of earlier ones. The reader
-(:func:`load_lerobot_dataset`) also reads LeRobot's concatenated files (several episodes per
-parquet/mp4, located by index ranges and from/to timestamps).
+files; it keeps writing an episode from ever touching the files of earlier ones.
+:func:`igen_gs.io.consolidate_dataset` packs a finished dataset into LeRobot's multi-episode
+files (size limits, videos remuxed). The reader (:func:`load_lerobot_dataset`) reads both
+(several episodes per parquet/mp4 are located by index ranges and from/to timestamps).
 
 Atomic episodes: an episode is written into ``.staging/`` under the root, then committed by
 renames in this order: videos, extras, previews, data file, tasks, then its episode-metadata
@@ -29,16 +30,18 @@ Ctrl-C deferred during the renames. A crash before the commit point leaves at wo
 unreferenced files of that episode: ``LeRobotDataset`` and :func:`load_lerobot_dataset` still
 load the committed episodes, and reopening the writer deletes the leftovers and repairs
 ``info.json``. Each episode records a key (``igen_gs/key``); :meth:`LeRobotWriter.has_episode`
-lets a rerun skip what is done. One writer per dataset at a time (a lock file enforces it).
+lets a rerun skip what is done. Writers in several processes may append to one dataset: each
+episode is written under a lock file, and a writer reloads what others committed meanwhile.
+The same episodes give byte-identical files (single-threaded encoders, own colour conversion).
 
-Our metadata ``info.json["igen_gs"]``: ``version``; ``codec``/``crf``/``gop``; ``cameras``, the
-cameras of the first episode (name -> width, height, K [3, 3] in pixels, and T_world_cam
-[4, 4] for a static camera or T_ee_cam [4, 4] for one mounted on the end effector; metres,
-OpenCV axes); ``cameras_vary`` (true once an episode's cameras differ from the first's -- each
-episode's own cameras are always in its ``igen_gs/cameras`` column, JSON); ``extras_path``;
-``depth_format``; plus the writer's ``extra_info``. Per episode: ``igen_gs/key``,
-``igen_gs/cameras`` and ``igen_gs/extras`` (JSON: the extras files, label names, captions and
-the caller's ``extras``).
+Our metadata ``info.json["igen_gs"]``: ``version``; ``codec``/``crf``/``gop``/``preset``;
+``cameras``, the cameras of the first episode (name -> width, height, K [3, 3] in pixels,
+and T_world_cam [4, 4] for a static camera or T_ee_cam [4, 4] for one mounted on the end
+effector; metres, OpenCV axes); ``cameras_vary`` (true once an episode's cameras differ from
+the first's -- each episode's own cameras are always in its ``igen_gs/cameras`` column,
+JSON); ``extras_path``; ``depth_format``; plus the writer's ``extra_info``. Per episode:
+``igen_gs/key``, ``igen_gs/cameras`` and ``igen_gs/extras`` (JSON: the extras files, label
+names, captions and the caller's ``extras``).
 """
 
 from __future__ import annotations
