@@ -237,9 +237,15 @@ def test_missing_weights_give_a_clear_error_at_once(tmp_path, monkeypatch):
     msg = str(e.value)
     assert "cannot load depth model 'igen-gs-tests/no-such-model'" in msg
     assert "not in the Hugging Face cache" in msg and "hf download" in msg and "\n" not in msg
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
     with pytest.raises(ValueError, match="the hub is unreachable"):
         estimate_depth(img, DepthModelConfig("igen-gs-tests/no-such-model"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ValueError, match="the hub is unreachable"):
+        segment_objects(img, {"a": {"box": [0, 0, 4, 4]}},
+                        SegmentConfig("sam", "igen-gs-tests/no-such-sam"))
     assert time.perf_counter() - t0 < 10.0  # no minutes of download retries
     with pytest.raises(ValueError, match="no such directory"):
         estimate_depth(img, DepthModelConfig(str(tmp_path / "none")))

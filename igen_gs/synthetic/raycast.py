@@ -55,31 +55,48 @@ def raycast(camera: Camera, surfaces: Sequence[Surface],
             mesh = o3d.t.geometry.TriangleMesh.from_legacy(mesh)
         by_id[rs.add_triangles(mesh)] = s
     H, W = camera.height, camera.width
-    dirs_cam = camera.pixel_rays().numpy().reshape(-1, 3)  # z = 1
+    K = camera.K.numpy()
+    v, u = np.meshgrid(np.arange(H, dtype=np.float64) + 0.5,
+                       np.arange(W, dtype=np.float64) + 0.5, indexing="ij")
+    dirs_cam = np.stack([(u.ravel() - K[0, 2]) / K[0, 0], (v.ravel() - K[1, 2]) / K[1, 1],
+                         np.ones(H * W)], -1)  # z = 1
     R = camera.T_world_cam[:3, :3].numpy()
     o = camera.T_world_cam[:3, 3].numpy()
     dirs = dirs_cam @ R.T
-    rays = np.concatenate([np.broadcast_to(o, dirs.shape), dirs], 1).astype(np.float32)
+    rays = np.empty((H * W, 6), np.float32)
+    rays[:, :3] = o
+    rays[:, 3:] = dirs
     ans = rs.cast_rays(o3d.core.Tensor(rays))
-    t = ans["t_hit"].numpy().astype(np.float64)
+    t = ans["t_hit"].numpy()
     gid = ans["geometry_ids"].numpy()
-    hit = np.isfinite(t)
-    n = ans["primitive_normals"].numpy().astype(np.float64)
-    n[(n * dirs).sum(-1) > 0] *= -1
-    n[~hit] = 0.0
-    pts = np.where(hit[:, None], o + dirs * np.where(hit, t, 0.0)[:, None], 0.0)
-    albedo = np.zeros((t.size, 3))
-    label = np.full(t.size, -1, dtype=np.int32)
-    for geom, s in by_id.items():
-        sel = hit & (gid == geom)
+    hit = np.flatnonzero(np.isfinite(t))
+    th = t[hit].astype(np.float64)
+    dh = dirs[hit]
+    nh = ans["primitive_normals"].numpy()[hit].astype(np.float64)
+    nh[(nh * dh).sum(-1) > 0] *= -1
+    ph = o + dh * th[:, None]
+    gh = gid[hit]
+    albedo = np.zeros((hit.size, 3))
+    lab = np.full(hit.size, -1, dtype=np.int32)
+    for geom, srf in by_id.items():
+        sel = gh == geom
         if sel.any():
-            albedo[sel] = s.albedo(pts[sel])
-            label[sel] = s.label
-    rgb = np.where(hit[:, None], albedo * shading(n)[:, None], 0.0)
+            albedo[sel] = srf.albedo(ph[sel])
+            lab[sel] = srf.label
+    rgb = np.zeros((H * W, 3), np.uint8)
+    rgb[hit] = np.clip(np.round(albedo * shading(nh)[:, None] * 255.0), 0, 255)
+    depth = np.zeros(H * W, np.float32)
+    depth[hit] = th
+    label = np.full(H * W, -1, dtype=np.int32)
+    label[hit] = lab
+    normals = np.zeros((H * W, 3), np.float32)
+    normals[hit] = nh
+    points = np.zeros((H * W, 3))
+    points[hit] = ph
     return {
-        "rgb": np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8).reshape(H, W, 3),
-        "depth": np.where(hit, t, 0.0).astype(np.float32).reshape(H, W),
+        "rgb": rgb.reshape(H, W, 3),
+        "depth": depth.reshape(H, W),
         "label": label.reshape(H, W),
-        "normals": n.astype(np.float32).reshape(H, W, 3),
-        "points": pts.reshape(H, W, 3),
+        "normals": normals.reshape(H, W, 3),
+        "points": points.reshape(H, W, 3),
     }

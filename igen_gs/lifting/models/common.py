@@ -17,9 +17,13 @@ def looks_like_path(model: str) -> bool:
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
-    """Whether the hub endpoint accepts a TCP connection (one quick try, no retries)."""
+    """Whether the hub endpoint (``HF_ENDPOINT``, default huggingface.co) accepts a TCP
+    connection: one quick try, no retries. False when ``HF_HUB_OFFLINE`` is set; True without
+    trying behind an HTTP(S) proxy (the direct connection says nothing there)."""
     if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on"):
         return False
+    if any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
     url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
     port = url.port or (443 if url.scheme == "https" else 80)
     try:
