@@ -33,6 +33,8 @@ _LAZY = {
     "CameraInfo": "igen_gs.io",
     "load_lerobot_dataset": "igen_gs.io",
     "export_robomimic": "igen_gs.io",
+    "SyntheticWorld": "igen_gs.synthetic",
+    "make_tabletop_world": "igen_gs.synthetic",
 }
 
 __all__ = sorted(_LAZY)
