@@ -38,17 +38,15 @@ def inpaint_telea(rgb: np.ndarray, region: np.ndarray, radius: float = 5.0) -> n
 
 
 def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
-    """bool [H, W]: pixels within ``pixels`` (Euclidean distance, in pixels) of ``mask``."""
+    """bool [H, W]: pixels within ``pixels`` (Euclidean distance between pixel centres) of
+    ``mask``."""
     import cv2
 
     mask = np.asarray(mask, dtype=bool)
     if pixels <= 0 or not mask.any():
         return mask.copy()
-    if pixels <= 3:
-        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
-        return cv2.dilate(mask.astype(np.uint8), k) > 0
     dist = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    return dist <= pixels
+    return dist <= pixels + 1e-3
 
 
 def complete_background(rgb: np.ndarray, depth: np.ndarray, rays: np.ndarray,

@@ -26,6 +26,10 @@ class LiftConfig:
     surfaces: no Gaussian is longer than ``max_stretch`` times its footprint size."""
     opacity: float = 0.98
     """Opacity of every Gaussian."""
+    tie_break_m: float = 2e-5
+    """Neighbouring pixels' depths are offset by multiples of this (0 to 3 times, a 2x2
+    pattern) so that equal sensor depths never tie in the blending order (see
+    :func:`igen_gs.lifting.pipeline.tie_break_offsets`)."""
 
     # -- no rubber sheets
     edge_abs_m: float = 0.02

@@ -63,6 +63,16 @@ def statistical_inliers(points: np.ndarray, k: int, std_ratio: float) -> np.ndar
     return keep
 
 
+def tie_break_offsets(height: int, width: int, step_m: float) -> np.ndarray:
+    """Depth offsets [H, W] (metres): ``step_m`` times (u mod 2) + 2 (v mod 2), so that every
+    pixel's depth differs from its 8 neighbours'. Depth sensors quantise (Kinect: whole
+    millimetres), so neighbouring splats of one surface often share a depth exactly; their
+    blending order is then decided by floating-point noise of the view, and the refined colours
+    (tuned for one order) would not survive a change of the view by 1e-5 rad."""
+    v, u = np.mgrid[0:height, 0:width]
+    return (step_m * ((u % 2) + 2 * (v % 2))).astype(np.float32)
+
+
 def object_frame(points_cam: np.ndarray, plane: np.ndarray) -> np.ndarray:
     """T_cam_obj [4, 4] for an object's camera-frame points [M, 3] standing on ``plane``
     (normal towards the camera): origin at the points' centroid dropped onto the plane, z =
@@ -247,6 +257,7 @@ def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
     # -- per-pixel geometry (camera frame)
     rays = pixel_rays(Kmat, H, W)
     valid = depth_m > 0
+    depth_m = np.where(valid, depth_m + tie_break_offsets(H, W, cfg.tie_break_m), 0.0)
     P = rays * depth_m[..., None]
     edge = discontinuities(depth_m, cfg.edge_abs_m, cfg.edge_rel)
     normals, normal_ok = depth_normals(P, valid & ~edge)
