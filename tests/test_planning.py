@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from igen_gs.planning import PlanConfig, Trajectory, plan_task
+from igen_gs.planning import PlanConfig, Trajectory, UnreachableError, plan_task
 from igen_gs.planning.actions import actions_from_trajectory, observation_state
 from igen_gs.planning.geometry import object_points, task_frame
 from igen_gs.planning.rule import rule_plan
@@ -166,8 +166,18 @@ def test_infeasible_and_unreachable_plans_are_rejected(scene):
         plan_task(scene, "pick up the blue plate")  # 18 cm wide, 1.6 cm high
     far = np.eye(4)
     far[:3, 3] = [3.0, 0.0, 0.0]
-    with pytest.raises(ValueError, match="unreachable pose for the Panda at step"):
+    with pytest.raises(UnreachableError) as e:
         plan_task(scene, "pick up the mug", PlanConfig(robot_base=tuple(far.ravel())))
+    msg = str(e.value)
+    assert msg.startswith("step 1 (pick mug): no grasp of 'mug' is reachable by the arm: the "
+                          "best one has the TCP at [") and "2.9" in msg and "\n" not in msg
+    # Reachable grasps, but the place is out of reach: the joint-space check names the step.
+    near = np.eye(4)
+    near[:3, 3] = scene.poses["red block"][:3, 3].numpy() + [-0.45, 0.0, 0.0]
+    with pytest.raises(UnreachableError, match=r"unreachable pose for the Panda at step "
+                                               r"'place red block on blue plate: \w+"):
+        plan_task(scene, "put the red block on the blue plate",
+                  PlanConfig(robot_base=tuple(near.ravel())))
     with pytest.raises(ValueError, match="not held"):
         from igen_gs.planning import Plan, Step
 

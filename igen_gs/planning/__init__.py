@@ -3,7 +3,7 @@ end-effector trajectory that moves the objects (see :func:`plan_task`)."""
 
 from .config import PlanConfig
 from .motion_config import MotionConfig
-from .types import ACTIONS, PLAN_JSON_SCHEMA, Plan, Step, Trajectory
+from .types import ACTIONS, PLAN_JSON_SCHEMA, Plan, Step, Trajectory, UnreachableError
 from .vlm_config import VLMConfig
 
 
@@ -16,4 +16,4 @@ def __getattr__(name: str):
 
 
 __all__ = ["ACTIONS", "MotionConfig", "PLAN_JSON_SCHEMA", "Plan", "PlanConfig", "Step",
-           "Trajectory", "VLMConfig", "make_plan", "plan_task"]
+           "Trajectory", "UnreachableError", "VLMConfig", "make_plan", "plan_task"]

@@ -2,18 +2,22 @@
 
 Candidates: top-down grasps (approach straight down, centred on the object or on points of its
 upper part -- rims, edges --, the closing axis turned every 15 degrees about the vertical)
-and side grasps (approach horizontally along "forward", closing along "left"). A candidate is
-kept when
+and side grasps (approach horizontally through the object's centre at 60 % of its height,
+from ``side_direction`` -- by default "forward", away from the robot -- and from directions
+turned 30 and 60 degrees either way; closing horizontally). A candidate is kept when
 
 * the object's width between the fingers (twice the larger robust 2/98 percentile distance from
   the TCP, across the fingers, of its points in the fingers' slab and height band, within the
-  maximum opening) plus a 1 cm margin on each side fits the maximum opening;
+  maximum opening) plus a margin on each side fits the maximum opening: the fingers open
+  ``margin`` (1 cm) wider than the object on each side, less when the opening is at its
+  maximum, but never less than ``min_margin`` (4 mm);
 * the open fingers (boxes of the gripper's finger size) contain none of the object's own points
   and none of the obstacle points (other objects, and the table: fingertips at least 5 mm
   above it), at the grasp and along the last 10 cm of the approach.
 
-The best candidate has the highest score: top-down over side grasps, then the grasp centre
-closest to the object's centre (3 per metre), then the most spare opening (0.1 per unit).
+The best candidate has the highest score: top-down (1) over side grasps (0.5, less 0.2 per
+radian away from ``side_direction``), then the grasp centre closest to the object's centre (3
+per metre), then the most spare opening (0.1 per unit).
 """
 
 from __future__ import annotations
@@ -74,9 +78,15 @@ def _spread(points: np.ndarray, k: int) -> list[np.ndarray]:
 
 def synthesize_grasps(obj: np.ndarray, obstacles: np.ndarray, geometry: GripperGeometry,
                       table_z: float = 0.0, margin: float = 0.01, approach_m: float = 0.10,
-                      kinds: tuple[str, ...] = ("top", "side")) -> list[Grasp]:
+                      min_margin: float = 0.004,
+                      kinds: tuple[str, ...] = ("top", "side"),
+                      side_direction: np.ndarray | None = None) -> list[Grasp]:
     """Feasible grasps of the object with points ``obj`` [M, 3] among ``obstacles`` [K, 3]
-    (both in the task frame), best first."""
+    (both in the task frame), best first. ``side_direction``: preferred horizontal approach
+    [2 or 3] of side grasps (default +x)."""
+    bad = set(kinds) - {"top", "side"}
+    if bad:
+        raise ValueError(f"grasp kinds must be 'top' and/or 'side', got {sorted(bad)}")
     g = geometry
     lo = np.percentile(obj, 2, axis=0)
     hi = np.percentile(obj, 98, axis=0)
@@ -98,9 +108,14 @@ def synthesize_grasps(obj: np.ndarray, obstacles: np.ndarray, geometry: GripperG
                 candidates.append(("top", R, np.array([c[0], c[1], z_tcp])))
     if "side" in kinds:
         z_tcp = lo[2] + 0.6 * height
+        sd = np.array([1.0, 0.0]) if side_direction is None else np.asarray(
+            side_direction, dtype=np.float64)[:2]
+        yaw0 = float(np.arctan2(sd[1], sd[0]))
         if z_tcp - g.finger_width / 2 > table_z + 0.005:
-            R = _ee_rotation(np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]))
-            candidates.append(("side", R, np.array([centre[0], centre[1], z_tcp])))
+            for off in np.radians([0.0, 30.0, -30.0, 60.0, -60.0]):
+                a = np.array([np.cos(yaw0 + off), np.sin(yaw0 + off), 0.0])
+                R = _ee_rotation(a, np.array([-a[1], a[0], 0.0]))
+                candidates.append(("side", R, np.array([centre[0], centre[1], z_tcp])))
     for kind, R, p in candidates:
         T = np.eye(4)
         T[:3, :3], T[:3, 3] = R, p
@@ -117,9 +132,9 @@ def synthesize_grasps(obj: np.ndarray, obstacles: np.ndarray, geometry: GripperG
         if y_lo > 0 or y_hi < 0:  # nothing on the closing line through the TCP
             continue
         width = float(2 * max(-y_lo, y_hi))  # symmetric about the TCP
-        open_m = width + 2 * margin
-        if open_m > g.max_opening:
+        if width + 2 * min_margin > g.max_opening:
             continue
+        open_m = min(width + 2 * margin, g.max_opening)
         if _finger_hits(obj_ee, open_m, g).mean() > 0.002:
             continue
         # Sweep along the approach: the fingers and hand must stay clear of obstacles and the
@@ -137,7 +152,12 @@ def synthesize_grasps(obj: np.ndarray, obstacles: np.ndarray, geometry: GripperG
             continue
         spare = (g.max_opening - open_m) / g.max_opening
         off = float(np.linalg.norm(p[:2] - centre[:2]))
-        score = (1.0 if kind == "top" else 0.5) + 0.1 * spare - 3.0 * off
+        if kind == "top":
+            score = 1.0
+        else:
+            a = T[:2, 2]
+            score = 0.5 - 0.2 * float(np.arccos(np.clip(a @ sd / np.linalg.norm(sd), -1, 1)))
+        score += 0.1 * spare - 3.0 * off
         out.append(Grasp(T, width, open_m, kind, score))
     out.sort(key=lambda gr: -gr.score)
     return out

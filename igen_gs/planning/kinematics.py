@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import atexit
 import functools
+from collections.abc import Callable
 
 import numpy as np
+
+from .types import UnreachableError
 
 READY = np.array([0.0, -0.3, 0.0, -2.2, 0.0, 2.0, np.pi / 4])
 
@@ -141,12 +144,29 @@ def joint_trajectory(T_world_ee: np.ndarray, T_world_base: np.ndarray, labels: l
             a = np.round(T[:3, 2], 2).tolist()
             reach = float(np.linalg.norm(target[:3, 3]))
             if ik(target, q_prev)[1] or ik(target, READY)[1]:
-                raise ValueError(f"the arm would have to flip configuration at step "
+                raise UnreachableError(f"the arm would have to flip configuration at step "
                                  f"'{labels[t]}' (frame {t}): TCP at {p} m in the world, "
                                  f"approach {a}; move the robot base or the objects")
-            raise ValueError(f"unreachable pose for the Panda at step '{labels[t]}' (frame {t}): "
-                             f"TCP at {p} m in the world, approach {a}, {reach:.2f} m from the "
-                             "base")
+            raise UnreachableError(f"unreachable pose for the Panda at step '{labels[t]}' "
+                                   f"(frame {t}): TCP at {p} m in the world, approach {a}, "
+                                   f"{reach:.2f} m from the base")
         out[t] = q
         q_prev = q
     return out
+
+
+def pose_reachable(T_world_base: np.ndarray, seed: int = 0, restarts: int = 3
+                   ) -> Callable[[np.ndarray], bool]:
+    """A test ``f(T_world_ee) -> bool``: does some configuration within the joint limits reach
+    the TCP pose (from the ready pose, then from ``restarts`` seeded random configurations)?"""
+    T_base_world = np.linalg.inv(T_world_base)
+    lo, hi = panda().qlim
+
+    def reachable(T_world_ee: np.ndarray) -> bool:
+        target = T_base_world @ T_world_ee
+        if ik(target, READY)[1]:
+            return True
+        rng = np.random.default_rng([seed, 7])
+        return any(ik(target, rng.uniform(lo, hi))[1] for _ in range(restarts))
+
+    return reachable

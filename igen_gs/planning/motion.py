@@ -19,6 +19,7 @@ nothing; a pushed object slides with the fingers once they touch.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import roma
@@ -30,7 +31,7 @@ from ..scene.scene import Scene
 from .geometry import TaskFrame, extent, object_points, rest_shift, task_frame
 from .grasp import Grasp, synthesize_grasps
 from .motion_config import MotionConfig
-from .types import Plan, Step, Trajectory
+from .types import Plan, Step, Trajectory, UnreachableError
 
 
 def min_jerk(tau: np.ndarray) -> np.ndarray:
@@ -131,8 +132,11 @@ class MotionPlanner:
     """Turns plan steps into frames for one scene."""
 
     def __init__(self, scene: Scene, cfg: MotionConfig | None = None,
-                 geometry: GripperGeometry | None = None):
+                 geometry: GripperGeometry | None = None, T_world_base: np.ndarray | None = None,
+                 reachable: Callable[[np.ndarray], bool] | None = None):
         self.scene = scene
+        self.T_world_base = T_world_base
+        self.reachable = reachable
         self.cfg = cfg or MotionConfig()
         self.geom = geometry or GripperGeometry()
         self.tf: TaskFrame = task_frame(scene)
@@ -176,30 +180,64 @@ class MotionPlanner:
         out[:3, 3] = self.tf.to_world(p[None])[0]
         return out
 
-    def best_grasp(self, b: _Builder, name: str) -> Grasp:
+    def grasps(self, b: _Builder, name: str) -> list[Grasp]:
+        """Feasible grasps of ``name`` in its current pose, best first (ValueError if none)."""
         pts = self.points_task(b, name)
+        side = None
+        if self.T_world_base is not None:  # side grasps from the robot's side
+            base = self.tf.to_task(self.T_world_base[:3, 3][None])[0]
+            side = pts.mean(0)[:2] - base[:2]
         grasps = synthesize_grasps(pts, self.obstacles_task(b, name), self.geom,
-                                   approach_m=self.cfg.approach_m)
+                                   approach_m=self.cfg.approach_m, kinds=self.cfg.grasp_kinds,
+                                   side_direction=side)
         if not grasps:
             size = extent(pts, robust=2).size
             raise ValueError(f"no feasible grasp for {name!r}: its horizontal size is "
                              f"{size[0] * 100:.1f} x {size[1] * 100:.1f} cm (the gripper opens "
                              f"{self.geom.max_opening * 100:.0f} cm) or its surroundings block "
                              "the fingers")
-        return grasps[0]
+        return grasps
+
+    def choose_grasp(self, b: _Builder, name: str) -> tuple[Grasp, np.ndarray]:
+        """The best grasp whose pose and pre-grasp pose the arm reaches (when a reachability
+        test is given; up to 16 candidates, each turned by 180 degrees about its approach if
+        that reaches), and its world TCP pose."""
+        grasps = self.grasps(b, name)
+        if self.reachable is None:
+            return grasps[0], self._nearest_symmetric(b.T_ee, self._world(grasps[0].T_task_ee))
+        for g in grasps[:16]:
+            T = self._nearest_symmetric(b.T_ee, self._world(g.T_task_ee))
+            flip = T.copy()
+            flip[:3, :2] *= -1
+            for T_grasp in (T, flip):
+                T_pre = _translate(T_grasp, -self.cfg.approach_m * T_grasp[:3, 2])
+                if self.reachable(T_grasp) and self.reachable(T_pre):
+                    return g, T_grasp
+        T = self._world(grasps[0].T_task_ee)
+        dist = float(np.linalg.norm(T[:3, 3] - self.T_world_base[:3, 3]))
+        raise UnreachableError(
+            f"no grasp of {name!r} is reachable by the arm: the best one has the TCP at "
+            f"{np.round(T[:3, 3], 3).tolist()} m in the world, approach "
+            f"{np.round(T[:3, 2], 2).tolist()}, {dist:.2f} m from the base "
+            f"({min(16, len(grasps))} of {len(grasps)} feasible grasps tried); move the robot "
+            "base or the object")
 
     # ------------------------------------------------------------------ primitives
     def pick(self, b: _Builder, name: str, lift_m: float | None = None) -> Grasp:
         if b.held is not None:
             raise ValueError(f"cannot pick {name!r} while holding {b.held!r}")
-        grasp = self.best_grasp(b, name)
-        T_grasp = self._nearest_symmetric(b.T_ee, self._world(grasp.T_task_ee))
+        grasp, T_grasp = self.choose_grasp(b, name)
         approach = T_grasp[:3, 2]
         T_pre = _translate(T_grasp, -self.cfg.approach_m * approach)
-        # Travel above everything, then down to the pre-grasp.
+        # Travel above everything, then down to the pre-grasp. A side grasp keeps the hand's
+        # orientation while travelling and turns it on the way down (turning it high up, near
+        # the shoulder, folds the arm into its joint limits).
         travel_z = self.safe_height(b, 0.08)
         b.move(self._over(b, b.T_ee, travel_z), "transport")
-        b.move(self._over(b, T_pre, travel_z), "transport")
+        T_over = self._over(b, T_pre, travel_z)
+        if grasp.kind == "side":
+            T_over[:3, :3] = b.T_ee[:3, :3]
+        b.move(T_over, "transport")
         if abs(b.opening - grasp.open_m) > 1e-4:
             b.gripper(max(grasp.open_m, b.opening), "open")
         b.move(T_pre, "pre-grasp")
@@ -416,25 +454,24 @@ class MotionPlanner:
                 if n is not None and n not in self.scene.objects:
                     raise ValueError(f"step {i + 1} ({step.describe()}) names unknown object "
                                      f"{n!r}; the scene has: {', '.join(self.scene.objects)}")
-            if step.action == "pick":
-                self.pick(b, step.object)
-            elif step.action in ("place", "stack"):
-                self.place(b, step)
-            elif step.action == "move_to":
-                self.move_to(b, step)
-            elif step.action == "push":
-                self.push(b, step)
-            elif step.action == "lift":
-                self.lift(b, step)
-            elif step.action == "tilt":
-                self.tilt(b, step)
-            elif step.action == "rotate":
-                self.rotate(b, step)
-            else:
-                raise ValueError(f"unknown action {step.action!r}")
+            try:
+                self._step(b, step)
+            except UnreachableError as e:
+                raise UnreachableError(f"step {i + 1} ({step.describe()}): {e}") from None
         b.step = len(plan.steps)
         b.hold(self.cfg.settle_seconds, "done")
         return b
+
+    def _step(self, b: _Builder, step: Step) -> None:
+        if step.action == "pick":
+            self.pick(b, step.object)
+            return
+        primitive = {"place": self.place, "stack": self.place, "move_to": self.move_to,
+                     "push": self.push, "lift": self.lift, "tilt": self.tilt,
+                     "rotate": self.rotate}.get(step.action)
+        if primitive is None:
+            raise ValueError(f"unknown action {step.action!r}")
+        primitive(b, step)
 
     def start_pose(self, R_world_ee: np.ndarray | None = None) -> np.ndarray:
         """Home: 35 cm above the workspace centre, pointing down; the orientation is
@@ -451,10 +488,12 @@ class MotionPlanner:
 
 def build_trajectory(scene: Scene, plan: Plan, cfg: MotionConfig | None = None,
                      geometry: GripperGeometry | None = None,
-                     T_world_base: np.ndarray | None = None) -> Trajectory:
-    """Frames for ``plan`` on ``scene`` (no kinematics check; see
-    :func:`igen_gs.planning.plan_task`)."""
-    mp = MotionPlanner(scene, cfg, geometry)
+                     T_world_base: np.ndarray | None = None,
+                     reachable: Callable[[np.ndarray], bool] | None = None) -> Trajectory:
+    """Frames for ``plan`` on ``scene``. ``reachable(T_world_ee) -> bool``, when given, makes
+    grasp selection skip grasps the arm cannot reach; the full joint-space check is
+    :func:`igen_gs.planning.plan_task`'s."""
+    mp = MotionPlanner(scene, cfg, geometry, T_world_base, reachable)
     R_start = None
     if T_world_base is not None:
         from .kinematics import READY, fk

@@ -31,5 +31,7 @@ class MotionConfig:
     """Default gap between objects for move_to."""
     squeeze_m: float = 0.004
     """The fingers close this much narrower than the object's width (grip)."""
+    grasp_kinds: tuple[str, ...] = ("top", "side")
+    """Grasp candidates to consider: top-down and/or side grasps."""
     place_offset_m: tuple[float, float] = (0.0, 0.0)
     """Placements land this far (forward, left) from the target's centre."""

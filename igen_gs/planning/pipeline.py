@@ -10,10 +10,10 @@ import numpy as np
 from ..scene.scene import Scene
 from .config import PlanConfig
 from .geometry import task_frame
-from .kinematics import joint_trajectory
+from .kinematics import joint_trajectory, pose_reachable
 from .motion import build_trajectory
 from .rule import rule_plan
-from .types import Plan, Trajectory
+from .types import Plan, Trajectory, UnreachableError
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +71,17 @@ def plan_task(scene: Scene, instruction: str | None = None, config: PlanConfig |
     else:
         bases = [robot_base_pose(scene, cfg, cfg.base_distance_m + off)
                  for off in (0.0, *cfg.base_search_m) if cfg.base_distance_m + off > 0.2]
-    first_error: ValueError | None = None
+    first_error: UnreachableError | None = None
     for T_world_base in bases:
-        traj = build_trajectory(scene, plan, cfg.motion, T_world_base=T_world_base)
-        if not cfg.check_reachability:
-            return traj
+        reach = pose_reachable(T_world_base, cfg.seed) if cfg.check_reachability else None
         try:
-            traj.joint_positions = joint_trajectory(traj.T_world_ee, T_world_base,
-                                                    traj.step_labels(), seed=cfg.seed)
+            traj = build_trajectory(scene, plan, cfg.motion, T_world_base=T_world_base,
+                                    reachable=reach)
+            if cfg.check_reachability:
+                traj.joint_positions = joint_trajectory(traj.T_world_ee, T_world_base,
+                                                        traj.step_labels(), seed=cfg.seed)
             return traj
-        except ValueError as e:
+        except UnreachableError as e:
             first_error = first_error or e
             log.info("plan unreachable from the base at %s: %s", T_world_base[:3, 3], e)
     raise first_error

@@ -15,6 +15,12 @@ from typing import Any
 
 import numpy as np
 
+
+class UnreachableError(ValueError):
+    """A plan the arm cannot carry out from its base (a one-line message naming the step and
+    the pose); other bases may still work."""
+
+
 ACTIONS = ("pick", "place", "move_to", "push", "stack", "lift", "tilt", "rotate")
 RELATIONS = ("on", "in", "left_of", "right_of", "in_front_of", "behind")
 
