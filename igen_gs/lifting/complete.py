@@ -9,12 +9,15 @@ Moving an object then reveals table, not a hole.
 
 Objects: a back side by mirroring. For each object, let h be the horizontal viewing direction
 (the mean view ray projected onto the support plane) and u = p . h the distance of a visible
-point along it. The object's depth along h is taken equal to its visible width across the
-view (its extent along the in-plane direction orthogonal to h), clamped to [0.5, 2] times the
-visible depth range plus 1 cm, assuming roughly round or square footprints. Every visible
-point is mirrored through the plane u = u_front + depth / 2 (u_front = the 5th percentile of
-u), its normal mirrored likewise, and mirrored points below the support plane are dropped.
-Fronts become backs, tops stay tops: turning or lifting the object shows a closed shell.
+point along it. Visible points whose normal is within 30 degrees of "up" are tops. The
+object's depth along h is the extent of its top along h (2nd to 98th percentile) when at
+least 10 % of the points are top -- a top seen from above spans the whole object --, else its
+visible width across the view (extent along the in-plane direction orthogonal to h) clamped
+to [0.5, 2] times the visible depth range plus 1 cm, assuming a roughly round or square
+footprint. Every non-top point is mirrored through the plane u = u_front + depth / 2 (u_front
+= the 2nd percentile of u), its normal mirrored likewise; mirrored points below the support
+plane are dropped. Fronts become backs, tops stay tops (they are not duplicated): turning or
+lifting the object shows a closed shell.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import numpy as np
 
 from .support import fit_plane_ransac, intersect_rays, orient_towards
 
+TOP_COS = float(np.cos(np.radians(30.0)))
+"""Visible points whose normal is within 30 degrees of "up" are tops: not mirrored."""
 MIN_LOCAL_COS = float(np.cos(np.radians(30.0)))
 """A local plane under an object must be within 30 degrees of the support plane (else it is a
 wall or another object's side, and the support plane is used)."""
@@ -100,12 +105,15 @@ def complete_background(rgb: np.ndarray, depth: np.ndarray, rays: np.ndarray,
 
 
 def mirror_back_side(points: np.ndarray, normals: np.ndarray, up: np.ndarray,
-                     plane: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
-    """Back-side points [M, 3] and normals for one object's visible points [M, 3] (camera
-    frame, camera at the origin); see the module docstring. Returns (points, normals, keep,
-    info): ``keep`` [M] is False for mirrored points that would lie below the support
+                     plane: np.ndarray | None, top_cos: float = TOP_COS
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Back-side points [M, 3] and normals for one object's visible points [M, 3] with unit
+    normals [M, 3] (camera frame, camera at the origin); see the module docstring. Returns
+    (points, normals, keep, info): ``keep`` [M] is False for points that are not mirrored (tops:
+    normal . up > ``top_cos``) and for mirrored points that would lie below the support
     plane."""
     P = np.asarray(points, dtype=np.float64)
+    Nrm = np.asarray(normals, dtype=np.float64)
     up = up / np.linalg.norm(up)
     view = P.mean(0)
     h = view - (view @ up) * up
@@ -114,14 +122,20 @@ def mirror_back_side(points: np.ndarray, normals: np.ndarray, up: np.ndarray,
     h = h / np.linalg.norm(h)
     side = np.cross(up, h)
     u = P @ h
+    top = Nrm @ up > top_cos
     width = float(np.percentile(P @ side, 95) - np.percentile(P @ side, 5))
-    visible_depth = float(np.percentile(u, 95) - np.percentile(u, 5))
-    depth = float(np.clip(width, 0.5 * visible_depth, 2.0 * visible_depth + 0.01))
-    u_front = float(np.percentile(u, 5))
+    if top.sum() >= max(10, 0.1 * len(P)):
+        depth, how = float(np.percentile(u[top], 98) - np.percentile(u[top], 2)), "top"
+    else:
+        visible_depth = float(np.percentile(u, 95) - np.percentile(u, 5))
+        depth = float(np.clip(width, 0.5 * visible_depth, 2.0 * visible_depth + 0.01))
+        how = "width"
+    u_front = float(np.percentile(u, 2))
     u_mirror = u_front + depth / 2
     Q = P + 2 * (u_mirror - u)[:, None] * h
-    N = normals - 2 * (normals @ h)[:, None] * h
-    keep = np.ones(len(Q), dtype=bool)
+    N = Nrm - 2 * (Nrm @ h)[:, None] * h
+    keep = ~top
     if plane is not None:
-        keep = Q @ plane[:3] + plane[3] > -1e-3  # not below the support plane
-    return Q, N, keep, {"depth_m": depth, "width_m": width, "kept": int(keep.sum())}
+        keep &= Q @ plane[:3] + plane[3] > -1e-3  # not below the support plane
+    return Q, N, keep, {"depth_m": depth, "depth_from": how, "width_m": width,
+                        "mirrored": int(keep.sum())}

@@ -74,6 +74,9 @@ class LiftConfig:
     inliers)."""
     complete_objects: bool = True
     """Give each object a mirrored back side (see :mod:`igen_gs.lifting.complete`)."""
+    back_margin_m: float = 0.01
+    """Mirrored back-side points that would appear in the photo more than this in front of
+    the observed depth are dropped (the photo shows they are not there)."""
 
     # -- colour refinement
     refine_iterations: int = 4

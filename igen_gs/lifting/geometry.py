@@ -67,6 +67,26 @@ def depth_normals(points: np.ndarray, valid: np.ndarray, reach: int = 2) -> tupl
     return n, ok
 
 
+def occludes_observed(points: np.ndarray, K: np.ndarray, depth: np.ndarray,
+                      margin: float) -> np.ndarray:
+    """bool [M]: camera-frame ``points`` [M, 3] that the photo contradicts -- they project
+    into the image onto a pixel with observed ``depth`` [H, W] (metres, 0 = none) and lie more
+    than ``margin`` metres in front of it, so the photo would have shown them."""
+    P = np.asarray(points, dtype=np.float64)
+    H, W = depth.shape
+    z = P[:, 2]
+    out = np.zeros(len(P), dtype=bool)
+    ahead = z > 1e-6
+    u = np.floor(K[0, 0] * P[ahead, 0] / z[ahead] + K[0, 2]).astype(np.int64)
+    v = np.floor(K[1, 1] * P[ahead, 1] / z[ahead] + K[1, 2]).astype(np.int64)
+    inside = (u >= 0) & (u < W) & (v >= 0) & (v < H)
+    d = np.zeros(len(u))
+    d[inside] = depth[v[inside], u[inside]]
+    idx = np.flatnonzero(ahead)
+    out[idx] = inside & (d > 0) & (z[ahead] < d - margin)
+    return out
+
+
 def surface_frames(points: np.ndarray, normals: np.ndarray, footprint: np.ndarray,
                    thickness: float = 0.15, max_stretch: float = 3.0
                    ) -> tuple[np.ndarray, np.ndarray]:

@@ -41,7 +41,14 @@ from ..scene.field import GaussianField, rgb_to_sh_dc, sh_dc_to_rgb
 from ..scene.scene import Scene, check_object_name
 from .complete import complete_background, dilate, inpaint_telea, mirror_back_side
 from .config import LiftConfig
-from .geometry import Splats, depth_normals, discontinuities, pixel_rays, surface_splats
+from .geometry import (
+    Splats,
+    depth_normals,
+    discontinuities,
+    occludes_observed,
+    pixel_rays,
+    surface_splats,
+)
 from .inputs import load_depth, load_image, load_masks, make_K
 from .support import fit_plane_ransac, orient_towards, transform_plane
 
@@ -336,6 +343,10 @@ def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
         if cfg.complete_objects:
             back_p, back_n, kept, info = mirror_back_side(front.points, normals[sel][keep],
                                                           plane[:3], plane)
+            # The back side was not seen: drop mirrored points the photo would have shown.
+            seen = occludes_observed(back_p, Kmat, depth_m, cfg.back_margin_m)
+            info["dropped_as_visible"] = int((kept & seen).sum())
+            kept &= ~seen
             # Mirrored normals face away from the camera; the footprint keeps the front's.
             fp = front.scales[kept, 1]
             obj_parts.append(surface_splats(back_p[kept], back_n[kept], front.rgb[kept], fp,
