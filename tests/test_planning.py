@@ -235,19 +235,30 @@ def test_action_formats(block_on_plate):
 
 # ---------------------------------------------------------------------------- VLM
 class _Recorded(BaseHTTPRequestHandler):
-    replies: list[str] = []
+    """A chat-completions endpoint replaying recorded replies: a string (the assistant's
+    content), None (null content), ("length", text) (cut off at the token limit) or
+    (status, error message) for an HTTP error."""
+
+    replies: list = []
     requests: list[dict] = []
 
     def do_POST(self):  # noqa: N802 - http.server API
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).requests.append(body)
-        content = type(self).replies.pop(0)
-        out = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-               "choices": [{"index": 0, "finish_reason": "stop",
-                            "message": {"role": "assistant", "content": content}}],
-               "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+        type(self).requests.append({"path": self.path, "auth": self.headers["Authorization"],
+                                    **body})
+        reply = type(self).replies.pop(0)
+        status, finish = 200, "stop"
+        if isinstance(reply, tuple) and isinstance(reply[0], int):
+            status, out = reply[0], {"error": {"message": reply[1], "type": "server_error"}}
+        else:
+            if isinstance(reply, tuple):
+                finish, reply = reply
+            out = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                   "choices": [{"index": 0, "finish_reason": finish,
+                                "message": {"role": "assistant", "content": reply}}],
+                   "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
         data = json.dumps(out).encode()
-        self.send_response(200)
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -294,6 +305,43 @@ def test_vlm_planner_retries_until_a_valid_reply(scene, chat_server):
     assert "banana" in _Recorded.requests[3]["messages"][-1]["content"]
 
 
+def test_vlm_planner_survives_server_errors_and_partial_replies(scene, chat_server):
+    _Recorded.replies = [
+        (503, "overloaded"),  # transient: retried
+        ("length", GOOD[:40]),  # partial: cut off at the token limit
+        None,  # null content
+        "Here is the plan: " + GOOD + " Good luck!",  # JSON inside prose
+    ]
+    cfg = PlanConfig(planner="vlm", check_reachability=False,
+                     vlm=VLMConfig(base_url=chat_server, model="m", api_key="k", max_attempts=4))
+    traj = plan_task(scene, "put the red block on the blue plate", cfg)
+    assert [s.action for s in traj.plan.steps] == ["pick", "place"]
+    reqs = _Recorded.requests
+    assert len(reqs) == 4 and all(r["path"] == "/v1/chat/completions" for r in reqs)
+    assert "cut off at the token limit" in reqs[2]["messages"][-1]["content"]
+    assert "the reply is empty" in reqs[3]["messages"][-1]["content"]
+    # A client error (401) is not retried.
+    _Recorded.replies, _Recorded.requests = [(401, "invalid api key")], []
+    with pytest.raises(ValueError, match="VLM request to .* failed: .*invalid api key"):
+        plan_task(scene, "pick up the mug", cfg)
+    assert len(_Recorded.requests) == 1
+
+
+def test_vlm_endpoint_from_the_environment(scene, chat_server, monkeypatch):
+    monkeypatch.setenv("IGEN_VLM_BASE_URL", chat_server)
+    monkeypatch.setenv("IGEN_VLM_MODEL", "env-model")
+    monkeypatch.setenv("IGEN_VLM_API_KEY", "env-key")
+    _Recorded.replies = [json.dumps({"steps": [{"action": "pick", "object": "mug"}]})]
+    cfg = PlanConfig(planner="vlm", check_reachability=False, vlm=VLMConfig(send_image=False))
+    traj = plan_task(scene, "pick up the mug", cfg)
+    assert traj.plan.planner == "vlm:env-model" and traj.plan.steps[0].object == "mug"
+    req = _Recorded.requests[0]
+    assert req["model"] == "env-model" and req["auth"] == "Bearer env-key"
+    assert not any(isinstance(m["content"], list) and any(p.get("type") == "image_url"
+                                                          for p in m["content"])
+                   for m in req["messages"])
+
+
 def test_vlm_planner_gives_up_with_a_clear_error(scene, chat_server):
     _Recorded.replies = ['{"steps": []}', "{}"]
     cfg = PlanConfig(planner="vlm", vlm=VLMConfig(base_url=chat_server, max_attempts=2))
@@ -301,8 +349,9 @@ def test_vlm_planner_gives_up_with_a_clear_error(scene, chat_server):
         plan_task(scene, "pick up the mug", cfg)
     assert "no valid plan in 2 attempts" in str(e.value) and "\n" not in str(e.value)
     bad = PlanConfig(planner="vlm", vlm=VLMConfig(base_url="http://127.0.0.1:9/v1",
-                                                  timeout_s=2))
-    with pytest.raises(ValueError, match="VLM request to http://127.0.0.1:9/v1 failed"):
+                                                  timeout_s=2, max_attempts=2))
+    with pytest.raises(ValueError, match=r"the VLM at http://127.0.0.1:9/v1 gave no valid plan "
+                                         r"in 2 attempts; last problem: request failed: "):
         plan_task(scene, "pick up the mug", bad)
 
 

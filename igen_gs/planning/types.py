@@ -161,8 +161,8 @@ class Trajectory:
     def step_labels(self) -> list[str]:
         """[T] "<step description>: <phase>" per frame (e.g. "pick mug: grasp"), the phase
         alone outside the steps ("start", "done") -- for overlays and error messages."""
-        return [f"{self.plan.steps[s].describe()}: {p}" if s >= 0 else p
-                for s, p in zip(self.step_index.tolist(), self.phase)]
+        return [f"{self.plan.steps[s].describe()}: {p}" if s >= 0 and p not in ("start", "done")
+                else p for s, p in zip(self.step_index.tolist(), self.phase)]
 
     # ------------------------------------------------------------------ files
     def save(self, path) -> Path:

@@ -4,7 +4,9 @@ scene's object list and its photo into a plan, as JSON validated against
 
 A reply that is not valid JSON, does not match the schema, or names objects that are not in
 the scene is sent back with the error and retried, up to ``max_attempts`` requests in all;
-then planning fails with a one-line error.
+then planning fails with a one-line error. Server-side failures (HTTP 5xx, 429, timeouts,
+refused connections) use up attempts the same way; client errors (HTTP 4xx: a bad key, an
+unknown model) fail at once.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 import os
 import re
 
@@ -19,6 +22,8 @@ import numpy as np
 
 from .types import PLAN_JSON_SCHEMA, Plan, Step
 from .vlm_config import VLMConfig
+
+log = logging.getLogger(__name__)
 
 SYSTEM_PROMPT = (
     "You plan tabletop manipulation for a robot arm with a parallel-jaw gripper. Reply with one "
@@ -55,6 +60,8 @@ def parse_reply(text: str | None, names: list[str]) -> list[Step]:
     fenced = re.search(r"```(?:json)?\s*(\{.*\})\s*```", body, re.S)
     if fenced:
         body = fenced.group(1)
+    elif not body.startswith("{") and "{" in body:  # "Here is the plan: {...}"
+        body = body[body.index("{"):body.rindex("}") + 1] if "}" in body else body[body.index("{"):]
     try:
         doc = json.loads(body)
     except json.JSONDecodeError as e:
@@ -102,21 +109,31 @@ def vlm_plan(instruction: str, names: list[str], cfg: VLMConfig | None = None,
         {"role": "user", "content": user},
     ]
     last_error = "no request was made"
+    where = base or "the OpenAI API"
     for _ in range(max(1, cfg.max_attempts)):
         try:
             resp = client.chat.completions.create(model=model, messages=messages,
                                                   temperature=0)
         except openai.OpenAIError as e:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise ValueError(f"VLM request to {base or 'the OpenAI API'} failed: {first}") from None
+            transient = isinstance(e, openai.APIConnectionError) or (
+                isinstance(e, openai.APIStatusError) and (e.status_code >= 500 or
+                                                          e.status_code == 429))
+            if not transient:
+                raise ValueError(f"VLM request to {where} failed: {first}") from None
+            last_error = f"request failed: {first}"
+            log.info("VLM request to %s failed (%s); retrying", where, first)
+            continue
         content = resp.choices[0].message.content if resp.choices else None
         try:
             steps = parse_reply(content, names)
             return Plan(instruction, steps, f"vlm:{model}")
         except ValueError as e:
+            if resp.choices and resp.choices[0].finish_reason == "length":
+                e = ValueError(f"the reply was cut off at the token limit ({e})")
             last_error = str(e)
             messages.append({"role": "assistant", "content": content or ""})
             messages.append({"role": "user", "content": f"That reply was invalid: {e}. Reply "
                                                         "again with only the corrected JSON."})
-    raise ValueError(f"the VLM gave no valid plan in {cfg.max_attempts} attempts; last problem: "
-                     f"{last_error}")
+    raise ValueError(f"the VLM at {where} gave no valid plan in {max(1, cfg.max_attempts)} "
+                     f"attempts; last problem: {last_error}")
