@@ -11,7 +11,13 @@ import pytest
 import torch
 
 from igen_gs import Camera, lift
-from igen_gs.lifting.complete import dilate, mirror_back_side
+from igen_gs.lifting.complete import (
+    dilate,
+    mirror_back_side,
+    mirror_plane,
+    skirt,
+    sweep_sides,
+)
 from igen_gs.lifting.geometry import (
     discontinuities,
     pixel_rays,
@@ -146,23 +152,36 @@ def test_dilate_is_a_euclidean_distance():
 def test_mirrored_back_side_closes_a_cylinder():
     """The visible half of a vertical cylinder (radius 4 cm on a table at y = 0.3 m, camera
     frame, y down) mirrored to the back: the back lies behind the front and on the same
-    circle."""
+    circle; its silhouette swept back closes the sides; the strip below the lowest visible
+    points is extruded down to the table."""
     r, c = 0.04, np.array([0.0, 0.3, 1.0])
     t = np.linspace(0, np.pi, 60)[1:-1]  # front half: facing the camera (-z side)
-    h = np.linspace(0.0, 0.1, 10)
+    h = np.linspace(0.01, 0.1, 10)  # seen from 1 cm above the table up
     T, Hh = np.meshgrid(t, h)
     P = np.stack([c[0] + r * np.cos(T.ravel()), c[1] - Hh.ravel(), c[2] - r * np.sin(T.ravel())],
                  1)
     N = (P - np.array([c[0], P[0, 1], c[2]])) * [1, 0, 1]
     N /= np.linalg.norm(N, axis=1, keepdims=True)
     plane = np.array([0.0, -1.0, 0.0, 0.3])  # y = 0.3, normal up (towards the camera)
-    Q, QN, keep, info = mirror_back_side(P, N, plane[:3], plane)
+    mp = mirror_plane(P, N, plane[:3])
+    assert mp.depth_from == "width" and mp.depth == pytest.approx(2 * r, rel=0.1)
+    assert not mp.top.any()
+    Q, QN, keep = mirror_back_side(P, N, mp, plane)
     assert keep.all()
     assert (Q[:, 2] > c[2] - 0.005).mean() > 0.9  # behind the axis
-    radial = np.hypot(Q[:, 0] - c[0], Q[:, 2] - c[2])
-    assert np.abs(radial - r).max() < 0.012
-    assert info["depth_m"] == pytest.approx(2 * r, rel=0.15)
+    assert np.abs(np.hypot(Q[:, 0] - c[0], Q[:, 2] - c[2]) - r).max() < 0.012  # on the circle
     assert (QN[:, 2] > 0).mean() > 0.9  # back normals face away from the camera
+    ends = np.abs(np.cos(T.ravel())) > np.cos(t[1])  # left and right silhouette columns
+    S, SN, src = sweep_sides(P[ends], N[ends], np.full(ends.sum(), 0.002), mp)
+    assert len(S) > 0 and np.array_equal(np.unique(src), np.arange(ends.sum()))
+    assert np.abs(np.hypot(S[:, 0] - c[0], S[:, 2] - c[2]) - r).max() < 0.012  # on the wall
+    assert abs(S[:, 1] - P[ends][src][:, 1]).max() < 1e-12  # swept horizontally
+    lowest = Hh.ravel() == h[0]
+    B, BN, bsrc = skirt(P[lowest], N[lowest], np.full(lowest.sum(), 0.002), plane)
+    assert B[:, 1].max() <= 0.3 + 1e-9 and B[:, 1].min() > 0.29  # between 1 cm up and the table
+    assert np.isclose(B[:, 1], 0.3).sum() == lowest.sum()  # every column reaches the table
+    assert len(skirt(P[lowest] - [0, 0.05, 0], N[lowest], np.full(lowest.sum(), 0.002),
+                     plane)[0]) == 0  # 6 cm up: an overhang, left alone
 
 
 def test_no_rubber_sheet_across_a_depth_step():

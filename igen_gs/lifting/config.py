@@ -33,9 +33,9 @@ class LiftConfig:
 
     # -- no rubber sheets
     edge_abs_m: float = 0.02
-    """A depth step between 4-neighbours larger than ``edge_abs_m + edge_rel * z`` is a
-    discontinuity: the pixels on both sides get camera-facing discs of their own footprint (no
-    Gaussian is oriented along, or stretched across, the step)."""
+    """A depth step between neighbours larger than ``edge_abs_m + edge_rel * z`` is a
+    discontinuity: normals are estimated from same-side neighbours only (camera-facing discs
+    where there are none), so no Gaussian is oriented along, or stretched across, the step."""
     edge_rel: float = 0.03
     """Relative part of the discontinuity threshold (see ``edge_abs_m``)."""
     mask_edge_px: int = 1

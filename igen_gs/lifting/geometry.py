@@ -3,9 +3,11 @@
 Conventions: camera frame (OpenCV), metres. One Gaussian per (stride-s) pixel at the
 unprojected pixel centre; its size comes from the pixel footprint ``z / f``; it is a disc in
 the local surface plane (thin along the normal), stretched along the slant direction by
-``1 / cos(theta)`` (capped) so slanted surfaces stay closed, and camera-facing wherever the
-normal is unreliable (depth discontinuities, missing neighbours): such Gaussians never bridge
-a depth step, so there are no "rubber sheets" between foreground and background.
+``1 / cos(theta)`` (capped) so slanted surfaces stay closed. Normals come only from
+neighbours on the same side of any depth discontinuity, and a pixel without such neighbours
+gets a camera-facing disc: no Gaussian is oriented along, or stretched across, a depth step,
+and every centre is an observed point, so there are no "rubber sheets" between foreground
+and background.
 """
 
 from __future__ import annotations
@@ -43,27 +45,45 @@ def discontinuities(depth: np.ndarray, abs_thresh: float, rel_thresh: float) -> 
     return edge & (d > 0)
 
 
-def depth_normals(points: np.ndarray, valid: np.ndarray, reach: int = 2) -> tuple[np.ndarray,
-                                                                                   np.ndarray]:
-    """Normals [H, W, 3] from central differences of camera-frame points [H, W, 3] over
-    ``reach`` pixels, facing the camera, and a bool map of where they are reliable (all four
-    neighbours valid)."""
-    P = points
-    H, W, _ = P.shape
-    n = np.zeros_like(P)
-    ok = np.zeros((H, W), dtype=bool)
+def depth_normals(points: np.ndarray, depth: np.ndarray, abs_thresh: float, rel_thresh: float,
+                  reach: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Surface normals [H, W, 3] of camera-frame points [H, W, 3] (depth [H, W], 0 = none),
+    facing the camera, and a bool map of where they exist.
+
+    Tangents come from the neighbours ``reach`` pixels away on the same surface only (depth
+    within ``abs_thresh + rel_thresh * z``, as :func:`discontinuities`): central differences
+    where both sides qualify, one-sided ones where one does. So pixels beside a depth step get
+    the normal of their own surface, never one tilted across the step; pixels with no
+    same-surface neighbour along x or along y have none.
+    """
+    P = np.asarray(points, dtype=np.float64)
+    d = np.asarray(depth, dtype=np.float64)
+    H, W = d.shape
     r = reach
-    dx = P[r:-r, 2 * r:] - P[r:-r, :-2 * r]
-    dy = P[2 * r:, r:-r] - P[:-2 * r, r:-r]
-    c = np.cross(dx, dy)
-    norm = np.linalg.norm(c, axis=-1, keepdims=True)
-    inner = valid[r:-r, 2 * r:] & valid[r:-r, :-2 * r] & valid[2 * r:, r:-r] & \
-        valid[:-2 * r, r:-r] & valid[r:-r, r:-r] & (norm[..., 0] > 1e-12)
-    nn = c / np.maximum(norm, 1e-12)
-    flip = (nn * P[r:-r, r:-r]).sum(-1) > 0  # face the camera (at the origin)
-    nn[flip] *= -1
-    n[r:-r, r:-r] = nn
-    ok[r:-r, r:-r] = inner
+
+    def shifted(a: np.ndarray, dv: int, du: int, fill) -> np.ndarray:
+        out = np.full_like(a, fill)
+        out[max(0, -dv):H - max(0, dv), max(0, -du):W - max(0, du)] = \
+            a[max(0, dv):H - max(0, -dv), max(0, du):W - max(0, -du)]
+        return out
+
+    def same(dn: np.ndarray) -> np.ndarray:
+        return (d > 0) & (dn > 0) & (np.abs(dn - d) <= abs_thresh + rel_thresh * np.maximum(d, dn))
+
+    tangents = []
+    for (dv, du) in ((0, r), (r, 0)):
+        Pf, Pb = shifted(P, dv, du, 0.0), shifted(P, -dv, -du, 0.0)
+        f_ok, b_ok = same(shifted(d, dv, du, 0.0)), same(shifted(d, -dv, -du, 0.0))
+        t = np.where((f_ok & b_ok)[..., None], Pf - Pb,
+                     np.where(f_ok[..., None], Pf - P, np.where(b_ok[..., None], P - Pb, 0.0)))
+        tangents.append((t, f_ok | b_ok))
+    (tx, okx), (ty, oky) = tangents
+    n = np.cross(tx, ty)
+    norm = np.linalg.norm(n, axis=-1, keepdims=True)
+    ok = okx & oky & (norm[..., 0] > 1e-12)
+    n = np.where(ok[..., None], n / np.maximum(norm, 1e-12), 0.0)
+    flip = (n * P).sum(-1) > 0  # face the camera (at the origin)
+    n[flip] *= -1
     return n, ok
 
 

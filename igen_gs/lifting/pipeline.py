@@ -7,7 +7,7 @@ Pipeline (computed in the input camera's frame, then expressed in the world fram
    predictions are scaled by an explicit source: sparse metric depth, a camera height above
    the table, or an object of known width);
 2. one Gaussian per stride-s pixel (:mod:`.geometry`): flat discs in the surface plane sized
-   by the pixel footprint, camera-facing across depth discontinuities; a ring of
+   by the pixel footprint, normals from same-side neighbours at depth discontinuities; a ring of
    ``mask_edge_px`` pixels on both sides of every mask boundary is dropped (mixed colours);
 3. the support plane (table): seeded RANSAC on background points near the objects (or on all
    of them), normal turned towards the camera (:mod:`.support`);
@@ -39,7 +39,16 @@ from ..scene import frames
 from ..scene.camera import Camera
 from ..scene.field import GaussianField, rgb_to_sh_dc, sh_dc_to_rgb
 from ..scene.scene import Scene, check_object_name
-from .complete import complete_background, dilate, inpaint_telea, mirror_back_side
+from .complete import (
+    MirrorPlane,
+    complete_background,
+    dilate,
+    inpaint_telea,
+    mirror_back_side,
+    mirror_plane,
+    skirt,
+    sweep_sides,
+)
 from .config import LiftConfig
 from .geometry import (
     Splats,
@@ -182,6 +191,42 @@ def _depth_from_model(rgb: np.ndarray, depth, K, masks: dict[str, np.ndarray],
     return d, est.K, info
 
 
+def _object_back(front: Splats, normals: np.ndarray, sides: np.ndarray, bottom: np.ndarray,
+                 plane: np.ndarray, K: np.ndarray, depth: np.ndarray, cfg: LiftConfig
+                 ) -> tuple[Splats, dict]:
+    """The completed, unseen part of one object (camera frame, :mod:`.complete`): a skirt from
+    its ``bottom`` silhouette down to the support plane, the front and skirt mirrored to the
+    back, and the left/right silhouette (``sides``) swept to the back -- minus the points the
+    photo contradicts. ``normals`` [M], ``sides`` and ``bottom`` [M] (bool) belong to
+    ``front``'s points."""
+    fp = front.scales[:, 1]  # in-plane footprint size
+    skirt_p, skirt_n, skirt_src = skirt(front.points[bottom], normals[bottom], fp[bottom], plane)
+    skirt_src = np.flatnonzero(bottom)[skirt_src]
+    base_p = np.concatenate([front.points, skirt_p])
+    base_n = np.concatenate([normals, skirt_n])
+    base_src = np.concatenate([np.arange(len(front)), skirt_src])
+    pixel = float(np.median(fp)) / (cfg.footprint_scale * cfg.stride)  # metres per pixel
+    mp = mirror_plane(front.points, normals, plane[:3], pad=cfg.mask_edge_px * pixel)
+    base_top = np.concatenate([mp.top, np.zeros(len(skirt_p), dtype=bool)])
+    mp_all = MirrorPlane(mp.h, mp.u_mirror, base_top, mp.depth, mp.depth_from, mp.width)
+    back_p, back_n, kept = mirror_back_side(base_p, base_n, mp_all, plane)
+    side_p, side_n, side_src = sweep_sides(front.points[sides], normals[sides], fp[sides], mp)
+    side_src = np.flatnonzero(sides)[side_src]
+    pts = np.concatenate([skirt_p, back_p, side_p])
+    nrm = np.concatenate([skirt_n, back_n, side_n])
+    srcs = np.concatenate([skirt_src, base_src, side_src])
+    keep = np.concatenate([np.ones(len(skirt_p), dtype=bool), kept,
+                           side_p @ plane[:3] + plane[3] > -1e-3])
+    seen = occludes_observed(pts, K, depth, cfg.back_margin_m)
+    info = {"depth_m": mp.depth, "depth_from": mp.depth_from, "width_m": mp.width,
+            "skirt_points": len(skirt_p), "mirrored": int(kept.sum()),
+            "side_points": len(side_p), "dropped_as_visible": int((keep & seen).sum())}
+    keep &= ~seen
+    back = surface_splats(pts[keep], nrm[keep], front.rgb[srcs[keep]], fp[srcs[keep]],
+                          np.full(int(keep.sum()), -1), cfg.thickness, cfg.max_stretch)
+    return back, info
+
+
 def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
          prompts: Mapping[str, Any] | None = None, T_world_cam=None,
          config: LiftConfig | None = None, depth_model=None, segmenter=None,
@@ -267,9 +312,9 @@ def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
     depth_m = np.where(valid, depth_m + tie_break_offsets(H, W, cfg.tie_break_m), 0.0)
     P = rays * depth_m[..., None]
     edge = discontinuities(depth_m, cfg.edge_abs_m, cfg.edge_rel)
-    normals, normal_ok = depth_normals(P, valid & ~edge)
+    normals, normal_ok = depth_normals(P, depth_m, cfg.edge_abs_m, cfg.edge_rel)
     facing = -rays / np.linalg.norm(rays, axis=-1, keepdims=True)
-    normals = np.where((normal_ok & ~edge)[..., None], normals, facing)
+    normals = np.where(normal_ok[..., None], normals, facing)
     f = 0.5 * (Kmat[0, 0] + Kmat[1, 1])
     s = cfg.stride
     grid = np.zeros((H, W), dtype=bool)
@@ -336,22 +381,17 @@ def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
             raise ValueError(f"object {name!r} has only {int(sel.sum())} pixels with valid depth "
                              f"inside its mask; need >= {cfg.min_object_pixels}")
         front = splats_at(sel, depth_m, rgb, normals)
+        # Silhouette in the photo: object pixels with a non-object neighbour beside / below.
+        sides = sel & ~(np.roll(sel, 1, axis=1) & np.roll(sel, -1, axis=1))
+        bottom = sel & ~np.roll(sel, -1, axis=0)
         keep = statistical_inliers(front.points, cfg.outlier_neighbors, cfg.outlier_std)
         outliers[name] = int((~keep).sum())
         front = front.subset(keep)
         obj_parts = [front]
         if cfg.complete_objects:
-            back_p, back_n, kept, info = mirror_back_side(front.points, normals[sel][keep],
-                                                          plane[:3], plane)
-            # The back side was not seen: drop mirrored points the photo would have shown.
-            seen = occludes_observed(back_p, Kmat, depth_m, cfg.back_margin_m)
-            info["dropped_as_visible"] = int((kept & seen).sum())
-            kept &= ~seen
-            # Mirrored normals face away from the camera; the footprint keeps the front's.
-            fp = front.scales[kept, 1]
-            obj_parts.append(surface_splats(back_p[kept], back_n[kept], front.rgb[kept], fp,
-                                            np.full(int(kept.sum()), -1), cfg.thickness,
-                                            cfg.max_stretch))
+            back, info = _object_back(front, normals[sel][keep], sides[sel][keep],
+                                      bottom[sel][keep], plane, Kmat, depth_m, cfg)
+            obj_parts.append(back)
             completion_info[name] = info
         obj_splats[name] = Splats.concat(obj_parts)
     meta["object_outliers_removed"] = outliers
