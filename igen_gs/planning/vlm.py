@@ -1,6 +1,12 @@
-"""VLM planner: any OpenAI-compatible chat-completions endpoint turns the instruction, the
-scene's object list and its photo into a plan, as JSON validated against
-:data:`igen_gs.planning.types.PLAN_JSON_SCHEMA`.
+"""VLM planner: a vision-language model turns the instruction, the scene's object list and its
+photo into a plan, as JSON validated against :data:`igen_gs.planning.types.PLAN_JSON_SCHEMA`.
+
+Backends (:class:`~igen_gs.planning.vlm_config.VLMConfig`):
+
+* ``openai``: any OpenAI-compatible chat-completions endpoint (the ``openai`` client; base
+  URL, model and key from the config, else the environment);
+* ``transformers``: a local image-text-to-text model (hub id or directory) with a chat
+  template, loaded once per (model, device) and reused, greedy decoding.
 
 A reply that is not valid JSON, does not match the schema, or names objects that are not in
 the scene is sent back with the error and retried, up to ``max_attempts`` requests in all;
@@ -12,6 +18,7 @@ unknown model) fail at once.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 import logging
@@ -91,26 +98,30 @@ def parse_reply(text: str | None, names: list[str]) -> list[Step]:
     return steps
 
 
-def vlm_plan(instruction: str, names: list[str], cfg: VLMConfig | None = None,
-             image: np.ndarray | None = None) -> Plan:
-    """Ask the VLM for a plan; retried on invalid replies."""
-    import openai
-
-    cfg = cfg or VLMConfig()
-    base, model, key = _endpoint(cfg)
-    client = openai.OpenAI(base_url=base, api_key=key, timeout=cfg.timeout_s, max_retries=0)
+def build_messages(instruction: str, names: list[str], image: np.ndarray | None = None
+                   ) -> list[dict]:
+    """The first request, in the chat-completions message format (an image as a PNG data
+    URI)."""
     user: list[dict] = [{"type": "text", "text": f"Instruction: {instruction}\n"
                                                  f"Objects in the scene: {', '.join(names)}"}]
-    if image is not None and cfg.send_image:
+    if image is not None:
         user.append({"type": "image_url", "image_url": {"url": _png_data_uri(image)}})
-    messages: list[dict] = [
+    return [
         {"role": "system", "content": SYSTEM_PROMPT.format(
             schema=json.dumps(PLAN_JSON_SCHEMA), names=", ".join(names))},
         {"role": "user", "content": user},
     ]
-    last_error = "no request was made"
+
+
+def _openai_chat(cfg: VLMConfig):
+    """(chat(messages) -> (content, finish_reason), description) for the endpoint."""
+    import openai
+
+    base, model, key = _endpoint(cfg)
+    client = openai.OpenAI(base_url=base, api_key=key, timeout=cfg.timeout_s, max_retries=0)
     where = base or "the OpenAI API"
-    for _ in range(max(1, cfg.max_attempts)):
+
+    def chat(messages: list[dict]) -> tuple[str | None, str | None]:
         try:
             resp = client.chat.completions.create(model=model, messages=messages,
                                                   temperature=0)
@@ -121,19 +132,146 @@ def vlm_plan(instruction: str, names: list[str], cfg: VLMConfig | None = None,
                                                           e.status_code == 429))
             if not transient:
                 raise ValueError(f"VLM request to {where} failed: {first}") from None
-            last_error = f"request failed: {first}"
-            log.info("VLM request to %s failed (%s); retrying", where, first)
+            raise _TransientError(f"request failed: {first}") from None
+        if not resp.choices:
+            return None, None
+        return resp.choices[0].message.content, resp.choices[0].finish_reason
+
+    return chat, f"VLM at {where}", f"vlm:{model}"
+
+
+class _TransientError(Exception):
+    """A request that may succeed when repeated (server error, timeout, refused)."""
+
+
+def _local_model_id(cfg: VLMConfig) -> str:
+    model = cfg.local_model or os.environ.get("IGEN_VLM_LOCAL_MODEL")
+    if not model:
+        raise ValueError("the transformers VLM backend needs a model: set local_model "
+                         "(--config.vlm.local-model) or $IGEN_VLM_LOCAL_MODEL to a hub id or a "
+                         "local directory")
+    return model
+
+
+@functools.lru_cache(maxsize=2)
+def _load_local(model: str, device: str):
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from ..lifting.models.common import load_pretrained
+
+    processor, net = load_pretrained("VLM", model, (AutoProcessor, AutoModelForImageTextToText))
+    if getattr(processor, "chat_template", None) is None:
+        raise ValueError(f"VLM {model!r} has no chat template; the planner needs one to build "
+                         "its prompt")
+    return processor, net.to(device).eval()
+
+
+def load_local_vlm(cfg: VLMConfig | None = None):
+    """(processor, model in eval mode) of ``cfg.local_model`` on ``cfg.device``, loaded once
+    and reused (a local directory is keyed by its resolved path)."""
+    from ..lifting.models.common import check_device, looks_like_path
+
+    cfg = cfg or VLMConfig()
+    check_device(cfg.device)
+    model = _local_model_id(cfg)
+    if looks_like_path(model):
+        from pathlib import Path
+
+        model = str(Path(model).expanduser().resolve())
+    return _load_local(model, cfg.device)
+
+
+def _to_hf_messages(messages: list[dict], merge_system: bool) -> list[dict]:
+    """Chat-completions messages -> the transformers chat format (images as PIL images)."""
+    from PIL import Image
+
+    out: list[dict] = []
+    system = ""
+    for m in messages:
+        parts = m["content"] if isinstance(m["content"], list) else [
+            {"type": "text", "text": m["content"]}]
+        content = []
+        for part in parts:
+            if part["type"] == "text":
+                content.append({"type": "text", "text": part["text"]})
+            else:
+                data = base64.b64decode(part["image_url"]["url"].split(",", 1)[1])
+                content.append({"type": "image",
+                                "image": Image.open(io.BytesIO(data)).convert("RGB")})
+        if m["role"] == "system" and merge_system:
+            system = "".join(c["text"] for c in content) + "\n"
             continue
-        content = resp.choices[0].message.content if resp.choices else None
+        if system and m["role"] == "user":
+            content.insert(0, {"type": "text", "text": system})
+            system = ""
+        out.append({"role": m["role"], "content": content})
+    return out
+
+
+def _local_chat(cfg: VLMConfig):
+    """(chat(messages) -> (content, finish_reason), description) for a local model."""
+    import torch
+
+    processor, net = load_local_vlm(cfg)
+    model = _local_model_id(cfg)
+
+    def chat(messages: list[dict]) -> tuple[str | None, str | None]:
+        inputs = None
+        for merge in (False, True):  # some chat templates have no system role
+            try:
+                inputs = processor.apply_chat_template(
+                    _to_hf_messages(messages, merge), add_generation_prompt=True, tokenize=True,
+                    return_dict=True, return_tensors="pt")
+                break
+            except Exception as e:  # noqa: BLE001 - jinja raises its own error types
+                if merge:
+                    raise ValueError(f"VLM {model!r}: its chat template cannot format the "
+                                     f"request: {str(e).splitlines()[0]}") from None
+        inputs = inputs.to(cfg.device)
+        with torch.inference_mode():
+            out = net.generate(**inputs, max_new_tokens=cfg.max_new_tokens, do_sample=False)
+        new = out[0, inputs["input_ids"].shape[1]:]
+        text = processor.decode(new, skip_special_tokens=True)
+        eos = getattr(net.generation_config, "eos_token_id", None)
+        eos = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
+        finish = "length" if len(new) >= cfg.max_new_tokens and (
+            not eos or int(new[-1]) not in eos) else "stop"
+        return text, finish
+
+    return chat, f"local VLM {model!r}", f"vlm:{model}"
+
+
+def vlm_plan(instruction: str, names: list[str], cfg: VLMConfig | None = None,
+             image: np.ndarray | None = None) -> Plan:
+    """Ask the VLM (``cfg.backend``) for a plan; invalid replies are sent back with what is
+    wrong and asked again, up to ``cfg.max_attempts`` requests."""
+    cfg = cfg or VLMConfig()
+    if cfg.backend == "openai":
+        chat, where, label = _openai_chat(cfg)
+    elif cfg.backend == "transformers":
+        chat, where, label = _local_chat(cfg)
+    else:
+        raise ValueError(f"VLM backend must be 'openai' or 'transformers', got {cfg.backend!r}")
+    messages = build_messages(instruction, names, image if cfg.send_image else None)
+    last_error = "no request was made"
+    attempts = max(1, cfg.max_attempts)
+    for _ in range(attempts):
         try:
-            steps = parse_reply(content, names)
-            return Plan(instruction, steps, f"vlm:{model}")
-        except ValueError as e:
-            if resp.choices and resp.choices[0].finish_reason == "length":
-                e = ValueError(f"the reply was cut off at the token limit ({e})")
+            content, finish = chat(messages)
+        except _TransientError as e:
             last_error = str(e)
+            log.info("%s: %s; retrying", where, e)
+            continue
+        try:
+            return Plan(instruction, parse_reply(content, names), label)
+        except ValueError as e:
+            problem = str(e)
+            if finish == "length":
+                problem = f"the reply was cut off at the token limit ({problem})"
+            last_error = problem
             messages.append({"role": "assistant", "content": content or ""})
-            messages.append({"role": "user", "content": f"That reply was invalid: {e}. Reply "
-                                                        "again with only the corrected JSON."})
-    raise ValueError(f"the VLM at {where} gave no valid plan in {max(1, cfg.max_attempts)} "
-                     f"attempts; last problem: {last_error}")
+            messages.append({"role": "user", "content": f"That reply was invalid: {problem}. "
+                                                        "Reply again with only the corrected "
+                                                        "JSON."})
+    raise ValueError(f"the {where} gave no valid plan in {attempts} attempts; last problem: "
+                     f"{last_error}")
