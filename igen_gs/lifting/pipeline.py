@@ -144,8 +144,6 @@ def _depth_from_model(rgb: np.ndarray, depth, K, masks: dict[str, np.ndarray],
     from .models.depth import DepthModelConfig, estimate_depth, scale_relative_depth
 
     H, W = rgb.shape[:2]
-    est = estimate_depth(rgb, depth_model or DepthModelConfig())
-    info: dict[str, Any] = {"source": est.model, "metric": bool(est.is_metric)}
     sparse = None
     if cfg.depth_is_sparse:
         if depth is None:
@@ -158,6 +156,11 @@ def _depth_from_model(rgb: np.ndarray, depth, K, masks: dict[str, np.ndarray],
                                   ("known_object_width", known is not None)) if given]
     if len(sources) > 1:
         raise ValueError(f"give at most one depth scale source, got {', '.join(sources)}")
+    if known is not None and known[0] not in masks:
+        raise ValueError(f"known_object_width names {known[0]!r}, which has no mask or prompt "
+                         f"(objects: {', '.join(masks) or 'none'})")
+    est = estimate_depth(rgb, depth_model or DepthModelConfig())
+    info: dict[str, Any] = {"source": est.model, "metric": bool(est.is_metric)}
     if est.is_metric:
         d = est.depth.astype(np.float64)
         if sparse is not None:
@@ -183,9 +186,6 @@ def _depth_from_model(rgb: np.ndarray, depth, K, masks: dict[str, np.ndarray],
         d, how = scale_relative_depth(est.depth, camera_height=(cfg.camera_height_m, Kmat))
     else:
         name, width = known
-        if name not in masks:
-            raise ValueError(f"known_object_width names {name!r}, which has no mask or prompt "
-                             f"(objects: {', '.join(masks) or 'none'})")
         d, how = scale_relative_depth(est.depth, known_object=(masks[name], width, Kmat))
     info["scale_source"] = how
     return d, est.K, info
@@ -302,6 +302,9 @@ def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
                                                                 depth_model)
         depth_m = load_depth(depth_m, (H, W), name=f"depth predicted by {meta['depth']['source']}")
     else:
+        if cfg.camera_height_m is not None or cfg.known_object_width is not None:
+            raise ValueError("camera_height_m / known_object_width scale a depth model's "
+                             "relative prediction; they cannot be used with a given depth map")
         depth_m = load_depth(depth, (H, W), scale=cfg.depth_scale)
         meta["depth"] = {"source": "given"}
     Kmat, meta["intrinsics"] = make_K(K, W, H, predicted_K)
