@@ -374,3 +374,28 @@ def test_cli_plan(tmp_path, scene):
                        text=True)
     assert r.returncode == 2
     assert "no object called 'teapot' in the scene; known objects: red block" in r.stderr
+
+
+def test_into_a_container_drops_from_above_the_rim():
+    """A 3 cm cube goes into the mug (inner radius 3.6 cm, floor 4 mm thick): the fingers
+    cannot follow it in, so it is released above the rim and falls to the floor; the 5 cm
+    block does not fit and is rejected."""
+    from igen_gs.synthetic import ObjectSpec, default_specs
+
+    w = make_tabletop_world(1, default_specs() + [
+        ObjectSpec("small cube", "box", (0.03, 0.03, 0.03), (0.9, 0.9, 0.1))])
+    s = w.gaussian_scene(spacing=0.004)
+    s.camera = w.default_camera(160, 120)
+    traj = plan_task(s, "put the small cube into the mug")
+    cube = [object_points(s, "small cube", P) for P in traj.object_poses["small cube"]]
+    axis = w.poses["mug"][:2, 3].numpy()
+    final = cube[-1]
+    assert abs(final[:, 2].min() - 0.004) < 0.005  # on the mug's floor
+    assert np.linalg.norm(final[:, :2] - axis, axis=1).max() < 0.036  # inside its wall
+    drop = [i for i, p in enumerate(traj.phase) if p == "drop"]
+    assert drop and traj.attached[drop[0]] == ""
+    heights = [cube[i][:, 2].min() for i in [drop[0] - 1, *drop]]
+    assert heights[0] > 0.07 and all(np.diff(heights) < 0)  # released high, falling
+    assert np.allclose(traj.T_world_ee[drop], traj.T_world_ee[drop[0] - 1])  # hand still
+    with pytest.raises(ValueError, match="'red block' does not fit into 'mug'"):
+        plan_task(s, "put the red block in the mug")

@@ -108,7 +108,7 @@ def extent(points_task: np.ndarray, robust: float = 1.0) -> Extent:
 
 
 def rest_shift(moving: np.ndarray, support: np.ndarray, floor: float | None = 0.0,
-               cell: float = 0.005) -> float:
+               cell: float = 0.003) -> float:
     """Vertical shift (task-frame metres, + = up) that sets the points ``moving`` [M, 3] down
     on ``support`` [K, 3] and the plane z = ``floor`` (None: no floor) without penetration.
 

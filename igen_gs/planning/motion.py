@@ -109,6 +109,18 @@ class _Builder:
         for _ in range(max(1, int(round(seconds * self.cfg.fps)))):
             self._emit(phase)
 
+    def fall(self, name: str, drop_world: np.ndarray, g: float = 9.81) -> None:
+        """The released object ``name`` falls by the vector ``drop_world`` (down, metres):
+        free fall, one frame per control step, the last frame exactly at rest."""
+        d = float(np.linalg.norm(drop_world))
+        n = max(1, int(math.ceil(math.sqrt(2 * d / g) * self.cfg.fps)))
+        pose0 = self.poses[name].copy()
+        for k in range(1, n + 1):
+            frac = min(1.0, 0.5 * g * (k / self.cfg.fps) ** 2 / d) if k < n else 1.0
+            self.poses[name] = pose0.copy()
+            self.poses[name][:3, 3] -= frac * drop_world
+            self._emit("drop")
+
     def attach(self, name: str) -> None:
         self.held = name
         self.T_ee_obj = np.linalg.inv(self.T_ee) @ self.poses[name]
@@ -250,10 +262,10 @@ class MotionPlanner:
         b.move(_translate(b.T_ee, (lift_m or self.cfg.lift_m) * up), "lift")
         return grasp
 
-    def place_at(self, b: _Builder, xy: np.ndarray) -> None:
-        """Carry the held object over task-frame ``xy`` (its footprint centre there), set it
-        down on whatever is under it (other objects, the table) ``clearance_m`` above, open
-        and retreat."""
+    def place_pose(self, b: _Builder, xy: np.ndarray) -> np.ndarray:
+        """World TCP pose that sets the held object down with its footprint centre at
+        task-frame ``xy``, on whatever is under it (other objects, the table),
+        ``clearance_m`` above it."""
         name = b.held
         pts = self.points_task(b, name)
         centre = extent(pts, robust=2).centre
@@ -261,9 +273,30 @@ class MotionPlanner:
         support = [self.points_task(b, n) for n in self.scene.objects if n != name]
         dz = rest_shift(moved, np.concatenate(support) if support else np.zeros((0, 3)))
         shift_task = np.array([xy[0] - centre[0], xy[1] - centre[1], dz + self.cfg.clearance_m])
-        shift = self.tf.T_world_task[:3, :3] @ shift_task
-        T_place = _translate(b.T_ee, shift)
+        return _translate(b.T_ee, self.tf.T_world_task[:3, :3] @ shift_task)
+
+    def place_at(self, b: _Builder, xy: np.ndarray) -> None:
+        """Carry the held object over task-frame ``xy`` (its footprint centre there), set it
+        down (:meth:`place_pose`), open and retreat. Where the gripper cannot go all the way
+        down (into a container, between close objects), it releases the object at the lowest
+        height up to ``max_drop_m`` above its resting pose where it hits nothing, and the
+        object falls (free fall, g = 9.81 m/s^2) to rest. ValueError if that does not help."""
+        name = b.held
+        pts = self.points_task(b, name)
+        T_rest = self.place_pose(b, xy)
         up = self.tf.up
+        drop = None
+        for d in np.arange(0.0, self.cfg.max_drop_m + 1e-9, 0.005):
+            try:
+                self._check_fingers_at_place(b, name,
+                                             self.tf.T_task_world @ _translate(T_rest, d * up))
+                drop = float(d)
+                break
+            except ValueError as e:
+                first_error = e
+        if drop is None:
+            raise first_error
+        T_place = _translate(T_rest, drop * up)
         tcp_z = self.tf.to_task(b.T_ee[:3, 3][None])[0, 2]
         hang = tcp_z - float(pts[:, 2].min())  # TCP height above the held object's bottom
         travel_z = self.safe_height(b, 0.05, exclude=name) + hang
@@ -274,7 +307,27 @@ class MotionPlanner:
         b.move(T_place, "place")
         b.release()
         b.gripper(min(self.geom.max_opening, b.opening + 0.02), "open")
+        if drop > 0:
+            b.fall(name, drop * up)
         b.move(_translate(b.T_ee, -self.cfg.approach_m * b.T_ee[:3, 2]), "retreat")
+
+    def _check_fingers_at_place(self, b: _Builder, name: str, T_task_ee: np.ndarray) -> None:
+        """ValueError when the hand, coming down 5 cm to ``T_task_ee`` and opening there,
+        would hit another object."""
+        from .grasp import _finger_hits, _hand_hits
+
+        final = min(self.geom.max_opening, b.opening + 0.02)
+        for other in self.scene.objects:
+            if other == name:
+                continue
+            q = (self.points_task(b, other) - T_task_ee[:3, 3]) @ T_task_ee[:3, :3]
+            up_ee = T_task_ee[:3, :3].T @ np.array([0.0, 0.0, 1.0])
+            for lift in np.linspace(0.0, 0.05, 5):
+                qq = q - lift * up_ee  # the hand raised by `lift`
+                if (_hand_hits(qq, self.geom).any() or _finger_hits(qq, b.opening, self.geom)
+                        .any() or (lift == 0.0 and _finger_hits(qq, final, self.geom).any())):
+                    raise ValueError(f"cannot set {name!r} down there: the gripper would hit "
+                                     f"{other!r}")
 
     def place(self, b: _Builder, step: Step) -> None:
         if step.relation in _BESIDE:
@@ -285,8 +338,34 @@ class MotionPlanner:
                              f"(holding {b.held or 'nothing'})")
         if step.target is None:
             raise ValueError(f"{step.action} {step.object!r} needs a target")
-        tcen = extent(self.points_task(b, step.target), robust=2).centre
-        self.place_at(b, tcen[:2] + np.asarray(self.cfg.place_offset_m, dtype=np.float64))
+        tpts = self.points_task(b, step.target)
+        offset = np.asarray(self.cfg.place_offset_m, dtype=np.float64)
+        xy = extent(tpts, robust=2).centre[:2]
+        if step.relation == "in":
+            # Into a container: centred on its opening (the rim's extent, not the handle's).
+            top = float(np.percentile(tpts[:, 2], 99))
+            xy = extent(tpts[tpts[:, 2] >= top - 0.01], robust=0).centre[:2]
+            self._check_fits_inside(b, step, tpts, xy + offset)
+        self.place_at(b, xy + offset)
+
+    def _check_fits_inside(self, b: _Builder, step: Step, tpts: np.ndarray, xy: np.ndarray
+                           ) -> None:
+        """For "in" a container (a target whose inside, within 1.5 cm of its centre, lies more
+        than 2 cm below its top): ValueError when the object would not go in but rest higher
+        than half-way up (on the rim)."""
+        near = np.linalg.norm(tpts[:, :2] - xy, axis=1) < 0.015
+        if near.sum() < 3:
+            return
+        inside = float(np.percentile(tpts[near, 2], 50))
+        top = float(np.percentile(tpts[:, 2], 99))
+        if top - inside <= 0.02:
+            return  # a plate or a tray: "in" is "on"
+        T = self.place_pose(b, xy)
+        bottom = float(self.tf.to_task(object_points(
+            self.scene, step.object, T @ b.T_ee_obj))[:, 2].min())
+        if bottom > inside + 0.5 * (top - inside):
+            raise ValueError(f"{step.object!r} does not fit into {step.target!r}: it would rest "
+                             f"{100 * (bottom - inside):.1f} cm above its inside, on the rim")
 
     def move_to(self, b: _Builder, step: Step) -> None:
         """Beside a target (relation, gap ``distance_m``), or without a target ``distance_m``
@@ -319,10 +398,11 @@ class MotionPlanner:
 
     def free_spot(self, b: _Builder, name: str, xy: np.ndarray, axis: np.ndarray | None = None,
                   margin: float = 0.01) -> np.ndarray:
-        """The task-frame xy nearest to ``xy`` where object ``name``'s footprint (its
-        horizontal bounding box, ``margin`` wider) holds no other object's points; searched up
-        to 15 cm away (only forward along ``axis`` when given, to stay on that side). ``xy``
-        itself when nothing is free."""
+        """The task-frame xy nearest to ``xy`` where the held object ``name`` can be set down
+        on the table: its footprint (horizontal bounding box, ``margin`` wider) holds no other
+        object's points and the gripper hits nothing there. Searched on a 1 cm grid up to 15
+        cm away (only forward along ``axis`` when given, to stay on that side); ``xy`` itself
+        when nothing is free."""
         pts = self.points_task(b, name)
         e = extent(pts, robust=0)
         half = 0.5 * e.size[:2] + margin
@@ -337,9 +417,14 @@ class MotionPlanner:
         offsets = offsets[np.argsort(np.linalg.norm(offsets, axis=1), kind="stable")]
         for off in offsets:
             c = xy + off
-            inside = (np.abs(other_xy - c) <= half).all(1)
-            if not inside.any():
-                return c
+            if (np.abs(other_xy - c) <= half).all(1).any():
+                continue
+            try:
+                self._check_fingers_at_place(b, name,
+                                             self.tf.T_task_world @ self.place_pose(b, c))
+            except ValueError:
+                continue
+            return c
         return xy
 
     def lift(self, b: _Builder, step: Step) -> None:

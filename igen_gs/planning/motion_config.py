@@ -29,6 +29,9 @@ class MotionConfig:
     """Gap between a placed object's bottom and the support surface."""
     beside_gap_m: float = 0.05
     """Default gap between objects for move_to."""
+    max_drop_m: float = 0.10
+    """Highest release above the resting pose when the gripper cannot set an object down all
+    the way (into a container); the object then falls."""
     squeeze_m: float = 0.004
     """The fingers close this much narrower than the object's width (grip)."""
     grasp_kinds: tuple[str, ...] = ("top", "side")
