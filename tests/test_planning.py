@@ -211,6 +211,18 @@ def test_save_load_round_trip(tmp_path, block_on_plate):
     assert np.array_equal(t.joint_positions, block_on_plate.joint_positions)
     with pytest.raises(FileNotFoundError):
         Trajectory.load(tmp_path / "nope")
+    import igen_gs
+
+    again = igen_gs.Trajectory.load(tmp_path / "traj.npz")  # the package-level name
+    assert again.step_labels() == block_on_plate.step_labels()
+    doc = json.loads((tmp_path / "traj.json").read_text())
+    doc["phase"] = doc["phase"][:-1]
+    (tmp_path / "traj.json").write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=r"corrupt trajectory .*traj: phase has shape"):
+        Trajectory.load(p)
+    (tmp_path / "traj.json").write_text("{not json")
+    with pytest.raises(ValueError, match="corrupt trajectory"):
+        Trajectory.load(p)
 
 
 def test_action_formats(block_on_plate):

@@ -199,7 +199,14 @@ class MotionPlanner:
         if self.T_world_base is not None:  # side grasps from the robot's side
             base = self.tf.to_task(self.T_world_base[:3, 3][None])[0]
             side = pts.mean(0)[:2] - base[:2]
-        grasps = synthesize_grasps(pts, self.obstacles_task(b, name), self.geom,
+        # Only obstacles the hand can reach matter: within its size plus the approach of the
+        # object's footprint (saves time on lifted scenes with large backgrounds).
+        obstacles = self.obstacles_task(b, name)
+        e = extent(pts, robust=0)
+        reach = float(np.linalg.norm(self.geom.body_size)) + self.cfg.approach_m + 0.05
+        near = (obstacles[:, :2] >= e.lo[:2] - reach).all(1) & \
+            (obstacles[:, :2] <= e.hi[:2] + reach).all(1)
+        grasps = synthesize_grasps(pts, obstacles[near], self.geom,
                                    approach_m=self.cfg.approach_m, kinds=self.cfg.grasp_kinds,
                                    side_direction=side)
         if not grasps:

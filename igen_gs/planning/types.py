@@ -209,7 +209,20 @@ class Trajectory:
             raise ValueError(f"corrupt trajectory {base}: {e}") from None
         if doc.get("format") != "igen-gs trajectory":
             raise ValueError(f"{js} is not an igen-gs trajectory")
-        poses = {n: data[f"object_pose_{i}"] for i, n in enumerate(doc["objects"])}
+        try:
+            poses = {n: data[f"object_pose_{i}"] for i, n in enumerate(doc["objects"])}
+            T = len(data["timestamps"])
+            shapes = {"T_world_ee": (data["T_world_ee"].shape, (T, 4, 4)),
+                      "gripper": (data["gripper"].shape, (T,)),
+                      "attached": ((len(doc["attached"]),), (T,)),
+                      "phase": ((len(doc["phase"]),), (T,)),
+                      **{f"object_poses[{n!r}]": (P.shape, (T, 4, 4)) for n, P in poses.items()}}
+        except KeyError as e:
+            raise ValueError(f"corrupt trajectory {base}: missing {e}") from None
+        for what, (got, want) in shapes.items():
+            if tuple(got) != want:
+                raise ValueError(f"corrupt trajectory {base}: {what} has shape {list(got)}, "
+                                 f"expected {list(want)}")
         return cls(
             timestamps=data["timestamps"], T_world_ee=data["T_world_ee"],
             gripper=data["gripper"], gripper_opening_m=data["gripper_opening_m"],
