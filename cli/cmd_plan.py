@@ -22,7 +22,10 @@ class PlanCommand:
     out: Path = Path("outputs/plan.json")
     """Trajectory file (the .npz with the arrays is written beside it)."""
     planner: Literal["rule", "vlm"] = "rule"
-    """Rule-based parser (offline) or an OpenAI-compatible VLM (see --config.vlm.*)."""
+    """Rule-based parser (offline) or a VLM: an OpenAI-compatible endpoint or a local
+    transformers model (--config.vlm.backend, --config.vlm.base-url, --config.vlm.model,
+    --config.vlm.local-model; the environment variables IGEN_VLM_BASE_URL, IGEN_VLM_MODEL,
+    IGEN_VLM_API_KEY, IGEN_VLM_LOCAL_MODEL)."""
     config: PlanConfig = field(default_factory=PlanConfig)
     """Planning options."""
 

@@ -411,3 +411,18 @@ def test_into_a_container_drops_from_above_the_rim():
     assert np.allclose(traj.T_world_ee[drop], traj.T_world_ee[drop[0] - 1])  # hand still
     with pytest.raises(ValueError, match="'red block' does not fit into 'mug'"):
         plan_task(s, "put the red block in the mug")
+
+
+def test_cli_plan_with_a_vlm(tmp_path, scene, chat_server):
+    scene.save(tmp_path / "scene")
+    _Recorded.replies = ["not json", GOOD]
+    r = subprocess.run([sys.executable, "-c", "from igen_gs.cli.main import entrypoint; "
+                        "entrypoint()", "plan", "--scene", str(tmp_path / "scene"),
+                        "--instruction", "put the red block on the blue plate", "--planner",
+                        "vlm", "--config.vlm.base-url", chat_server, "--config.vlm.model",
+                        "recorded", "--config.no-check-reachability", "--out",
+                        str(tmp_path / "v.json")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "plan (vlm:recorded): 1. pick red block; 2. place red block on blue plate" in r.stdout
+    assert len(_Recorded.requests) == 2 and Trajectory.load(tmp_path / "v.json").plan.planner \
+        == "vlm:recorded"

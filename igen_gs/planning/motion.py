@@ -9,11 +9,20 @@ angular speed limit is exceeded. Opening and closing the gripper take their own 
 the end effector still.
 
 Scene evolution: an attached object follows ``T_world_ee @ T_ee_obj`` (``T_ee_obj`` fixed at
-the moment the gripper closed); a released object stays where it was left, which is, for
-"place", resting on the target: centred on the target's footprint and lowered until it
-touches the highest support under it (:func:`~igen_gs.planning.geometry.rest_shift` over the
-other objects' points and the table plane), ``clearance_m`` above it, so it penetrates
-nothing; a pushed object slides with the fingers once they touch.
+the moment the gripper closed); a released object stays where it was left. Setting an object
+down ("place", "stack", "move_to", "rotate") puts its footprint centre at the chosen spot
+(the target's centre; the centre of a container's opening for "in"; beside a target or at a
+displacement, at the nearest spot where nothing stands and the gripper fits) and lowers it
+until it touches the highest support under it
+(:func:`~igen_gs.planning.geometry.rest_shift` over the other objects' points and the table
+plane), ``clearance_m`` above it, so it penetrates nothing. Where the gripper cannot follow it
+all the way down (into a container), it is released higher, up to ``max_drop_m``, and falls to
+that rest. A pushed object slides with the closed fingers once they touch; a push that would
+run it into another object is rejected.
+
+Primitives that cannot be carried out raise a one-line ``ValueError``; those the arm cannot
+reach from its base raise :class:`~igen_gs.planning.types.UnreachableError` (a ValueError)
+naming the step and the pose.
 """
 
 from __future__ import annotations
