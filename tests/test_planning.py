@@ -11,12 +11,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
+import torch
 
 from igen_gs.planning import PlanConfig, Trajectory, UnreachableError, plan_task
 from igen_gs.planning.actions import actions_from_trajectory, observation_state
 from igen_gs.planning.geometry import object_points, task_frame
 from igen_gs.planning.rule import rule_plan
 from igen_gs.planning.vlm_config import VLMConfig
+from igen_gs.scene import frames
 from igen_gs.synthetic import make_tabletop_world
 
 PLATE_SURFACE_Z = 0.35 * 0.016  # the synthetic plate's base thickness (shapes.make_mesh)
@@ -231,7 +233,7 @@ def test_action_formats(block_on_plate):
     a = actions_from_trajectory(traj, "ee_abs")
     assert a.shape == (T, 8) and np.allclose(np.linalg.norm(a[:, 3:7], axis=1), 1, atol=1e-5)
     s = observation_state(traj)
-    assert s.shape == (T, 8) and np.allclose(a[:-1, :3], s[1:, :3], atol=1e-6)
+    assert s.shape == (T, 8) and np.allclose(a[:-1, :7], s[1:, :7], atol=1e-6)
     d = actions_from_trajectory(traj, "ee_delta")
     recon = s[0, :3] + np.cumsum(d[:, :3], axis=0)
     assert np.allclose(recon[:-1], s[1:, :3], atol=1e-4)
@@ -243,6 +245,21 @@ def test_action_formats(block_on_plate):
     assert observation_state(traj, with_joints=True).shape == (T, 15)
     with pytest.raises(ValueError, match="action kind must be one of"):
         actions_from_trajectory(traj, "torques")
+
+
+def test_quaternions_are_continuous_through_a_tilt(scene):
+    """A top-down hand sits at w ~ 0: a tilt swings w through 0, where the w >= 0 convention
+    would flip the quaternion's sign between frames; states and actions keep it continuous."""
+    traj = plan_task(scene, "tilt the mug by 60 degrees", PlanConfig(check_reachability=False))
+    s = observation_state(traj)
+    a = actions_from_trajectory(traj, "ee_abs")
+    assert s[0, 3] >= 0
+    assert np.abs(np.diff(s[:, 3:7], axis=0)).max() < 0.1
+    assert (s[:, 3] < -0.05).any()  # w did change sign: the flip would have happened
+    assert np.allclose(a[:-1, 3:7], s[1:, 3:7], atol=1e-6)
+    R = traj.T_world_base[:3, :3].T @ traj.T_world_ee[:, :3, :3]
+    q = torch.as_tensor(s[:, 3:7], dtype=torch.float64)
+    assert np.allclose(frames.quat_to_rotmat(q).numpy(), R, atol=1e-5)
 
 
 # ---------------------------------------------------------------------------- VLM

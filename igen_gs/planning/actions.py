@@ -2,8 +2,11 @@
 
 Frame: the robot base frame ``base`` (``T_world_base`` of the trajectory; x forward towards
 the workspace, z up). Poses are of the TCP (see :mod:`igen_gs.planning.types`); positions in
-metres, quaternions (w, x, y, z) with w >= 0, rotation vectors in radians. The gripper value
-is the normalised opening, 0 = closed, 1 = open (``max_opening_m``, 8 cm).
+metres, rotation vectors in radians, quaternions (w, x, y, z) with their sign continuous along
+the episode (the first frame has w >= 0, every later one is the sign of q or -q nearer the
+previous frame's: a top-down gripper sits at w ~ 0, where the w >= 0 convention would flip the
+sign between neighbouring frames). The gripper value is the normalised opening, 0 = closed,
+1 = open (``max_opening_m``, 8 cm).
 
 Per frame t of a trajectory with T frames (the action at t is what the robot is commanded to
 reach at t + 1; the last frame repeats its own pose, so actions have T rows):
@@ -52,8 +55,18 @@ def _next(a: np.ndarray) -> np.ndarray:
     return np.concatenate([a[1:], a[-1:]], axis=0)
 
 
+def continuous_quats(q: np.ndarray) -> np.ndarray:
+    """Quaternions [T, 4] with signs flipped so that neighbours agree (q[t] . q[t-1] >= 0),
+    starting from q[0] as given."""
+    out = np.array(q, dtype=np.float64, copy=True)
+    for t in range(1, len(out)):
+        if out[t] @ out[t - 1] < 0:
+            out[t] = -out[t]
+    return out
+
+
 def _pose7(T: np.ndarray) -> np.ndarray:
-    q = frames.rotmat_to_quat(torch.from_numpy(T[:, :3, :3])).numpy()
+    q = continuous_quats(frames.rotmat_to_quat(torch.from_numpy(T[:, :3, :3])).numpy())
     return np.concatenate([T[:, :3, 3], q], axis=1)
 
 
@@ -65,7 +78,7 @@ def actions_from_trajectory(traj: Trajectory, kind: str = "ee_abs") -> np.ndarra
     T = ee_in_base(traj)
     Tn = _next(T)
     if kind == "ee_abs":
-        out = np.concatenate([_pose7(Tn), g_next], axis=1)
+        out = np.concatenate([_next(_pose7(T)), g_next], axis=1)
     elif kind == "ee_delta":
         dR = Tn[:, :3, :3] @ np.transpose(T[:, :3, :3], (0, 2, 1))
         rv = roma.rotmat_to_rotvec(torch.from_numpy(dR)).numpy()
