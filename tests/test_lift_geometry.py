@@ -1,5 +1,5 @@
 """Building blocks of lifting on small hand-built inputs: splat frames, quaternions, depth
-discontinuities, planes (RANSAC with the upright prior), dilation, mirrored back sides, and the
+discontinuities, planes (RANSAC with the upright prior), dilation, completed back sides, and the
 "no rubber sheets" behaviour on a synthetic depth step."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import torch
 
 from igen_gs import Camera, lift
 from igen_gs.lifting.complete import (
+    back_side,
+    completion_frame,
     dilate,
-    mirror_back_side,
-    mirror_plane,
     skirt,
     sweep_sides,
 )
@@ -149,12 +149,12 @@ def test_dilate_is_a_euclidean_distance():
     assert np.array_equal(dilate(m, 0), m)
 
 
-def test_mirrored_back_side_closes_a_cylinder():
+def test_back_side_closes_a_cylinder():
     """The visible half of a vertical cylinder (radius 4 cm on a table at y = 0.3 m, camera
-    frame, y down) mirrored to the back: the back lies behind the front and on the same
-    circle; its silhouette swept back closes the sides; the strip below the lowest visible
-    points is extruded down to the table."""
-    r, c = 0.04, np.array([0.0, 0.3, 1.0])
+    frame, y down) turned half a turn about its axis: the back lies behind the front and on
+    the same circle; the silhouette swept back closes the sides; the strip below the lowest
+    visible points is extruded down to the table."""
+    r, c = 0.04, np.array([0.02, 0.3, 1.0])
     t = np.linspace(0, np.pi, 60)[1:-1]  # front half: facing the camera (-z side)
     h = np.linspace(0.01, 0.1, 10)  # seen from 1 cm above the table up
     T, Hh = np.meshgrid(t, h)
@@ -163,18 +163,20 @@ def test_mirrored_back_side_closes_a_cylinder():
     N = (P - np.array([c[0], P[0, 1], c[2]])) * [1, 0, 1]
     N /= np.linalg.norm(N, axis=1, keepdims=True)
     plane = np.array([0.0, -1.0, 0.0, 0.3])  # y = 0.3, normal up (towards the camera)
-    mp = mirror_plane(P, N, plane[:3])
-    assert mp.depth_from == "width" and mp.depth == pytest.approx(2 * r, rel=0.1)
-    assert not mp.top.any()
-    Q, QN, keep = mirror_back_side(P, N, mp, plane)
-    assert keep.all()
+    cf = completion_frame(P, N, plane[:3])
+    assert cf.depth_from == "width" and cf.depth == pytest.approx(2 * r, rel=0.1)
+    assert not cf.top.any()
+    axis = cf.u_axis * cf.h + cf.s_axis * cf.side  # a point on the estimated axis
+    assert np.hypot(axis[0] - c[0], axis[2] - c[2]) < 0.004
+    Q, QN, keep = back_side(P, N, cf, plane)
+    assert keep.all() and np.allclose(Q[:, 1], P[:, 1])  # heights kept
     assert (Q[:, 2] > c[2] - 0.005).mean() > 0.9  # behind the axis
-    assert np.abs(np.hypot(Q[:, 0] - c[0], Q[:, 2] - c[2]) - r).max() < 0.012  # on the circle
+    assert np.abs(np.hypot(Q[:, 0] - c[0], Q[:, 2] - c[2]) - r).max() < 0.006  # on the circle
     assert (QN[:, 2] > 0).mean() > 0.9  # back normals face away from the camera
     ends = np.abs(np.cos(T.ravel())) > np.cos(t[1])  # left and right silhouette columns
-    S, SN, src = sweep_sides(P[ends], N[ends], np.full(ends.sum(), 0.002), mp)
+    S, SN, src = sweep_sides(P[ends], N[ends], np.full(ends.sum(), 0.001), cf)
     assert len(S) > 0 and np.array_equal(np.unique(src), np.arange(ends.sum()))
-    assert np.abs(np.hypot(S[:, 0] - c[0], S[:, 2] - c[2]) - r).max() < 0.012  # on the wall
+    assert np.abs(np.hypot(S[:, 0] - c[0], S[:, 2] - c[2]) - r).max() < 0.006  # on the wall
     assert abs(S[:, 1] - P[ends][src][:, 1]).max() < 1e-12  # swept horizontally
     lowest = Hh.ravel() == h[0]
     B, BN, bsrc = skirt(P[lowest], N[lowest], np.full(lowest.sum(), 0.002), plane)
@@ -182,6 +184,37 @@ def test_mirrored_back_side_closes_a_cylinder():
     assert np.isclose(B[:, 1], 0.3).sum() == lowest.sum()  # every column reaches the table
     assert len(skirt(P[lowest] - [0, 0.05, 0], N[lowest], np.full(lowest.sum(), 0.002),
                      plane)[0]) == 0  # 6 cm up: an overhang, left alone
+
+
+def test_back_side_of_a_turned_box_seen_from_above():
+    """A 6 x 4 x 5 cm box turned 30 degrees about the vertical, seen from above: its top and
+    two side faces are visible. The half turn about the estimated axis lands the side faces
+    on the two hidden faces; the top is not duplicated."""
+    yaw = np.radians(30.0)
+    R = np.array([[np.cos(yaw), 0, -np.sin(yaw)], [0, 1, 0], [np.sin(yaw), 0, np.cos(yaw)]])
+    centre = np.array([0.0, 0.3, 1.2])  # on the table (y = 0.3), box frame: y up is -y
+    a, b, height = 0.03, 0.02, 0.05  # half extents and height
+    g = np.linspace(-1, 1, 25)
+    pts, nrm = [], []
+    for y in np.linspace(0.005, height, 8):  # the two faces towards the camera (-z)
+        for local, normal in ((np.stack([g * a, np.full(25, -b)], 1), (0.0, -1.0)),
+                              (np.stack([np.full(25, -a), g * b], 1), (-1.0, 0.0))):
+            pts.append(np.stack([local[:, 0], np.full(25, -y), local[:, 1]], 1))
+            nrm.append(np.broadcast_to([normal[0], 0.0, normal[1]], (25, 3)))
+    gx, gz = np.meshgrid(g * a, g * b)
+    pts.append(np.stack([gx.ravel(), np.full(gx.size, -height), gz.ravel()], 1))  # the top
+    nrm.append(np.broadcast_to([0.0, -1.0, 0.0], (gx.size, 3)))
+    P = np.concatenate(pts) @ R.T + centre
+    N = np.concatenate(nrm) @ R.T
+    plane = np.array([0.0, -1.0, 0.0, 0.3])
+    cf = completion_frame(P, N, plane[:3])
+    assert cf.depth_from == "top" and cf.top.sum() == gx.size
+    Q, QN, keep = back_side(P, N, cf, plane)
+    assert not keep[-gx.size:].any()  # the top stays as it is
+    local = (Q[keep] - centre) @ R  # box coordinates of the turned side faces
+    on_far = np.isclose(local[:, 2], b, atol=0.003) | np.isclose(local[:, 0], a, atol=0.003)
+    assert on_far.mean() > 0.95
+    assert np.allclose(np.abs(QN[keep] @ R)[:, [0, 2]].max(1), 1.0)  # face normals, turned
 
 
 def test_no_rubber_sheet_across_a_depth_step():

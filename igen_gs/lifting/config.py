@@ -73,9 +73,10 @@ class LiftConfig:
     its mask (falls back to the support plane with fewer than 200 such pixels or < 50 %
     inliers)."""
     complete_objects: bool = True
-    """Give each object a mirrored back side (see :mod:`igen_gs.lifting.complete`)."""
+    """Give each object a back side: its front turned half a turn about its vertical axis,
+    sides and bottom closed (see :mod:`igen_gs.lifting.complete`)."""
     back_margin_m: float = 0.01
-    """Mirrored back-side points that would appear in the photo more than this in front of
+    """Completed back-side points that would appear in the photo more than this in front of
     the observed depth are dropped (the photo shows they are not there)."""
 
     # -- colour refinement

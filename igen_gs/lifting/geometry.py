@@ -45,6 +45,16 @@ def discontinuities(depth: np.ndarray, abs_thresh: float, rel_thresh: float) -> 
     return edge & (d > 0)
 
 
+def shift(a: np.ndarray, dv: int, du: int, fill=0) -> np.ndarray:
+    """``out[v, u] = a[v + dv, u + du]`` for an image [H, W, ...]; ``fill`` beyond its
+    borders."""
+    H, W = a.shape[:2]
+    out = np.full_like(a, fill)
+    out[max(0, -dv):H - max(0, dv), max(0, -du):W - max(0, du)] = \
+        a[max(0, dv):H - max(0, -dv), max(0, du):W - max(0, -du)]
+    return out
+
+
 def depth_normals(points: np.ndarray, depth: np.ndarray, abs_thresh: float, rel_thresh: float,
                   reach: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Surface normals [H, W, 3] of camera-frame points [H, W, 3] (depth [H, W], 0 = none),
@@ -58,22 +68,15 @@ def depth_normals(points: np.ndarray, depth: np.ndarray, abs_thresh: float, rel_
     """
     P = np.asarray(points, dtype=np.float64)
     d = np.asarray(depth, dtype=np.float64)
-    H, W = d.shape
     r = reach
-
-    def shifted(a: np.ndarray, dv: int, du: int, fill) -> np.ndarray:
-        out = np.full_like(a, fill)
-        out[max(0, -dv):H - max(0, dv), max(0, -du):W - max(0, du)] = \
-            a[max(0, dv):H - max(0, -dv), max(0, du):W - max(0, -du)]
-        return out
 
     def same(dn: np.ndarray) -> np.ndarray:
         return (d > 0) & (dn > 0) & (np.abs(dn - d) <= abs_thresh + rel_thresh * np.maximum(d, dn))
 
     tangents = []
     for (dv, du) in ((0, r), (r, 0)):
-        Pf, Pb = shifted(P, dv, du, 0.0), shifted(P, -dv, -du, 0.0)
-        f_ok, b_ok = same(shifted(d, dv, du, 0.0)), same(shifted(d, -dv, -du, 0.0))
+        Pf, Pb = shift(P, dv, du, 0.0), shift(P, -dv, -du, 0.0)
+        f_ok, b_ok = same(shift(d, dv, du, 0.0)), same(shift(d, -dv, -du, 0.0))
         t = np.where((f_ok & b_ok)[..., None], Pf - Pb,
                      np.where(f_ok[..., None], Pf - P, np.where(b_ok[..., None], P - Pb, 0.0)))
         tangents.append((t, f_ok | b_ok))

@@ -11,8 +11,9 @@ Pipeline (computed in the input camera's frame, then expressed in the world fram
    ``mask_edge_px`` pixels on both sides of every mask boundary is dropped (mixed colours);
 3. the support plane (table): seeded RANSAC on background points near the objects (or on all
    of them), normal turned towards the camera (:mod:`.support`);
-4. background completion under the objects and a mirrored back side per object
-   (:mod:`.complete`); statistical outlier removal on each object's points (open3d);
+4. statistical outlier removal on each object's points (open3d); background completion under
+   the objects, and a back side per object (its visible front turned half a turn about its
+   vertical axis, sides and bottom closed) (:mod:`.complete`);
 5. object frames: origin at the object's bottom centre -- the centroid of its (completed)
    points dropped onto the support plane --, z along the plane normal ("up", gravity-aligned
    when the table is level), x along the camera's x axis projected onto the plane;
@@ -28,7 +29,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +41,11 @@ from ..scene.camera import Camera
 from ..scene.field import GaussianField, rgb_to_sh_dc, sh_dc_to_rgb
 from ..scene.scene import Scene, check_object_name
 from .complete import (
-    MirrorPlane,
+    back_side,
     complete_background,
+    completion_frame,
     dilate,
     inpaint_telea,
-    mirror_back_side,
-    mirror_plane,
     skirt,
     sweep_sides,
 )
@@ -56,6 +56,7 @@ from .geometry import (
     discontinuities,
     occludes_observed,
     pixel_rays,
+    shift,
     surface_splats,
 )
 from .inputs import load_depth, load_image, load_masks, make_K
@@ -195,22 +196,20 @@ def _object_back(front: Splats, normals: np.ndarray, sides: np.ndarray, bottom: 
                  plane: np.ndarray, K: np.ndarray, depth: np.ndarray, cfg: LiftConfig
                  ) -> tuple[Splats, dict]:
     """The completed, unseen part of one object (camera frame, :mod:`.complete`): a skirt from
-    its ``bottom`` silhouette down to the support plane, the front and skirt mirrored to the
-    back, and the left/right silhouette (``sides``) swept to the back -- minus the points the
-    photo contradicts. ``normals`` [M], ``sides`` and ``bottom`` [M] (bool) belong to
-    ``front``'s points."""
+    its ``bottom`` silhouette down to the support plane, the front and skirt turned half a turn
+    about the object's vertical axis, and the left/right silhouette (``sides``) swept back --
+    minus the points the photo contradicts. ``normals`` [M], ``sides`` and ``bottom`` [M]
+    (bool) belong to ``front``'s points."""
     fp = front.scales[:, 1]  # in-plane footprint size
+    pixel = float(np.median(fp)) / (cfg.footprint_scale * cfg.stride)  # metres per pixel
+    cf = completion_frame(front.points, normals, plane[:3], pad=cfg.mask_edge_px * pixel)
     skirt_p, skirt_n, skirt_src = skirt(front.points[bottom], normals[bottom], fp[bottom], plane)
     skirt_src = np.flatnonzero(bottom)[skirt_src]
-    base_p = np.concatenate([front.points, skirt_p])
-    base_n = np.concatenate([normals, skirt_n])
     base_src = np.concatenate([np.arange(len(front)), skirt_src])
-    pixel = float(np.median(fp)) / (cfg.footprint_scale * cfg.stride)  # metres per pixel
-    mp = mirror_plane(front.points, normals, plane[:3], pad=cfg.mask_edge_px * pixel)
-    base_top = np.concatenate([mp.top, np.zeros(len(skirt_p), dtype=bool)])
-    mp_all = MirrorPlane(mp.h, mp.u_mirror, base_top, mp.depth, mp.depth_from, mp.width)
-    back_p, back_n, kept = mirror_back_side(base_p, base_n, mp_all, plane)
-    side_p, side_n, side_src = sweep_sides(front.points[sides], normals[sides], fp[sides], mp)
+    cf_base = replace(cf, top=np.concatenate([cf.top, np.zeros(len(skirt_p), dtype=bool)]))
+    back_p, back_n, kept = back_side(np.concatenate([front.points, skirt_p]),
+                                     np.concatenate([normals, skirt_n]), cf_base, plane)
+    side_p, side_n, side_src = sweep_sides(front.points[sides], normals[sides], fp[sides], cf)
     side_src = np.flatnonzero(sides)[side_src]
     pts = np.concatenate([skirt_p, back_p, side_p])
     nrm = np.concatenate([skirt_n, back_n, side_n])
@@ -218,8 +217,8 @@ def _object_back(front: Splats, normals: np.ndarray, sides: np.ndarray, bottom: 
     keep = np.concatenate([np.ones(len(skirt_p), dtype=bool), kept,
                            side_p @ plane[:3] + plane[3] > -1e-3])
     seen = occludes_observed(pts, K, depth, cfg.back_margin_m)
-    info = {"depth_m": mp.depth, "depth_from": mp.depth_from, "width_m": mp.width,
-            "skirt_points": len(skirt_p), "mirrored": int(kept.sum()),
+    info = {"depth_m": cf.depth, "depth_from": cf.depth_from, "width_m": cf.width,
+            "skirt_points": len(skirt_p), "turned_points": int(kept.sum()),
             "side_points": len(side_p), "dropped_as_visible": int((keep & seen).sum())}
     keep &= ~seen
     back = surface_splats(pts[keep], nrm[keep], front.rgb[srcs[keep]], fp[srcs[keep]],
@@ -375,7 +374,7 @@ def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
         meta["background_completion"] = info
     background = Splats.concat(parts)
 
-    # -- objects: visible front (outliers removed) + mirrored back side
+    # -- objects: visible front (outliers removed) + completed back side
     obj_splats: dict[str, Splats] = {}
     completion_info, outliers = {}, {}
     for i, name in enumerate(names):
@@ -384,9 +383,11 @@ def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
             raise ValueError(f"object {name!r} has only {int(sel.sum())} pixels with valid depth "
                              f"inside its mask; need >= {cfg.min_object_pixels}")
         front = splats_at(sel, depth_m, rgb, normals)
-        # Silhouette in the photo: object pixels with a non-object neighbour beside / below.
-        sides = sel & ~(np.roll(sel, 1, axis=1) & np.roll(sel, -1, axis=1))
-        bottom = sel & ~np.roll(sel, -1, axis=0)
+        # Silhouette in the photo: sampled object pixels whose neighbour one stride to the
+        # left or right (sides) or below (bottom) is not part of the object.
+        obj = valid & ~ring & (owner == i)
+        sides = sel & ~(shift(obj, 0, s, False) & shift(obj, 0, -s, False))
+        bottom = sel & ~shift(obj, s, 0, False)
         keep = statistical_inliers(front.points, cfg.outlier_neighbors, cfg.outlier_std)
         outliers[name] = int((~keep).sum())
         front = front.subset(keep)
