@@ -302,6 +302,7 @@ class MotionPlanner:
         T_rest = self.place_pose(b, xy)
         up = self.tf.up
         drop = None
+        first_error = ValueError(f"cannot set {name!r} down there (max_drop_m < 0)")
         for d in np.arange(0.0, self.cfg.max_drop_m + 1e-9, 0.005):
             try:
                 self._check_fingers_at_place(b, name,
@@ -309,7 +310,7 @@ class MotionPlanner:
                 drop = float(d)
                 break
             except ValueError as e:
-                first_error = e
+                first_error = e if d == 0.0 else first_error
         if drop is None:
             raise first_error
         T_place = _translate(T_rest, drop * up)
