@@ -31,10 +31,11 @@ class LiftCommand:
     intrinsics: tuple[float, float, float, float] | None = None
     """fx fy cx cy in pixels. Default: from the depth model if it predicts them, else a 60
     degree vertical field of view."""
-    mask: list[str] = field(default_factory=list)
-    """Object masks as NAME=PATH (PNG, nonzero = object); repeatable."""
-    prompt: list[str] = field(default_factory=list)
-    """Object prompts as NAME=box:X0,Y0,X1,Y1 or NAME=point:X,Y[;X,Y...]; repeatable."""
+    mask: tyro.conf.UseAppendAction[list[str]] = field(default_factory=list)
+    """An object mask as NAME=PATH (PNG, nonzero = object); repeat the flag for more objects."""
+    prompt: tyro.conf.UseAppendAction[list[str]] = field(default_factory=list)
+    """An object prompt as NAME=box:X0,Y0,X1,Y1 or NAME=point:X,Y[;X,Y...] (pixels; GrabCut
+    needs a box); repeat the flag for more objects."""
     segmenter: Literal["grabcut", "sam"] = "grabcut"
     """How prompts become masks (GrabCut needs box prompts; SAM needs weights)."""
     sam_model: str = "facebook/sam-vit-base"
@@ -58,9 +59,9 @@ class LiftCommand:
         if self.depth_scale is not None and not self.depth_scale > 0:
             raise ValueError(f"--depth-scale must be positive, got {self.depth_scale}")
         check_out_dir(self.out)
-        masks = dict(_split(m, "--mask") for m in self.mask)
-        prompts = {name: _parse_prompt(spec) for name, spec in
-                   (_split(p, "--prompt") for p in self.prompt)}
+        masks = _named(self.mask, "--mask")
+        prompts = {name: _parse_prompt(spec)
+                   for name, spec in _named(self.prompt, "--prompt").items()}
         T = None
         if self.pose is not None:
             if not self.pose.is_file():
@@ -116,6 +117,17 @@ def write_scene_dir(scene, preview_rgb, out: Path) -> None:
             tmp.rename(out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _named(values: list[str], flag: str) -> dict[str, str]:
+    """NAME=VALUE flags -> {NAME: VALUE}; each name once."""
+    out: dict[str, str] = {}
+    for text in values:
+        name, value = _split(text, flag)
+        if name in out:
+            raise ValueError(f"{flag} given twice for {name!r}")
+        out[name] = value
+    return out
 
 
 def _split(text: str, flag: str) -> tuple[str, str]:

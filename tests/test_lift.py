@@ -343,6 +343,7 @@ def test_cli_end_to_end(tmp_path, photo):
     write_rgb(tmp_path / "photo.png", obs["rgb"])
     write_depth_png(tmp_path / "depth.png", obs["depth"])
     Image.fromarray(obs["masks"]["red block"].astype(np.uint8) * 255).save(tmp_path / "red.png")
+    Image.fromarray(obs["masks"]["mug"].astype(np.uint8) * 255).save(tmp_path / "mug.png")
     v, u = np.nonzero(obs["masks"]["green can"])
     box = f"box:{u.min() - 4},{v.min() - 4},{u.max() + 5},{v.max() + 5}"
     out = tmp_path / "scene"
@@ -350,11 +351,12 @@ def test_cli_end_to_end(tmp_path, photo):
     base = [*CLI, "lift", str(tmp_path / "photo.png"), "--depth", str(tmp_path / "depth.png"),
             "--intrinsics", str(K[0, 0].item()), str(K[1, 1].item()), str(K[0, 2].item()),
             str(K[1, 2].item()), "--mask", f"red block={tmp_path / 'red.png'}",
-            "--prompt", f"green can={box}", "--config.stride", "2"]
+            "--prompt", f"green can={box}", "--mask", f"mug={tmp_path / 'mug.png'}",
+            "--config.stride", "2"]
     r = subprocess.run(base + ["--out", str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     scene = Scene.load(out)
-    assert scene.object_names == ["red block", "green can"]
+    assert scene.object_names == ["red block", "mug", "green can"]
     assert scene.meta["lift"]["config"]["stride"] == 2
     assert scene.camera.fx == pytest.approx(float(K[0, 0]))
     preview = read_rgb(out / "preview.png")
@@ -368,9 +370,10 @@ def test_cli_end_to_end(tmp_path, photo):
     for extra, expected in (
             (["--depth-scale", "-1"], "--depth-scale must be positive"),
             (["--depth", str(tmp_path / "small.npy")], "depth is 100x100 but the image"),
-            (["--mask", f"mug={tmp_path / 'missing.png'}"], "mask for 'mug' not found"),
-            (["--prompt", "mug=box:300,200,400,300"], "outside the 320x240 image"),
-            (["--prompt", "mug=circle:3"], "--prompt value must be"),
+            (["--mask", f"cup={tmp_path / 'missing.png'}"], "mask for 'cup' not found"),
+            (["--mask", f"mug={tmp_path / 'red.png'}"], "--mask given twice for 'mug'"),
+            (["--prompt", "cup=box:300,200,400,300"], "outside the 320x240 image"),
+            (["--prompt", "cup=circle:3"], "--prompt value must be"),
             (["--intrinsics", "500", "500", "900", "100"], "intrinsics do not fit")):
         target = tmp_path / "bad_scene"
         bad = subprocess.run(base + extra + ["--out", str(target)], capture_output=True,
