@@ -90,6 +90,11 @@ def test_metric_scale_support_plane_and_object_frames(photo, lifted):
     meta = lifted.meta["lift"]
     assert meta["depth"] == {"source": "given"} and meta["intrinsics"] == "given"
     assert set(meta["num_gaussians"]) == {"background", *world.object_names}
+    for name in world.object_names:  # a front per mask pixel (less its edge) and a back
+        n, pixels = len(lifted.objects[name]), int(obs["masks"][name].sum())
+        assert meta["num_gaussians"][name] == n and 1.2 * pixels < n < 4 * pixels, name
+    assert len(lifted.background) > int((obs["depth"] > 0).sum()) - sum(
+        int(m.sum()) for m in obs["masks"].values())  # the photo's pixels + the fill
 
 
 def test_world_frame_is_the_camera_frame_without_a_pose_and_results_repeat(photo, lifted):

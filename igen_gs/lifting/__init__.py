@@ -1,4 +1,12 @@
-"""Lifting: one photo (+ optional depth, intrinsics, masks/prompts) -> a Gaussian Scene."""
+"""Lifting: one photo (+ optional depth, intrinsics, masks/prompts) -> a Gaussian Scene.
+
+Entry point :func:`lift` (also ``igen_gs.lift``) with options :class:`LiftConfig`; the steps
+live in :mod:`.inputs` (loading and checking inputs), :mod:`.geometry` (pixels to splats),
+:mod:`.support` (planes), :mod:`.complete` (background and object completion) and
+:mod:`.pipeline`; depth and segmentation models in :mod:`.models`.
+
+The package is named ``lifting`` so that ``igen_gs.lift`` can be the function.
+"""
 
 from .config import LiftConfig
 
