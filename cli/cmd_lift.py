@@ -36,10 +36,16 @@ class LiftCommand:
     prompt: tyro.conf.UseAppendAction[list[str]] = field(default_factory=list)
     """An object prompt as NAME=box:X0,Y0,X1,Y1 or NAME=point:X,Y[;X,Y...] (pixels; GrabCut
     needs a box); repeat the flag for more objects."""
-    segmenter: Literal["grabcut", "sam"] = "grabcut"
-    """How prompts become masks (GrabCut needs box prompts; SAM needs weights)."""
+    segmenter: Literal["grabcut", "sam", "auto"] = "grabcut"
+    """How prompts become masks (GrabCut needs box prompts; SAM needs weights), or "auto":
+    objects found without prompts by segment-anything (needs --sam-checkpoint), named
+    "object 1", "object 2", ..."""
     sam_model: str = "facebook/sam-vit-base"
-    """SAM hub id or local directory."""
+    """SAM hub id or local directory (--segmenter sam)."""
+    sam_checkpoint: Path | None = None
+    """segment-anything checkpoint file (--segmenter auto), e.g. sam_vit_b_01ec64.pth."""
+    sam_model_type: str = "vit_b"
+    """Architecture of --sam-checkpoint (vit_b, vit_l, vit_h)."""
     device: str = "cpu"
     """torch device of the depth and segmentation models."""
     pose: Path | None = None
@@ -54,7 +60,7 @@ class LiftCommand:
 
         from igen_gs.lifting import lift
         from igen_gs.lifting.models.depth import DepthModelConfig
-        from igen_gs.lifting.models.segment import SegmentConfig
+        from igen_gs.lifting.models.segment import AutoMaskConfig, SegmentConfig
 
         if self.depth_scale is not None and not self.depth_scale > 0:
             raise ValueError(f"--depth-scale must be positive, got {self.depth_scale}")
@@ -76,8 +82,11 @@ class LiftCommand:
         scene = lift(self.image, self.depth, self.intrinsics, masks=masks or None,
                      prompts=prompts or None, T_world_cam=T, config=cfg,
                      depth_model=DepthModelConfig(model=self.depth_model, device=self.device),
-                     segmenter=SegmentConfig(method=self.segmenter, sam_model=self.sam_model,
-                                             device=self.device))
+                     segmenter=SegmentConfig(
+                         method=self.segmenter, sam_model=self.sam_model, device=self.device,
+                         auto=AutoMaskConfig(checkpoint=None if self.sam_checkpoint is None
+                                             else str(self.sam_checkpoint),
+                                             model_type=self.sam_model_type)))
         preview = scene.render(shifted_view(scene, self.preview_shift_m), labels=False)
         write_scene_dir(scene, preview["rgb"][0].clamp(0, 1).numpy(), self.out)
         info = scene.meta["lift"]

@@ -386,6 +386,13 @@ def test_cli_end_to_end(tmp_path, photo):
         assert bad.returncode == 2, (extra, bad.stderr)
         assert expected in bad.stderr and bad.stderr.strip().count("\n") == 0, bad.stderr
         assert not target.exists() and not list(tmp_path.glob(".bad_scene*"))
+    # Automatic segmentation: the checkpoint path reaches segment-anything's loader.
+    bad = subprocess.run([*CLI, "lift", str(tmp_path / "photo.png"), "--depth",
+                          str(tmp_path / "depth.png"), "--segmenter", "auto", "--sam-checkpoint",
+                          str(tmp_path / "sam.pth"), "--out", str(tmp_path / "auto_scene")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "checkpoint not found" in bad.stderr, bad.stderr
+    assert str(tmp_path / "sam.pth") in bad.stderr and not (tmp_path / "auto_scene").exists()
     # An existing directory that is not a scene is never replaced.
     keep = tmp_path / "precious"
     keep.mkdir()

@@ -75,6 +75,9 @@ class LiftConfig:
     complete_objects: bool = True
     """Give each object a back side: its front turned half a turn about its vertical axis,
     sides and bottom closed (see :mod:`igen_gs.lifting.complete`)."""
+    max_complete_m: float = 0.6
+    """Objects whose estimated depth or width exceeds this (metres) get no back side: they are
+    furniture, walls or segmentation mistakes, not things to pick up."""
     back_margin_m: float = 0.01
     """Completed back-side points that would appear in the photo more than this in front of
     the observed depth are dropped (the photo shows they are not there)."""

@@ -203,6 +203,10 @@ def _object_back(front: Splats, normals: np.ndarray, sides: np.ndarray, bottom: 
     fp = front.scales[:, 1]  # in-plane footprint size
     pixel = float(np.median(fp)) / (cfg.footprint_scale * cfg.stride)  # metres per pixel
     cf = completion_frame(front.points, normals, plane[:3], pad=cfg.mask_edge_px * pixel)
+    if max(cf.depth, cf.width) > cfg.max_complete_m:
+        return front.subset(np.zeros(len(front), dtype=bool)), {
+            "depth_m": cf.depth, "width_m": cf.width,
+            "skipped": f"larger than max_complete_m = {cfg.max_complete_m} m"}
     skirt_p, skirt_n, skirt_src = skirt(front.points[bottom], normals[bottom], fp[bottom], plane)
     skirt_src = np.flatnonzero(bottom)[skirt_src]
     base_src = np.concatenate([np.arange(len(front)), skirt_src])
@@ -283,14 +287,25 @@ def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
     obj_masks = load_masks(masks, (H, W))
     if prompts is not None and not isinstance(prompts, Mapping):
         raise ValueError(f"prompts must be a dict name -> prompt, got {type(prompts).__name__}")
-    if prompts:
+    auto_names: list[str] = []
+    if prompts or getattr(segmenter, "method", None) == "auto":
         from .models.segment import SegmentConfig, segment_objects
 
-        clash = set(prompts) & set(obj_masks)
+        clash = set(prompts or {}) & set(obj_masks)
         if clash:
             raise ValueError(f"objects given both a mask and a prompt: {', '.join(sorted(clash))}")
         seg_cfg = segmenter or SegmentConfig()
-        seg = segment_objects(rgb, prompts, seg_cfg)
+        seg = segment_objects(rgb, prompts or None, seg_cfg)
+        if seg_cfg.method == "auto":
+            # Found objects that are mostly a given mask are that object.
+            seg = {n: m for n, m in seg.items()
+                   if not any((m & g).sum() > 0.5 * m.sum() for g in obj_masks.values())}
+            clash = set(seg) & set(obj_masks)
+            if clash:
+                raise ValueError(f"mask names clash with automatic object names: "
+                                 f"{', '.join(sorted(clash))}")
+            auto_names = list(seg)
+            meta["automatic_objects"] = auto_names
         obj_masks.update(load_masks(seg, (H, W), source=f"{seg_cfg.method} mask"))
         meta["segmentation"] = seg_cfg.method
     for name in obj_masks:
@@ -324,6 +339,18 @@ def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
     flat = np.arange(H * W).reshape(H, W)
     meta["depth_discontinuity_pixels"] = int(edge.sum())
 
+    if auto_names:
+        # Automatic masks too small to lift (after their edge ring, on the stride grid, with
+        # valid depth, outside earlier masks) are not objects: they stay background.
+        taken = np.zeros((H, W), dtype=bool)
+        for name in list(obj_masks):
+            m = obj_masks[name]
+            inner = m & ~dilate(~m, cfg.mask_edge_px) & valid & grid & ~taken
+            if name in auto_names and inner.sum() < cfg.min_object_pixels:
+                del obj_masks[name]
+            else:
+                taken |= m
+        meta["automatic_objects"] = [n for n in auto_names if n in obj_masks]
     names = list(obj_masks)
     ring = np.zeros((H, W), dtype=bool)
     owner = np.full((H, W), -1, dtype=np.int64)
