@@ -250,6 +250,9 @@ def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
         prompts: name -> {"points": [[x, y], ...], "labels": [1, ...]} and/or {"box": [x0, y0,
             x1, y1]} (pixels), segmented by ``segmenter`` (a
             :class:`igen_gs.lifting.models.segment.SegmentConfig`; default GrabCut, offline).
+            With ``segmenter.method == "auto"`` and no prompts, segment-anything finds the
+            objects ("object 1", ...); those mostly inside a given mask, or with fewer than
+            ``min_object_pixels`` liftable pixels, are left out (they stay background).
         T_world_cam: the input camera's pose [4, 4]; None: world = the camera's frame.
         config, options: a :class:`LiftConfig`; keyword options override its fields.
         inpaint: colour inpainting ``(rgb uint8 [H, W, 3], region bool [H, W]) -> rgb``; None:
