@@ -42,6 +42,10 @@ from .grasp import Grasp, synthesize_grasps
 from .motion_config import MotionConfig
 from .types import Plan, Step, Trajectory, UnreachableError
 
+# Fixed, generic task-frame direction that breaks exact ties between a grasp and its 180-degree
+# twin (the one whose x axis points along it wins).
+_TIE_DIRECTION = np.array([0.8, 0.5, 0.33]) / np.linalg.norm([0.8, 0.5, 0.33])
+
 
 def min_jerk(tau: np.ndarray) -> np.ndarray:
     """Minimum-jerk time scaling s(tau), tau in [0, 1]."""
@@ -179,16 +183,20 @@ class MotionPlanner:
         tops = [self.points_task(b, n)[:, 2].max() for n in self.scene.objects if n != exclude]
         return (max(tops) if tops else 0.0) + extra
 
-    @staticmethod
-    def _nearest_symmetric(T_from: np.ndarray, T_to: np.ndarray) -> np.ndarray:
+    def _nearest_symmetric(self, T_from: np.ndarray, T_to: np.ndarray) -> np.ndarray:
         """A parallel-jaw grasp turned by 180 degrees about its approach axis is the same
-        grasp: pick the one closer in orientation to the current pose (less wrist rotation)."""
+        grasp: pick the one closer in orientation to the current pose (less wrist rotation).
+        An exact tie (within 1e-6 rad, e.g. a quarter turn either way) is broken in the task
+        frame, so the choice does not depend on the world frame or on rounding."""
         flip = T_to.copy()
         flip[:3, :2] *= -1
         d = [float(roma.rotmat_geodesic_distance(torch.from_numpy(T_from[:3, :3]),
                                                  torch.from_numpy(T[:3, :3])))
              for T in (T_to, flip)]
-        return T_to if d[0] <= d[1] else flip
+        if abs(d[0] - d[1]) > 1e-6:
+            return T_to if d[0] < d[1] else flip
+        x_task = self.tf.T_world_task[:3, :3].T @ T_to[:3, 0]
+        return T_to if x_task @ _TIE_DIRECTION >= 0 else flip
 
     def _world(self, T_task: np.ndarray) -> np.ndarray:
         return self.tf.T_world_task @ T_task
