@@ -59,6 +59,10 @@ class RGBDFolder:
     def __len__(self) -> int:
         return len(self.indices)
 
+    def __contains__(self, index: int) -> bool:
+        """Whether frame number ``index`` (as in its file name) is in the folder."""
+        return index in self._color
+
     def path(self, index: int, kind: str) -> Path:
         """Path of frame ``index`` (the number in its file name) of kind color/depth/pose."""
         if kind == "color":
