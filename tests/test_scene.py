@@ -286,6 +286,18 @@ def test_scene_save_load_round_trip(tmp_path):
     # Saving again over the same directory replaces it atomically.
     scene.save(d)
     assert not list(tmp_path.glob(".scene.*")) and not (tmp_path / "scene.old").exists()
+    # ... but a directory (or file) that is not a scene is never replaced.
+    precious = tmp_path / "photos"
+    precious.mkdir()
+    (precious / "a.jpg").write_bytes(b"x")
+    with pytest.raises(ValueError, match="is not a scene directory"):
+        scene.save(precious)
+    assert (precious / "a.jpg").read_bytes() == b"x" and not list(tmp_path.glob(".photos.*"))
+    (tmp_path / "f").write_text("keep")
+    with pytest.raises(ValueError, match="is not a scene directory"):
+        scene.save(tmp_path / "f")
+    (tmp_path / "empty").mkdir()
+    assert Scene.load(scene.save(tmp_path / "empty")).object_names == scene.object_names
 
 
 def test_scene_load_errors(tmp_path):

@@ -174,8 +174,14 @@ class Scene:
     # ------------------------------------------------------------------ files
     def save(self, directory) -> Path:
         """Write ``scene.json``, ``background.ply`` and ``objects/<name>.ply`` into
-        ``directory`` atomically (a temporary sibling directory renamed into place)."""
+        ``directory`` atomically (a temporary sibling directory renamed into place). An
+        existing scene there is replaced; anything else (a file, a non-empty directory without
+        ``scene.json``) is refused with a ValueError, so nothing of the user's is deleted."""
         directory = Path(directory)
+        if directory.is_file() or (directory.is_dir() and any(directory.iterdir())
+                                   and not (directory / "scene.json").is_file()):
+            raise ValueError(f"will not replace {directory}: it exists and is not a scene "
+                             "directory (no scene.json); choose another output path")
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
         try:
