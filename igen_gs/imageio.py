@@ -49,12 +49,50 @@ def _format(path: Path) -> str:
     return {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP"}.get(ext, "PNG")
 
 
+_EXR_DEPTH_CHANNELS = ("Z", "depth", "D", "Y", "R")
+
+
+def _read_exr_depth(path: Path) -> np.ndarray:
+    import OpenEXR
+
+    try:
+        with OpenEXR.File(str(path)) as f:
+            channels = {name: np.asarray(c.pixels) for name, c in f.channels().items()}
+    except Exception as e:  # the bindings raise RuntimeError/Exception on corrupt files
+        raise ValueError(f"not a readable EXR file ({e})") from None
+    for name in _EXR_DEPTH_CHANNELS:
+        if name in channels:
+            return channels[name].astype(np.float32)
+    if "RGB" in channels or "RGBA" in channels:  # grouped channels: depth stored in R
+        return channels.get("RGB", channels.get("RGBA"))[..., 0].astype(np.float32)
+    if len(channels) == 1:
+        return next(iter(channels.values())).astype(np.float32)
+    raise ValueError(f"no depth channel among {sorted(channels)} (expected one of "
+                     f"{list(_EXR_DEPTH_CHANNELS)} or a single channel)")
+
+
+def write_depth_exr(path, depth: np.ndarray) -> Path:
+    """Metric depth [H, W] (metres) -> single-channel float32 EXR (channel ``Z``, ZIP)."""
+    import OpenEXR
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    depth = np.ascontiguousarray(np.asarray(depth, dtype=np.float32))
+    if depth.ndim != 2:
+        raise ValueError(f"depth must be [H, W], got shape {depth.shape}")
+    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    with OpenEXR.File(header, {"Z": depth}) as f:
+        f.write(str(path))
+    return path
+
+
 def read_depth(path, scale: float = 0.001) -> np.ndarray:
     """Depth file -> float32 metres [H, W].
 
     * 16-bit (or 8/32-bit integer) PNG: value * ``scale`` (default millimetres -> metres);
     * ``.npy``: float values already in metres (``scale`` ignored);
-    * ``.exr``: float values in metres, read with OpenCV.
+    * ``.exr``: float values in metres (OpenEXR), from the channel ``Z`` (or ``depth``, ``D``,
+      ``Y``, ``R``, in that order of preference; else the only channel there is).
     Non-finite and negative values become 0 ("no measurement").
     """
     path = Path(path)
@@ -65,15 +103,7 @@ def read_depth(path, scale: float = 0.001) -> np.ndarray:
         if ext == ".npy":
             d = np.load(path, allow_pickle=False).astype(np.float32)
         elif ext == ".exr":
-            os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
-            import cv2
-
-            d = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_UNCHANGED)
-            if d is None:
-                raise ValueError("OpenCV could not decode it")
-            d = np.asarray(d, dtype=np.float32)
-            if d.ndim == 3:
-                d = d[..., 0]
+            d = _read_exr_depth(path)
         else:
             from PIL import Image
 

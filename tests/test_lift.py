@@ -233,12 +233,13 @@ def test_box_prompts_go_through_grabcut(photo):
 def test_depth_and_masks_from_files_match_arrays(tmp_path, photo, lifted):
     from PIL import Image
 
-    from igen_gs.imageio import write_depth_png, write_rgb
+    from igen_gs.imageio import write_depth_exr, write_depth_png, write_rgb
 
     world, cam, obs = photo
     write_rgb(tmp_path / "photo.png", obs["rgb"])
     write_depth_png(tmp_path / "depth.png", obs["depth"], scale=0.0001)
     np.save(tmp_path / "depth.npy", obs["depth"])
+    write_depth_exr(tmp_path / "depth.exr", obs["depth"])
     masks = {}
     for name, m in obs["masks"].items():
         masks[name] = tmp_path / f"{name}.png"
@@ -246,6 +247,9 @@ def test_depth_and_masks_from_files_match_arrays(tmp_path, photo, lifted):
     a = lift(tmp_path / "photo.png", tmp_path / "depth.npy", cam.K, masks=masks,
              T_world_cam=cam.T_world_cam)
     assert torch.equal(a.background.means, lifted.background.means)
+    e = lift(tmp_path / "photo.png", tmp_path / "depth.exr", cam.K, masks=masks,
+             T_world_cam=cam.T_world_cam)  # float32 EXR: the same metres as the array
+    assert torch.equal(e.background.means, lifted.background.means)
     b = lift(str(tmp_path / "photo.png"), tmp_path / "depth.png", cam.K, masks=masks,
              T_world_cam=cam.T_world_cam, depth_scale=0.0001)
     assert torch.allclose(b.background.means, lifted.background.means, atol=1e-4)
@@ -253,6 +257,31 @@ def test_depth_and_masks_from_files_match_arrays(tmp_path, photo, lifted):
     c = lift(obs["rgb"], obs["depth"], (fx, fy, cx, cy), masks=obs["masks"],
              T_world_cam=cam.T_world_cam)
     assert torch.equal(c.background.means, lifted.background.means)
+
+
+def test_exr_depth_channels_and_bad_files(tmp_path):
+    import OpenEXR
+
+    from igen_gs.imageio import read_depth
+
+    rng = np.random.default_rng()
+    d = rng.uniform(0.3, 4.0, (37, 53)).astype(np.float32)
+    d[3, 4], d[5, 6] = np.nan, -1.0  # no measurement -> 0
+    hdr = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    want = np.where(np.isfinite(d) & (d > 0), d, 0)
+    for name, channels in (("z", {"Z": d}), ("depth", {"depth": d, "A": np.ones_like(d)}),
+                           ("rgb", {"RGB": np.stack([d, d * 0, d * 0], -1)}),
+                           ("one", {"dist": d})):
+        with OpenEXR.File(hdr, channels) as f:
+            f.write(str(tmp_path / f"{name}.exr"))
+        np.testing.assert_array_equal(read_depth(tmp_path / f"{name}.exr"), want)
+    with OpenEXR.File(hdr, {"A": d, "B": d}) as f:
+        f.write(str(tmp_path / "two.exr"))
+    with pytest.raises(ValueError, match="no depth channel among"):
+        read_depth(tmp_path / "two.exr")
+    (tmp_path / "bad.exr").write_bytes(b"not an exr at all")
+    with pytest.raises(ValueError, match="cannot read depth .*bad.exr"):
+        read_depth(tmp_path / "bad.exr")
 
 
 def test_default_intrinsics_are_a_stated_field_of_view(photo):
