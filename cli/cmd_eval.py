@@ -54,6 +54,10 @@ def print_report(report) -> None:
     if has_flicker:
         table.add_column("flicker", justify="right")
         table.add_column("ref. flicker", justify="right")
+    has_warp = any(s.warp_error is not None for s in report.streams.values())
+    if has_warp:
+        table.add_column("warp err.", justify="right")
+        table.add_column("ref. warp err.", justify="right")
     spec = {"psnr": ".2f", "ssim": ".4f", "lpips": ".4f"}
     for name, s in report.streams.items():
         row = [name, str(s.frames)]
@@ -69,6 +73,8 @@ def print_report(report) -> None:
                     _fmt(d.get("delta_1.25"), ".3f")]
         if has_flicker:
             row += [_fmt(s.flicker, ".5f"), _fmt(s.flicker_reference, ".5f")]
+        if has_warp:
+            row += [_fmt(s.warp_error, ".5f"), _fmt(s.warp_error_reference, ".5f")]
         table.add_row(*row)
     console = Console()
     if not console.is_terminal:  # a pipe or a log file: do not squeeze the table into 80

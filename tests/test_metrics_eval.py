@@ -276,3 +276,71 @@ def test_eval_reads_depth_png_and_npy_alike(tmp_path):
     s = rep.streams["images"]
     assert s.depth["rmse"] < 1e-6 and s.depth["pixels"] == H * W
     assert math.isinf(s.per_frame["psnr"][0])
+
+
+def _write_episode(root, ep):
+    from igen_gs.io import LeRobotWriter
+
+    with LeRobotWriter(root, fps=15, previews=False) as w:
+        w.add_episode(ep)
+
+
+def test_eval_warp_error_of_an_igen_dataset_under_its_known_motion(tmp_path):
+    """igen eval --warp on a rendered episode: every frame matches the previous one warped by
+    the stored camera and object motion, in the fixed photo view and in the moving wrist
+    camera; claiming the wrist camera did not move gives a much larger error on the same
+    frames. Datasets without the motion say what is missing; folders are refused."""
+    from igen_gs.planning import plan_task
+    from igen_gs.scene import Scene
+    from igen_gs.scene.builtin import builtin_camera, builtin_scene
+
+    base = builtin_scene(spacing=0.006)
+    scene = Scene(base.background, base.objects, base.poses, builtin_camera(96, 72),
+                  base.support_plane)
+    from dataclasses import replace
+
+    from igen_gs.episode.config import EpisodeConfig, RigConfig
+    from igen_gs.episode.produce import pack_episode, render_trajectory
+
+    traj = plan_task(scene, "put the red block on the blue plate")
+    n = 100  # the approach, grasp and lift: the wrist camera moves, the block is carried
+    traj = replace(traj, timestamps=traj.timestamps[:n], T_world_ee=traj.T_world_ee[:n],
+                   gripper=traj.gripper[:n], gripper_opening_m=traj.gripper_opening_m[:n],
+                   attached=traj.attached[:n], step_index=traj.step_index[:n],
+                   phase=traj.phase[:n], joint_positions=traj.joint_positions[:n],
+                   object_poses={k: v[:n] for k, v in traj.object_poses.items()})
+    cfg = EpisodeConfig(rig=RigConfig(num_static_views=0, width=96, height=72, wrist_width=64,
+                                      wrist_height=48))
+    frames_, rig = render_trajectory(scene, traj, cfg)
+    ep = pack_episode("e/0", scene, traj, frames_, cfg, rig)
+    assert set(ep.object_poses) == set(scene.object_names) and list(ep.camera_poses) == ["wrist"]
+    _write_episode(tmp_path / "ds", ep)
+    P = ep.camera_poses["wrist"]
+    _write_episode(tmp_path / "still",
+                   replace(ep, camera_poses={"wrist": np.repeat(P[:1], len(P), 0)}))
+    _write_episode(tmp_path / "bare", replace(ep, object_poses=None))
+
+    def warp(root):
+        return evaluate(EvalConfig(rendered=root, reference=root, out=tmp_path / "out",
+                                   lpips="off", warp=True, worst=0)).streams
+
+    good, wrong = warp(tmp_path / "ds"), warp(tmp_path / "still")
+    for cam in ("photo", "wrist"):
+        s = good[cam]
+        assert s.warp_error is not None and s.warp_error == s.warp_error_reference
+        assert s.warp_error < 0.03, (cam, s.warp_error)  # 0..1; H.264 at crf 18 included
+        assert len(s.warp_per_frame) == len(traj) and math.isnan(s.warp_per_frame[0])
+        assert not s.notes
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["streams"]["wrist"]["warp_error"] is not None
+    # Frames where the wrist camera moves: the wrong (static) camera motion does far worse.
+    step = np.linalg.norm(np.diff(P[:, :3, 3], axis=0), axis=1) > 0.005
+    assert step.sum() > 20
+    g = np.asarray(good["wrist"].warp_per_frame[1:])[step]
+    w = np.asarray(wrong["wrist"].warp_per_frame[1:])[step]
+    assert np.nanmean(g) < 0.5 * np.nanmean(w), (np.nanmean(g), np.nanmean(w))
+    bare = warp(tmp_path / "bare")["photo"]
+    assert bare.warp_error is None
+    assert bare.notes == ["no warp error: the dataset has no object poses (episode 0)"]
+    with pytest.raises(ValueError, match="--warp needs the known motion"):
+        evaluate(EvalConfig(rendered=tmp_path, reference=tmp_path, warp=True, lpips="off"))

@@ -114,7 +114,11 @@ def pack_episode(key: str, scene: Scene, traj: Trajectory, ep: EpisodeFrames,
         action=actions_from_trajectory(traj, cfg.action_kind), cameras=cams,
         depth=ep.depth if cfg.write_depth and ep.depth else None,
         labels=ep.labels if cfg.write_labels and ep.labels else None,
-        label_names=ep.label_names, captions=captions(traj), extras=meta)
+        label_names=ep.label_names,
+        camera_poses={n: P for n, P in ep.T_world_cam.items()
+                      if not np.array_equal(P, np.broadcast_to(P[:1], P.shape))} or None,
+        object_poses={n: np.asarray(P, np.float64) for n, P in traj.object_poses.items()},
+        captions=captions(traj), extras=meta)
 
 
 def render_trajectory(scene: Scene, traj: Trajectory, cfg: EpisodeConfig, rig=None

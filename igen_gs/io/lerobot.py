@@ -166,6 +166,8 @@ class EpisodeData:
         labels: optional camera -> integer [T, H, W] instance ids (-1 = background), int16.
         label_names: names of the label ids 0, 1, ... (e.g. objects, then the gripper).
         camera_poses: optional camera -> [T, 4, 4] per-frame T_world_cam (moving cameras).
+        object_poses: optional object name -> [T, 4, 4] per-frame T_world_obj (known motion of
+            rigid objects, e.g. for warp errors; names as in ``label_names``).
         captions: optional per-frame text for the previews (step name, gripper state).
         extras: JSON-serialisable metadata of the episode (plan, seed, variation, ...).
     """
@@ -180,6 +182,7 @@ class EpisodeData:
     labels: dict[str, np.ndarray] | None = None
     label_names: list[str] | None = None
     camera_poses: dict[str, np.ndarray] | None = None
+    object_poses: dict[str, np.ndarray] | None = None
     captions: list[str] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -244,6 +247,12 @@ class EpisodeData:
             if name not in self.frames or P.shape != (T, 4, 4) or not np.isfinite(P).all():
                 raise ValueError(f"episode {self.key!r}: camera_poses of {name!r} must be "
                                  f"finite [T={T}, 4, 4] for a camera with frames, got {P.shape}")
+        for name, P in (self.object_poses or {}).items():
+            P = np.asarray(P, dtype=float)
+            if not isinstance(name, str) or not name or P.shape != (T, 4, 4) or \
+                    not np.isfinite(P).all():
+                raise ValueError(f"episode {self.key!r}: object_poses of {name!r} must be "
+                                 f"finite [T={T}, 4, 4], got {P.shape}")
         if self.captions is not None and len(self.captions) != T:
             raise ValueError(f"episode {self.key!r}: captions has {len(self.captions)} entries "
                              f"for {T} frames")
@@ -705,7 +714,7 @@ class LeRobotWriter:
         cf = _chunk_file(idx)
         start = self.total_frames
         task_index = self.tasks.index(ep.task) if ep.task in self.tasks else len(self.tasks)
-        has_extras = bool(ep.depth or ep.labels or ep.camera_poses)
+        has_extras = bool(ep.depth or ep.labels or ep.camera_poses or ep.object_poses)
         moves: list[tuple[Path, Path]] = []
         row: dict[str, Any] = {"episode_index": idx, "tasks": [ep.task], "length": T,
                                "data/chunk_index": cf["chunk_index"],
@@ -744,6 +753,11 @@ class LeRobotWriter:
                                      for n, P in ep.camera_poses.items()})
             for n in ep.camera_poses:
                 files[f"camera_poses/{n}"] = f"{rel}/camera_poses.npz"
+        if ep.object_poses:
+            jobs["object poses"] = (_save_npz, sdir / "object_poses.npz",
+                                    {n: np.asarray(P, np.float64)
+                                     for n, P in ep.object_poses.items()})
+            files["object_poses"] = f"{rel}/object_poses.npz"
         base = f"episode_{idx:06d}"
         if cfg.previews:
             from .previews import write_contact_sheet, write_preview
@@ -913,6 +927,14 @@ class LoadedEpisode:
             raise ValueError(f"episode {self.index}: camera {camera!r} has no stored per-frame "
                              f"poses and no fixed T_world_cam")
         return np.repeat(np.asarray(cam.T_world_cam)[None], self.length, axis=0)
+
+    def object_poses(self) -> dict[str, np.ndarray]:
+        """Object name -> T_world_obj per frame [T, 4, 4] (empty when none were stored)."""
+        files = self.extras.get("files", {})
+        if "object_poses" not in files:
+            return {}
+        with np.load(self.root / files["object_poses"]) as z:
+            return {n: z[n] for n in z.files}
 
 
 @dataclass

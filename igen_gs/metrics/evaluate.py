@@ -12,7 +12,9 @@ with reference depth (and in the mask). Per stream: summaries of the per-frame v
 median, min, max over frames with a finite value: frames identical to the reference have PSNR
 +inf and are counted in ``infinite``; frames whose mask is empty are counted in ``skipped``),
 depth errors pooled over all evaluated pixels, and, when asked, the flicker of the rendered
-frames on static pixels (beside the reference's flicker on the same pixels, as a baseline).
+frames on static pixels (beside the reference's flicker on the same pixels, as a baseline) and
+the warp error of the rendered frames under their known motion (datasets written by igen: see
+:mod:`.sources`; beside the reference frames' warp error on the same pixels).
 
 LPIPS modes: ``"on"`` needs the backbone weights (clear error otherwise); ``"auto"`` computes
 it when the weights are found and otherwise records why it was skipped in the report; ``"off"``.
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import torch
 
 from .depth import DELTA_THRESHOLDS, depth_errors
 from .image import psnr, ssim
@@ -84,6 +87,11 @@ class EvalConfig:
     static_masks: Path | None = None
     """Folder of static-pixel mask PNGs for --flicker (nonzero = nothing moves there): one
     per frame, or one for all."""
+    warp: bool = False
+    """Also measure the warp error: mean absolute difference (0..1) between each rendered
+    frame and the previous one warped by the known camera and object motion, on pixels seen in
+    both (rendered datasets written by igen, which store depth, label maps, camera and object
+    poses; the gripper is left out)."""
     worst: int = 4
     """Number of frames in worst.png (lowest PSNR)."""
     progress: bool = False
@@ -112,6 +120,13 @@ class StreamReport:
     flicker_per_frame: list[float] | None = None
     """Mean absolute change from the previous frame of the same clip on static pixels, per
     frame (NaN for each clip's first frame and for frames without static pixels)."""
+    warp_error: float | None = None
+    """Mean absolute colour error (0..1) of the rendered frames warped by the known motion."""
+    warp_error_reference: float | None = None
+    """The same for the reference frames on the same pixels and correspondences."""
+    warp_per_frame: list[float] | None = None
+    """Warp error of each frame against the previous frame of its clip (NaN for each clip's
+    first frame and for frames without usable pixels)."""
     notes: list[str] = field(default_factory=list)
     """What could not be measured, and why (with the clips concerned)."""
 
@@ -173,7 +188,7 @@ def _paired_clips(cfg: EvalConfig):
         raise ValueError(f"the datasets' episodes differ: {cfg.rendered} has "
                          f"{len(eps_a)} episodes of {[n for _, n in eps_a][:8]} frames, "
                          f"{cfg.reference} has {len(eps_b)} of {[n for _, n in eps_b][:8]}")
-    it_a = dataset_clips(cfg.rendered, cams, True, cfg.flicker)
+    it_a = dataset_clips(cfg.rendered, cams, True, cfg.flicker, cfg.warp)
     it_b = dataset_clips(cfg.reference, cams, True, False)
     for a, b in zip(it_a, it_b):
         _check_pair(a, b, cfg)
@@ -222,6 +237,8 @@ class _Stream:
         self.depth_pixels = 0
         self.flick = [0.0, 0.0, 0]  # rendered sum, reference sum, pixels
         self.flick_frames: list[float] = []
+        self.warp = [0.0, 0.0, 0]  # rendered sum, reference sum, pixels
+        self.warp_frames: list[float] = []
         self.skipped: dict[str, list[str]] = {}  # reason -> clips
 
     def add_depth(self, e: dict) -> None:
@@ -242,9 +259,13 @@ class _Stream:
         fl = fr = None
         if self.flick[2]:
             fl, fr = self.flick[0] / self.flick[2], self.flick[1] / self.flick[2]
+        wa = wr = None
+        if self.warp[2]:
+            wa, wr = self.warp[0] / self.warp[2], self.warp[1] / self.warp[2]
         return StreamReport(n, self.clips, self.starts, self.per,
                             {k: _summary(v) for k, v in self.per.items()}, depth, fl, fr,
-                            self.flick_frames if self.flick[2] else None,
+                            self.flick_frames if self.flick[2] else None, wa, wr,
+                            self.warp_frames if self.warp[2] else None,
                             [f"{why} ({', '.join(clips)})" for why, clips in self.skipped.items()])
 
 
@@ -334,6 +355,42 @@ def _clip_flicker(a: Clip, b: Clip, static, acc: _Stream) -> None:
     acc.flick_frames += [math.nan] + [float(v) for v in ra]
 
 
+def _clip_warp(a: Clip, b: Clip, acc: _Stream) -> None:
+    """Warp error of one clip pair under the rendered clip's known motion (pair by pair, so
+    memory stays at one frame's correspondences)."""
+    from .temporal import pair_correspondences, warp_errors
+
+    m = a.motion
+    why = None
+    if m is None:
+        why = a.motion_note or "no warp error: no known motion"
+    elif len(a.frames) < 2:
+        why = "no warp error: a single frame"
+    if why is not None:
+        acc.skipped.setdefault(why, []).append(a.name)
+        acc.warp_frames += [math.nan] * len(a.frames)
+        return
+    per = [math.nan]
+    for t in range(len(a.frames) - 1):
+        moved = {label: P[t] @ np.linalg.inv(P[t + 1]) for label, P in m.T_world_obj.items()}
+        uv, ok = pair_correspondences(m.depth[t + 1], m.K, m.T_world_cam[t],
+                                      m.T_world_cam[t + 1], m.labels[t + 1], moved,
+                                      depth_prev=m.depth[t])
+        if m.excluded:
+            ok &= ~torch.from_numpy(np.isin(m.labels[t + 1], m.excluded))
+        ea, n = warp_errors(a.frames[t:t + 2], uv[None], ok[None])
+        eb, _ = warp_errors(b.frames[t:t + 2], uv[None], ok[None])
+        count = int(n[0])
+        if count == 0:
+            per.append(math.nan)
+            continue
+        acc.warp[0] += float(ea[0]) * count
+        acc.warp[1] += float(eb[0]) * count
+        acc.warp[2] += count
+        per.append(float(ea[0]))
+    acc.warp_frames += per
+
+
 def evaluate(cfg: EvalConfig) -> EvalReport:
     """Compare ``cfg.rendered`` against ``cfg.reference`` (see the module docstring); writes
     report.json, curves.png and worst.png into ``cfg.out`` and returns the report."""
@@ -345,6 +402,9 @@ def evaluate(cfg: EvalConfig) -> EvalReport:
     if "lerobot" in kinds and (cfg.rendered_depth is not None or cfg.static_masks is not None):
         raise ValueError("datasets bring their own depth and label maps: --rendered-depth, "
                          "--reference-depth and --static-masks are for folders and MP4s")
+    if cfg.warp and input_kind(cfg.rendered) != "lerobot":
+        raise ValueError("--warp needs the known motion that datasets written by igen store "
+                         "(depth, label maps, camera and object poses): give two datasets")
     if cfg.flicker and cfg.static_masks is None and "lerobot" not in kinds:
         raise ValueError("--flicker needs --static-masks (PNG masks of the pixels where "
                          "nothing moves) for folders and MP4s")
@@ -372,6 +432,8 @@ def evaluate(cfg: EvalConfig) -> EvalReport:
             if cfg.static_masks is not None:
                 static = read_mask_folder(cfg.static_masks, T, (H, W), "static mask")
             _clip_flicker(a, b, static, acc)
+        if cfg.warp:
+            _clip_warp(a, b, acc)
         if bar is not None:
             bar.update(1)
     if bar is not None:

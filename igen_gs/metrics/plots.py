@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 LABELS = {"psnr": "PSNR (dB)", "ssim": "SSIM", "lpips": "LPIPS", "depth_abs_rel": "depth AbsRel",
-          "depth_rmse": "depth RMSE (m)", "flicker": "flicker (0..1)"}
+          "depth_rmse": "depth RMSE (m)", "flicker": "flicker (0..1)",
+          "warp": "warp error (0..1)"}
 
 
 def _pyplot():
@@ -40,6 +41,8 @@ def plot_curves(report, path) -> Path:
             series.setdefault(metric, {})[name] = np.asarray(values, dtype=np.float64)
         if s.flicker_per_frame:
             series.setdefault("flicker", {})[name] = np.asarray(s.flicker_per_frame, np.float64)
+        if s.warp_per_frame:
+            series.setdefault("warp", {})[name] = np.asarray(s.warp_per_frame, np.float64)
     metrics = [m for m in LABELS if m in series] + sorted(set(series) - set(LABELS))
     fig, axes = plt.subplots(max(len(metrics), 1), 1, figsize=(10, 2.3 * max(len(metrics), 1)),
                              squeeze=False, sharex=True)

@@ -12,6 +12,11 @@ A path is one of
 Dataset static masks: pixels whose label is -1 (nothing) or the label named ``background``,
 for cameras with a fixed pose; objects and the gripper may move, so they never count.
 
+Dataset motion (for warp errors): an episode written by igen (depth, label maps, the camera's
+per-frame poses or fixed pose, and every object's per-frame pose ``T_world_obj``) says where
+each pixel was in the previous frame: the background is static in the world, each object moves
+rigidly with its pose; the gripper (its fingers open and close) is left out.
+
 Frames are uint8 [T, H, W, 3]; depth float32 [T, H, W] metres (0 = none); masks bool [T, H, W].
 """
 
@@ -41,6 +46,28 @@ class Clip:
     """bool [T, H, W]: pixels where nothing moves (for flicker)."""
     note: str = ""
     """Why ``static`` is None although the source could have one (e.g. a moving camera)."""
+    motion: Motion | None = None
+    """Known motion of the clip's pixels (datasets written by igen), for warp errors."""
+    motion_note: str = ""
+    """Why ``motion`` is None (what the dataset does not store)."""
+
+
+@dataclass
+class Motion:
+    """What :func:`igen_gs.metrics.temporal.pair_correspondences` needs, for a whole clip."""
+
+    depth: np.ndarray
+    """float32 [T, H, W] metres (0 = nothing)."""
+    K: np.ndarray
+    """[3, 3]."""
+    T_world_cam: np.ndarray
+    """[T, 4, 4]."""
+    labels: np.ndarray
+    """int [T, H, W] (-1 = nothing)."""
+    T_world_obj: dict[int, np.ndarray]
+    """label -> [T, 4, 4] poses of the rigid objects that carry that label."""
+    excluded: list[int]
+    """Labels whose pixels are left out (not rigid: the gripper)."""
 
 
 def input_kind(path) -> str:
@@ -148,8 +175,38 @@ def _dataset_static(ep, camera: str) -> tuple[np.ndarray | None, str]:
     return static, ""
 
 
+def _dataset_motion(ep, camera: str, K, depth, size: tuple[int, int]
+                    ) -> tuple[Motion | None, str]:
+    """The known motion of one dataset camera's pixels, or (None, what is missing)."""
+    files = ep.extras.get("files", {})
+    poses = ep.object_poses()
+    missing = [what for what, ok in (("depth", depth is not None),
+                                     ("label maps", f"labels/{camera}" in files),
+                                     ("object poses", bool(poses)),
+                                     ("intrinsics", K is not None)) if not ok]
+    try:
+        T_world_cam = ep.camera_poses(camera)
+    except ValueError:
+        missing.append("camera poses")
+    if missing:
+        return None, f"no warp error: the dataset has no {', '.join(missing)}"
+    names = list(ep.extras.get("label_names") or [])
+    labels = _pad(ep.labels(camera).astype(np.int64), size, -1)
+    objs = {names.index(n): P for n, P in poses.items() if n in names}
+    excluded = [names.index("gripper")] if "gripper" in names else []
+    return Motion(depth, np.asarray(K, np.float64), T_world_cam, labels, objs, excluded), ""
+
+
+def _pad(a: np.ndarray, size: tuple[int, int], value=0) -> np.ndarray:
+    """[T, h, w] -> [T, H, W]: videos store even sizes, extras the camera's own size."""
+    H, W = size
+    if a.shape[1:] == (H, W):
+        return a
+    return np.pad(a, ((0, 0), (0, H - a.shape[1]), (0, W - a.shape[2])), constant_values=value)
+
+
 def dataset_clips(root, cameras: list[str], with_depth: bool,
-                  with_static: bool) -> Iterator[Clip]:
+                  with_static: bool, with_motion: bool = False) -> Iterator[Clip]:
     """One clip per (camera, episode) of a LeRobot v3.0 dataset, cameras in the given order."""
     from ..io import load_lerobot_dataset
 
@@ -159,17 +216,22 @@ def dataset_clips(root, cameras: list[str], with_depth: bool,
             raise ValueError(f"{root} has no camera {cam!r}; it has {ds.camera_names}")
         for ep in ds.episodes:
             depth = None
-            if with_depth and f"depth/{cam}" in ep.extras.get("files", {}):
+            if (with_depth or with_motion) and f"depth/{cam}" in ep.extras.get("files", {}):
                 depth = ep.depth(cam)
             static, note = _dataset_static(ep, cam) if with_static else (None, "")
             frames = ep.frames(cam)
             H, W = frames.shape[1:3]
-            if depth is not None and depth.shape[1:] != (H, W):  # videos store even sizes
-                depth = np.pad(depth, ((0, 0), (0, H - depth.shape[1]), (0, W - depth.shape[2])))
-            if static is not None and static.shape[1:] != (H, W):
-                static = np.pad(static, ((0, 0), (0, H - static.shape[1]),
-                                         (0, W - static.shape[2])))
-            yield Clip(cam, f"episode {ep.index}", frames, depth, static, note)
+            if depth is not None:
+                depth = _pad(depth, (H, W))
+            if static is not None:
+                static = _pad(static, (H, W), False)
+            motion, motion_note = None, ""
+            if with_motion:
+                info = ep.cameras.get(cam)
+                motion, motion_note = _dataset_motion(
+                    ep, cam, None if info is None else info.K, depth, (H, W))
+            yield Clip(cam, f"episode {ep.index}", frames, depth if with_depth else None,
+                       static, note, motion, motion_note)
 
 
 def dataset_layout(root) -> tuple[list[str], list[tuple[int, int]]]:
