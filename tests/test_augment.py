@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from test_io import _lerobot_check, needs_lerobot
 
 from igen_gs.augment import AugmentConfig, augment, new_viewpoint
 from igen_gs.io import load_lerobot_dataset
@@ -93,3 +94,21 @@ def test_augment_errors(tmp_path, small_dataset):
                         "entrypoint()", "augment", str(tmp_path / "missing")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "input not found" in r.stderr
+
+
+@needs_lerobot
+def test_real_lerobot_loads_an_augmented_dataset(small_dataset, tmp_path):
+    """The augmented dataset (new camera streams beside the source one) loads in lerobot's
+    own LeRobotDataset with states, actions, task and frames intact."""
+    augment(small_dataset, tmp_path / "aug", AugmentConfig(num_views=1, seed=5,
+                                                           previews=False), progress=False)
+    ep = load_lerobot_dataset(tmp_path / "aug").episodes[0]
+    arrays = {"state_0": ep.state, "action_0": ep.action, "task_0": np.array(ep.task)}
+    for cam in ep.videos:
+        arrays[f"frames_0_{cam}"] = ep.frames(cam)
+    np.savez(tmp_path / "expect.npz", **arrays)
+    report = _lerobot_check(tmp_path / "aug", tmp_path / "expect.npz", "--min-psnr", "40")
+    assert report["ok"], report
+    assert report["num_episodes"] == 1 and report["episode_lengths"] == [ep.length]
+    assert report["camera_keys"] == ["observation.images.photo",
+                                     "observation.images.photo_view0"]
