@@ -13,6 +13,7 @@ from .temporal import (
     bilinear_sample,
     flicker,
     frame_changes,
+    iter_motion_correspondences,
     motion_correspondences,
     pair_correspondences,
     warp_error,
@@ -20,6 +21,6 @@ from .temporal import (
 )
 
 __all__ = ["EvalConfig", "EvalReport", "StreamReport", "bilinear_sample", "depth_errors",
-           "evaluate", "flicker", "frame_changes", "load_lpips", "lpips", "lpips_backbone_path",
-           "lpips_map", "motion_correspondences", "mse", "pair_correspondences", "psnr", "ssim",
-           "ssim_map", "warp_error", "warp_errors"]
+           "evaluate", "flicker", "frame_changes", "iter_motion_correspondences", "load_lpips",
+           "lpips", "lpips_backbone_path", "lpips_map", "motion_correspondences", "mse",
+           "pair_correspondences", "psnr", "ssim", "ssim_map", "warp_error", "warp_errors"]

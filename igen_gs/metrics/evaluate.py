@@ -358,7 +358,7 @@ def _clip_flicker(a: Clip, b: Clip, static, acc: _Stream) -> None:
 def _clip_warp(a: Clip, b: Clip, acc: _Stream) -> None:
     """Warp error of one clip pair under the rendered clip's known motion (pair by pair, so
     memory stays at one frame's correspondences)."""
-    from .temporal import pair_correspondences, warp_errors
+    from .temporal import iter_motion_correspondences, warp_errors
 
     m = a.motion
     why = None
@@ -371,11 +371,8 @@ def _clip_warp(a: Clip, b: Clip, acc: _Stream) -> None:
         acc.warp_frames += [math.nan] * len(a.frames)
         return
     per = [math.nan]
-    for t in range(len(a.frames) - 1):
-        moved = {label: P[t] @ np.linalg.inv(P[t + 1]) for label, P in m.T_world_obj.items()}
-        uv, ok = pair_correspondences(m.depth[t + 1], m.K, m.T_world_cam[t],
-                                      m.T_world_cam[t + 1], m.labels[t + 1], moved,
-                                      depth_prev=m.depth[t])
+    pairs = iter_motion_correspondences(m.depth, m.K, m.T_world_cam, m.labels, m.T_world_obj)
+    for t, (uv, ok) in enumerate(pairs):
         if m.excluded:
             ok &= ~torch.from_numpy(np.isin(m.labels[t + 1], m.excluded))
         ea, n = warp_errors(a.frames[t:t + 2], uv[None], ok[None])

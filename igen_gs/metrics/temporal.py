@@ -23,6 +23,8 @@ Warp error (known motion)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -219,16 +221,12 @@ def pair_correspondences(depth_next, K, T_world_cam_prev, T_world_cam_next,
     return uv, valid
 
 
-def motion_correspondences(depths, K, T_world_cam, labels=None,
-                           T_world_obj: dict | None = None, tol_m: float = 0.02,
-                           tol_rel: float = 0.02) -> tuple[Tensor, Tensor]:
-    """Correspondence maps of a whole sequence with known motion.
-
-    ``depths`` [T, H, W] z-depth in metres; ``K`` [3, 3]; ``T_world_cam`` [T, 4, 4] (or
-    [4, 4]: a fixed camera); ``labels`` [T, H, W] int and ``T_world_obj`` {label: [T, 4, 4]}
-    object-to-world poses per frame (pixels of other labels are static in the world).
-    Returns (uv_prev float64 [T-1, H, W, 2], valid bool [T-1, H, W]) for :func:`warp_error`,
-    with the occlusion test of :func:`pair_correspondences` against frame t's depth."""
+def iter_motion_correspondences(depths, K, T_world_cam, labels=None,
+                                T_world_obj: dict | None = None, tol_m: float = 0.02,
+                                tol_rel: float = 0.02) -> Iterator[tuple[Tensor, Tensor]]:
+    """:func:`motion_correspondences` one pair (t, t+1) at a time: yields (uv_prev float64
+    [H, W, 2], valid bool [H, W]) for t = 0 .. T-2, so that memory holds one pair's maps. The
+    inputs are checked before the first pair."""
     d = _tensor(depths)
     if d.dim() != 3 or d.shape[0] < 2:
         raise ValueError(f"depths must be [T, H, W] with T >= 2, got {tuple(d.shape)}")
@@ -242,12 +240,27 @@ def motion_correspondences(depths, K, T_world_cam, labels=None,
     lab = None if labels is None else _tensor(labels, torch.int64)
     if lab is not None and tuple(lab.shape) != tuple(d.shape):
         raise ValueError(f"labels must be [T, H, W] = {tuple(d.shape)}, got {tuple(lab.shape)}")
-    uvs, oks = [], []
-    for t in range(T - 1):
+    return _pairs(d, K, P, lab, objs, tol_m, tol_rel)
+
+
+def _pairs(d, K, P, lab, objs, tol_m, tol_rel) -> Iterator[tuple[Tensor, Tensor]]:
+    for t in range(d.shape[0] - 1):
         motion = {label: p[t] @ torch.linalg.inv(p[t + 1]) for label, p in objs.items()}
-        uv, ok = pair_correspondences(d[t + 1], K, P[t], P[t + 1],
-                                      None if lab is None else lab[t + 1], motion,
-                                      depth_prev=d[t], tol_m=tol_m, tol_rel=tol_rel)
-        uvs.append(uv)
-        oks.append(ok)
-    return torch.stack(uvs), torch.stack(oks)
+        yield pair_correspondences(d[t + 1], K, P[t], P[t + 1],
+                                   None if lab is None else lab[t + 1], motion,
+                                   depth_prev=d[t], tol_m=tol_m, tol_rel=tol_rel)
+
+
+def motion_correspondences(depths, K, T_world_cam, labels=None,
+                           T_world_obj: dict | None = None, tol_m: float = 0.02,
+                           tol_rel: float = 0.02) -> tuple[Tensor, Tensor]:
+    """Correspondence maps of a whole sequence with known motion.
+
+    ``depths`` [T, H, W] z-depth in metres; ``K`` [3, 3]; ``T_world_cam`` [T, 4, 4] (or
+    [4, 4]: a fixed camera); ``labels`` [T, H, W] int and ``T_world_obj`` {label: [T, 4, 4]}
+    object-to-world poses per frame (pixels of other labels are static in the world).
+    Returns (uv_prev float64 [T-1, H, W, 2], valid bool [T-1, H, W]) for :func:`warp_error`,
+    with the occlusion test of :func:`pair_correspondences` against frame t's depth."""
+    pairs = list(iter_motion_correspondences(depths, K, T_world_cam, labels, T_world_obj,
+                                             tol_m, tol_rel))
+    return torch.stack([uv for uv, _ in pairs]), torch.stack([ok for _, ok in pairs])
