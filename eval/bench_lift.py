@@ -50,7 +50,7 @@ OFFSETS = {"frames": lambda k: k, "steps": lambda k: 3 * k}  # k -> frame-number
 
 
 def real_data(n_sources: int) -> dict:
-    from nvs_common import point_warp, render_scene, score, seen_mask
+    from nvs_common import render_scene, score_pair
 
     from igen_gs import lift
     from igen_gs.metrics import psnr
@@ -73,17 +73,8 @@ def real_data(n_sources: int) -> dict:
         img, _ = render_scene(scene, fi.K, fi.T_world_cam, W, H)
         same_view.append(psnr(img, fi.rgb / 255.0, fi.depth > 0))
         for (d, k), methods in rows.items():
-            fj = folder.frame(i + OFFSETS[d](k))
-            target = fj.rgb / 255.0
-            valid = fj.depth > 0
-            seen = seen_mask(fj.depth, fj.K, fj.T_world_cam, fi.depth, fi.K, fi.T_world_cam)
-            pred, drawn = render_scene(scene, fj.K, fj.T_world_cam, W, H)
-            methods["lift"].append(score(pred, target, drawn, valid, seen))
-            methods["copy"].append(score(fi.rgb / 255.0, target, np.ones_like(valid), valid,
-                                         seen))
-            warp, hit = point_warp(fi.rgb, fi.depth, fi.K, fi.T_world_cam, fj.K,
-                                   fj.T_world_cam, H, W)
-            methods["warp"].append(score(warp, target, hit, valid, seen))
+            for m, r in score_pair(scene, fi, folder.frame(i + OFFSETS[d](k))).items():
+                methods[m].append(r)
     summary = {}
     for (d, k), methods in rows.items():
         summary[f"{d}:{k}"] = {

@@ -21,8 +21,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).parent))
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,7 +35,7 @@ def main() -> None:
     a = ap.parse_args()
     if not (REDKITCHEN / "camera-intrinsics.txt").is_file():
         sys.exit(f"redkitchen not found at {REDKITCHEN}")
-    from nvs_common import point_warp, render_scene, score, seen_mask
+    from nvs_common import score_pair
     from rich.console import Console
     from rich.table import Table
 
@@ -52,6 +50,12 @@ def main() -> None:
         use_lpips = True
     except (ValueError, FileNotFoundError) as e:
         use_lpips, lpips_note = False, str(e)
+    def lpips_scores(img, target, valid, seen):
+        if not use_lpips:
+            return {}
+        return {"lpips_valid": lpips(img, target, mask=valid),
+                "lpips_seen": lpips(img, target, mask=seen)}
+
     folder = RGBDFolder(REDKITCHEN)
     sources = [i for i in folder.indices[::a.step] if any(i + k in folder for k in KS)]
     rows = {k: {"lift": [], "lift+fill": [], "copy": [], "warp": []} for k in KS}
@@ -60,34 +64,20 @@ def main() -> None:
 
     def frame(i):
         if i not in cache:
-            cache.clear() if len(cache) > 40 else None
+            if len(cache) > 40:
+                cache.clear()
             cache[i] = folder.frame(i)
         return cache[i]
 
     for n, i in enumerate(sources):
         fi = frame(i)
-        H, W = fi.depth.shape
         scene = lift(fi.rgb, fi.depth, fi.K, T_world_cam=fi.T_world_cam)
         for k in KS:
             if i + k not in folder:
                 continue
             fj = frame(i + k)
-            target = fj.rgb / 255.0
-            valid = fj.depth > 0
-            seen = seen_mask(fj.depth, fj.K, fj.T_world_cam, fi.depth, fi.K, fi.T_world_cam)
-            pred, drawn = render_scene(scene, fj.K, fj.T_world_cam, W, H)
-            warp, hit = point_warp(fi.rgb, fi.depth, fi.K, fi.T_world_cam, fj.K,
-                                   fj.T_world_cam, H, W)
-            # What igen augment writes: disoccluded pixels inpainted (coverage 1 by design).
-            filled = fill_holes((pred * 255).round().astype(np.uint8), ~drawn) / 255.0
-            for method, img, cov in (("lift", pred, drawn),
-                                     ("lift+fill", filled, np.ones_like(valid)),
-                                     ("copy", fi.rgb / 255.0, np.ones_like(valid)),
-                                     ("warp", warp, hit)):
-                r = score(img, target, cov, valid, seen)
-                if use_lpips:
-                    r["lpips_valid"] = lpips(img, target, mask=valid)
-                    r["lpips_seen"] = lpips(img, target, mask=seen)
+            scores = score_pair(scene, fi, fj, fill=fill_holes, extra=lpips_scores)
+            for method, r in scores.items():
                 rows[k][method].append(r)
         print(f"\r{n + 1}/{len(sources)} source frames", end="", file=sys.stderr)
     print(file=sys.stderr)

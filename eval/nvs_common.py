@@ -97,3 +97,29 @@ def render_scene(scene, K: np.ndarray, T_world_cam: np.ndarray, W: int, H: int):
     cam = Camera(torch.from_numpy(K), torch.from_numpy(T_world_cam), W, H)
     out = scene.render(cam, labels=False)
     return out["rgb"][0].clamp(0, 1).numpy().astype(np.float64), out["alpha"][0].numpy() > 0.5
+
+
+def score_pair(scene, fi, fj, fill=None, extra=None) -> dict[str, dict]:
+    """Frame i lifted into ``scene``, scored at frame j's camera against frame j (RGBDFrame
+    records): method -> :func:`score` for "lift" (the render as it is), "copy" (frame i
+    itself) and "warp" (z-buffered point warp of frame i), all on the same pixels; with
+    ``fill(rgb uint8, holes bool) -> rgb uint8`` also "lift+fill" (holes inpainted, coverage 1).
+    ``extra(img, target, valid, seen) -> dict`` adds more numbers to each method's scores."""
+    H, W = fi.depth.shape
+    target = fj.rgb / 255.0
+    valid = fj.depth > 0
+    seen = seen_mask(fj.depth, fj.K, fj.T_world_cam, fi.depth, fi.K, fi.T_world_cam)
+    pred, drawn = render_scene(scene, fj.K, fj.T_world_cam, W, H)
+    warp, hit = point_warp(fi.rgb, fi.depth, fi.K, fi.T_world_cam, fj.K, fj.T_world_cam, H, W)
+    methods = {"lift": (pred, drawn)}
+    if fill is not None:
+        filled = fill((pred * 255).round().astype(np.uint8), ~drawn) / 255.0
+        methods["lift+fill"] = (filled, np.ones_like(valid))
+    methods["copy"] = (fi.rgb / 255.0, np.ones_like(valid))
+    methods["warp"] = (warp, hit)
+    out = {}
+    for name, (img, cov) in methods.items():
+        out[name] = score(img, target, cov, valid, seen)
+        if extra is not None:
+            out[name].update(extra(img, target, valid, seen))
+    return out
