@@ -460,3 +460,92 @@ def test_kernel_survives_extreme_inputs(fresh_seed):
                                 backend="cpu", label_ids=torch.randint(0, 3, (N,), generator=g),
                                 num_labels=3)
         assert torch.isfinite(a).all() and a.min() >= 0 and a.max() <= 1
+
+
+class _PretendCuda(torch.Tensor):
+    """A CPU tensor that says it is on CUDA, so that the gsplat route can be followed here."""
+
+    @property
+    def is_cuda(self):
+        return True
+
+
+def test_gsplat_backend_forwards_every_argument(monkeypatch):
+    """The gsplat route, through a recorded call (no CUDA here): every argument reaches
+    gsplat.rasterization by name with the value given, and labels are a second pass of one-hot
+    features without background, SH or depth."""
+    import gsplat
+
+    calls = []
+
+    def record(**kwargs):
+        calls.append(kwargs)
+        C, H, W = kwargs["viewmats"].shape[0], kwargs["height"], kwargs["width"]
+        D = kwargs["colors"].shape[-1] + (kwargs["render_mode"] != "RGB")
+        return torch.zeros(C, H, W, D), torch.zeros(C, H, W, 1), {"from": "recorder"}
+
+    monkeypatch.setattr(gsplat, "rasterization", record)
+    args = _args()
+    args["means"] = args["means"].as_subclass(_PretendCuda)
+    args["colors"] = torch.rand(4, 4, 3)  # SH degree 1
+    labels = torch.tensor([0, 2, 1, 2])
+    options = dict(near_plane=0.05, far_plane=50.0, radius_clip=0.5, eps2d=0.2, sh_degree=1,
+                   packed=False, tile_size=8, backgrounds=torch.tensor([[0.1, 0.2, 0.3]]),
+                   render_mode="RGB+ED", sparse_grad=True, absgrad=True,
+                   rasterize_mode="antialiased", channel_chunk=7, distributed=False,
+                   camera_model="fisheye", segmented=True, with_ut=True, with_eval3d=True,
+                   radial_coeffs=torch.zeros(1, 6), tangential_coeffs=torch.zeros(1, 2),
+                   thin_prism_coeffs=torch.zeros(1, 4), ftheta_coeffs="ftheta",
+                   rolling_shutter="rs", viewmats_rs=torch.eye(4)[None])
+    colors, alphas, meta = rasterization(**args, **options, backend="gsplat", label_ids=labels,
+                                         num_labels=3)
+    assert len(calls) == 2
+    first, second = calls
+    for name, value in {**args, **options}.items():
+        assert name in first, f"{name} was not forwarded to gsplat"
+        got = first[name]
+        if isinstance(value, torch.Tensor):
+            assert got is value, name
+        else:
+            assert got == value, name
+    assert set(first) == set(args) | set(options) | {"covars"} and first["covars"] is None
+    assert colors.shape == (1, 30, 40, 4) and alphas.shape == (1, 30, 40, 1)
+    assert meta["backend"] == "gsplat" and meta["from"] == "recorder"
+    # The label pass: one-hot features, plain RGB, no SH, no background.
+    assert second["render_mode"] == "RGB" and second["sh_degree"] is None
+    assert second["backgrounds"] is None
+    assert torch.equal(second["colors"], torch.nn.functional.one_hot(labels, 3).float())
+    for name in set(options) - {"render_mode", "sh_degree", "backgrounds"}:
+        v = options[name]
+        assert second[name] is v if isinstance(v, torch.Tensor) else second[name] == v, name
+    assert meta["label_weights"].shape == (1, 30, 40, 3)
+    # Without rolling_shutter, gsplat keeps its own default (the argument is not sent).
+    calls.clear()
+    rasterization(**args, sh_degree=1, backend="gsplat")
+    assert "rolling_shutter" not in calls[0] and calls[0]["render_mode"] == "RGB"
+
+
+@pytest.mark.parametrize("backend", ["gsplat", "torch", "cpu"])
+def test_every_backend_validates_the_same_way(backend, monkeypatch):
+    """One validation for every backend: the gsplat route gives the same one-line errors before
+    gsplat is ever called."""
+    import gsplat
+
+    def never(**kwargs):
+        raise AssertionError("gsplat.rasterization called with invalid input")
+
+    monkeypatch.setattr(gsplat, "rasterization", never)
+    for change, message in [
+        (dict(quats=torch.zeros(3, 4)), "quats must have shape [N, 4]"),
+        (dict(colors=torch.tensor([[0, 0, float("inf")]] * 4)), "colors contains NaN"),
+        (dict(render_mode="RGBD"), "render_mode must be one of"),
+        (dict(label_ids=torch.tensor([0, 1, 2, 3]), num_labels=3),
+         "label_ids must lie in [0, num_labels)"),
+        (dict(label_ids=torch.zeros(4), num_labels=3), "label_ids must be an integer tensor"),
+    ]:
+        args = _args()
+        args["means"] = args["means"].as_subclass(_PretendCuda)
+        args.update(change)
+        with pytest.raises(ValueError) as e:
+            rasterization(**args, backend=backend)
+        assert message in str(e.value) and "\n" not in str(e.value)

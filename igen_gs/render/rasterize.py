@@ -19,8 +19,6 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from .reference import rasterization_reference
-
 RenderMode = Literal["RGB", "D", "ED", "RGB+D", "RGB+ED"]
 Backend = Literal["auto", "cpu", "gsplat", "torch"]
 _RENDER_MODES = ("RGB", "D", "ED", "RGB+D", "RGB+ED")
@@ -69,9 +67,11 @@ def _check_finite(x: Tensor, name: str) -> None:
 
 
 def _validate(
-    means, quats, scales, opacities, colors, viewmats, Ks, width, height, near_plane, far_plane,
-    eps2d, sh_degree, backgrounds, render_mode, rasterize_mode, covars,
-) -> tuple[int, int]:
+    *, means, quats, scales, opacities, colors, viewmats, Ks, width, height, near_plane,
+    far_plane, eps2d, sh_degree, backgrounds, render_mode, rasterize_mode, covars, label_ids,
+    num_labels,
+) -> None:
+    """The one check of every input, for every backend: a ValueError naming the problem."""
     _check_tensor(means, "means", "[N, 3]", 2)
     if means.shape[-1] != 3:
         raise ValueError(f"means must have shape [N, 3], got {tuple(means.shape)}")
@@ -166,7 +166,21 @@ def _validate(
         raise ValueError("Ks must be pinhole intrinsics [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]")
     if bool((Kc[:, 0, 0] <= 0).any() | (Kc[:, 1, 1] <= 0).any()):
         raise ValueError("Ks must have positive focal lengths fx, fy")
-    return N, C
+    if label_ids is not None:
+        _check_labels(label_ids, num_labels, N, device)
+
+
+def _check_labels(label_ids: Any, num_labels: Any, N: int, device: torch.device) -> None:
+    if not isinstance(label_ids, Tensor) or label_ids.shape != (N,) or \
+            label_ids.is_floating_point() or label_ids.dtype == torch.bool:
+        raise ValueError(f"label_ids must be an integer tensor of shape [N] = [{N}]")
+    if label_ids.device != device:
+        raise ValueError(f"label_ids is on {label_ids.device} but means is on {device}; "
+                         "put every input on one device")
+    if not isinstance(num_labels, int) or isinstance(num_labels, bool) or num_labels <= 0:
+        raise ValueError(f"num_labels must be a positive int with label_ids, got {num_labels!r}")
+    if int(label_ids.min()) < 0 or int(label_ids.max()) >= num_labels:
+        raise ValueError(f"label_ids must lie in [0, num_labels) = [0, {num_labels})")
 
 
 def _np32(t: Tensor | None):
@@ -175,25 +189,12 @@ def _np32(t: Tensor | None):
     return t.detach().to(dtype=torch.float32).contiguous().numpy()
 
 
-def _one_hot_labels(label_ids, num_labels, means, check_only: bool = False):
-    N = means.shape[0]
-    if not isinstance(label_ids, Tensor) or label_ids.shape != (N,) or \
-            label_ids.is_floating_point() or label_ids.dtype == torch.bool:
-        raise ValueError(f"label_ids must be an integer tensor of shape [N] = [{N}]")
-    if not isinstance(num_labels, int) or num_labels <= 0:
-        raise ValueError(f"num_labels must be a positive int with label_ids, got {num_labels!r}")
-    if N and (int(label_ids.min()) < 0 or int(label_ids.max()) >= num_labels):
-        raise ValueError(f"label_ids must lie in [0, num_labels) = [0, {num_labels})")
-    if check_only:
-        return None
-    return torch.nn.functional.one_hot(label_ids.long(), num_labels).to(means.dtype)
-
-
-def _rasterize_cpu(
-    means, quats, scales, opacities, colors, viewmats, Ks, width, height, near_plane, far_plane,
-    radius_clip, eps2d, sh_degree, backgrounds, render_mode, rasterize_mode, covars,
-    label_ids=None, num_labels=None, with_meta=True,
-):
+def _render_cpu(
+    *, means, quats, scales, opacities, colors, viewmats, Ks, width, height, near_plane,
+    far_plane, radius_clip, eps2d, sh_degree, backgrounds, render_mode, rasterize_mode, covars,
+    label_ids, num_labels, with_meta,
+) -> tuple[Tensor, Tensor, dict]:
+    """The native CPU kernels; labels are accumulated sparsely in the same pass."""
     if any(t is not None and t.requires_grad for t in (means, quats, scales, opacities, colors,
                                                        covars)):
         if torch.is_grad_enabled():
@@ -251,6 +252,65 @@ def _rasterize_cpu(
     return t(out["render_colors"]), t(out["render_alphas"]), meta
 
 
+
+def _render_torch(
+    *, means, quats, scales, opacities, colors, viewmats, Ks, width, height, near_plane,
+    far_plane, radius_clip, eps2d, sh_degree, backgrounds, render_mode, rasterize_mode, covars,
+    tile_size,
+) -> tuple[Tensor, Tensor, dict]:
+    """The readable PyTorch reference, in float32 (differentiable, any device, slow)."""
+    # The reference is this backend's implementation and the test oracle; nothing else in the
+    # package imports it, and it is loaded only when this backend is asked for.
+    from .reference import rasterization_reference
+
+    def f32(t: Tensor | None) -> Tensor | None:
+        return None if t is None else t.to(torch.float32)
+
+    colors_out, alphas_out, meta = rasterization_reference(
+        f32(means), f32(quats), f32(scales), f32(opacities), f32(colors), f32(viewmats), f32(Ks),
+        width, height, near_plane=near_plane, far_plane=far_plane, radius_clip=radius_clip,
+        eps2d=eps2d, sh_degree=sh_degree, backgrounds=f32(backgrounds), render_mode=render_mode,
+        rasterize_mode=rasterize_mode, covars=f32(covars))
+    meta["tile_size"] = tile_size
+    meta["n_cameras"] = viewmats.shape[0]
+    return colors_out, alphas_out, meta
+
+
+def _render_gsplat(
+    *, means, quats, scales, opacities, colors, viewmats, Ks, width, height, near_plane,
+    far_plane, radius_clip, eps2d, sh_degree, backgrounds, render_mode, rasterize_mode, covars,
+    gsplat_options: dict[str, Any],
+) -> tuple[Tensor, Tensor, dict]:
+    """gsplat's CUDA rasterization, every argument forwarded by name."""
+    import gsplat
+
+    return gsplat.rasterization(
+        means=means, quats=quats, scales=scales, opacities=opacities, colors=colors,
+        viewmats=viewmats, Ks=Ks, width=width, height=height, near_plane=near_plane,
+        far_plane=far_plane, radius_clip=radius_clip, eps2d=eps2d, sh_degree=sh_degree,
+        backgrounds=backgrounds, render_mode=render_mode, rasterize_mode=rasterize_mode,
+        covars=covars, **gsplat_options)
+
+
+def _choose_backend(backend: str, means: Tensor, gsplat_only: dict[str, bool]) -> str:
+    """The backend that will run (``"auto"`` resolved), after checking it can take the input."""
+    if backend == "auto":
+        backend = "gsplat" if means.is_cuda else "cpu"
+    if backend == "gsplat":
+        if not means.is_cuda:
+            raise ValueError("backend='gsplat' needs CUDA tensors; use backend='cpu' for CPU "
+                             "tensors")
+        return backend
+    bad = [name for name, used in gsplat_only.items() if used]
+    if bad:
+        raise ValueError(f"backend {backend!r} supports the pinhole 3DGS forward pass only; "
+                         f"unsupported argument(s): {', '.join(bad)} "
+                         "(use backend='gsplat' on CUDA)")
+    if backend == "cpu" and means.device.type != "cpu":
+        raise ValueError(f"backend='cpu' needs CPU tensors, means is on {means.device}")
+    return backend
+
+
 def rasterization(
     means: Tensor,  # [N, 3]
     quats: Tensor,  # [N, 4] (w, x, y, z)
@@ -286,6 +346,7 @@ def rasterization(
     ftheta_coeffs: Any = None,
     rolling_shutter: Any = None,
     viewmats_rs: Tensor | None = None,
+    *,
     backend: Backend = "auto",
     label_ids: Tensor | None = None,  # [N] int, in [0, num_labels)
     num_labels: int | None = None,
@@ -297,74 +358,47 @@ def rasterization(
     normalised), ``scales`` [N, 3], ``opacities`` [N], ``colors`` [N, D] / [C, N, D] features
     (any D) or SH coefficients [N, K, 3] / [C, N, K, 3] when ``sh_degree`` is 0..3,
     ``viewmats`` [C, 4, 4] world-to-camera, ``Ks`` [C, 3, 3] OpenCV pinhole intrinsics,
-    ``backgrounds`` [C, D].
+    ``backgrounds`` [C, D]. (gsplat's optional leading batch dimensions are not taken: call
+    ``gsplat.rasterization`` directly for those.)
 
     Returns ``(render_colors [C, H, W, D(+1)], render_alphas [C, H, W, 1], meta)``. In the
     "+D"/"+ED" modes the last channel is accumulated / expected camera depth; "D"/"ED" give
     only that channel.
 
-    ``backend`` is this library's addition ("auto", "cpu", "gsplat", "torch"; see the module
-    docstring). So are ``label_ids`` [N] and ``num_labels`` L: when given, ``meta
-    ["label_weights"]`` [C, H, W, L] holds, per pixel, the blending weight each label
-    contributes -- the same as rendering one-hot features, which the CPU kernels accumulate
-    sparsely (one channel per Gaussian instead of L). ``return_meta=False`` lets the CPU
-    kernels skip the per-camera projection arrays of ``meta`` (faster for repeated renders;
-    ``meta`` then keeps only timings and label weights).
+    The keyword-only arguments are this library's additions. ``backend``: "auto", "cpu",
+    "gsplat", "torch" (see the module docstring). ``label_ids`` [N] and ``num_labels`` L:
+    when given, ``meta["label_weights"]`` [C, H, W, L] holds, per pixel, the blending weight
+    each label contributes -- the same as rendering one-hot features, which the CPU kernels
+    accumulate sparsely (one channel per Gaussian instead of L) and the other backends render
+    as a second pass. ``return_meta=False`` lets the CPU kernels skip the per-camera
+    projection arrays of ``meta`` (faster for repeated renders; ``meta`` then keeps only
+    timings and label weights).
 
-    gsplat features outside the pinhole 3DGS forward pass (fisheye/ortho cameras, unscented
-    transform, distortion, rolling shutter, distributed) are passed through to the
-    gsplat backend and rejected with a ValueError by the others. ``packed``, ``sparse_grad``,
-    ``absgrad``, ``channel_chunk`` and ``segmented`` only change gsplat's memory use and
-    gradients; the CPU backend returns a dense (unpacked) ``meta``.
+    Every input is checked once, the same way for every backend, and bad input raises a
+    one-line ValueError. gsplat features outside the pinhole 3DGS forward pass (fisheye/ortho
+    cameras, unscented transform, distortion, rolling shutter, distributed) are passed
+    through to the gsplat backend and rejected with a ValueError by the others. ``packed``,
+    ``sparse_grad``, ``absgrad``, ``channel_chunk`` and ``segmented`` only change gsplat's
+    memory use and gradients; the CPU backend returns a dense (unpacked) ``meta``.
     """
     if backend not in ("auto", "cpu", "gsplat", "torch"):
         raise ValueError(f"backend must be 'auto', 'cpu', 'gsplat' or 'torch', got {backend!r}")
-    if not isinstance(means, Tensor):
-        raise ValueError("means must be a torch.Tensor of shape [N, 3]")
-    if backend == "auto":
-        backend = "gsplat" if means.is_cuda else "cpu"
-    if label_ids is not None and backend != "cpu":
-        # Labels as one-hot features, in a second pass of the same backend.
-        labels_1h = _one_hot_labels(label_ids, num_labels, means)
-        colors_out, alphas_out, meta = rasterization(
-            means, quats, scales, opacities, colors, viewmats, Ks, width, height, near_plane,
-            far_plane, radius_clip, eps2d, sh_degree, packed, tile_size, backgrounds,
-            render_mode, sparse_grad, absgrad, rasterize_mode, channel_chunk, distributed,
-            camera_model, segmented, covars, with_ut, with_eval3d, radial_coeffs,
-            tangential_coeffs, thin_prism_coeffs, ftheta_coeffs, rolling_shutter, viewmats_rs,
-            backend=backend)
-        lw, _, _ = rasterization(
-            means, quats, scales, opacities, labels_1h, viewmats, Ks, width, height, near_plane,
-            far_plane, radius_clip, eps2d, None, packed, tile_size, None, "RGB", sparse_grad,
-            absgrad, rasterize_mode, channel_chunk, distributed, camera_model, segmented, covars,
-            with_ut, with_eval3d, radial_coeffs, tangential_coeffs, thin_prism_coeffs,
-            ftheta_coeffs, rolling_shutter, viewmats_rs, backend=backend)
-        meta["label_weights"] = lw
-        return colors_out, alphas_out, meta
-    if backend == "gsplat":
-        if not means.is_cuda:
-            raise ValueError("backend='gsplat' needs CUDA tensors; use backend='cpu' for CPU "
-                             "tensors")
-        import gsplat
-
-        kwargs = dict(
-            near_plane=near_plane, far_plane=far_plane, radius_clip=radius_clip, eps2d=eps2d,
-            sh_degree=sh_degree, packed=packed, tile_size=tile_size, backgrounds=backgrounds,
-            render_mode=render_mode, sparse_grad=sparse_grad, absgrad=absgrad,
-            rasterize_mode=rasterize_mode, channel_chunk=channel_chunk, distributed=distributed,
-            camera_model=camera_model, segmented=segmented, covars=covars, with_ut=with_ut,
-            with_eval3d=with_eval3d, radial_coeffs=radial_coeffs,
-            tangential_coeffs=tangential_coeffs, thin_prism_coeffs=thin_prism_coeffs,
-            ftheta_coeffs=ftheta_coeffs, viewmats_rs=viewmats_rs,
-        )
-        if rolling_shutter is not None:
-            kwargs["rolling_shutter"] = rolling_shutter
-        colors_out, alphas_out, meta = gsplat.rasterization(
-            means, quats, scales, opacities, colors, viewmats, Ks, width, height, **kwargs)
-        meta["backend"] = "gsplat"
-        return colors_out, alphas_out, meta
-
-    unsupported = {
+    _validate(
+        means=means, quats=quats, scales=scales, opacities=opacities, colors=colors,
+        viewmats=viewmats, Ks=Ks, width=width, height=height, near_plane=near_plane,
+        far_plane=far_plane, eps2d=eps2d, sh_degree=sh_degree, backgrounds=backgrounds,
+        render_mode=render_mode, rasterize_mode=rasterize_mode, covars=covars,
+        label_ids=label_ids, num_labels=num_labels)
+    gsplat_options = dict(
+        packed=packed, tile_size=tile_size, sparse_grad=sparse_grad, absgrad=absgrad,
+        channel_chunk=channel_chunk, distributed=distributed, camera_model=camera_model,
+        segmented=segmented, with_ut=with_ut, with_eval3d=with_eval3d,
+        radial_coeffs=radial_coeffs, tangential_coeffs=tangential_coeffs,
+        thin_prism_coeffs=thin_prism_coeffs, ftheta_coeffs=ftheta_coeffs,
+        viewmats_rs=viewmats_rs)
+    if rolling_shutter is not None:  # else gsplat's own default (a global shutter)
+        gsplat_options["rolling_shutter"] = rolling_shutter
+    backend = _choose_backend(backend, means, {
         "camera_model": camera_model != "pinhole",
         "with_ut": with_ut,
         "with_eval3d": with_eval3d,
@@ -375,33 +409,33 @@ def rasterization(
         "ftheta_coeffs": ftheta_coeffs is not None,
         "rolling_shutter": rolling_shutter is not None,
         "viewmats_rs": viewmats_rs is not None,
-    }
-    bad = [k for k, v in unsupported.items() if v]
-    if bad:
-        raise ValueError(f"backend {backend!r} supports the pinhole 3DGS forward pass only; "
-                         f"unsupported argument(s): {', '.join(bad)} "
-                         "(use backend='gsplat' on CUDA)")
-    _validate(means, quats, scales, opacities, colors, viewmats, Ks, width, height, near_plane,
-              far_plane, eps2d, sh_degree, backgrounds, render_mode, rasterize_mode, covars)
+    })
+    gaussians = dict(
+        means=means, quats=quats, scales=scales, opacities=opacities, covars=covars,
+        viewmats=viewmats, Ks=Ks, width=width, height=height, near_plane=near_plane,
+        far_plane=far_plane, radius_clip=radius_clip, eps2d=eps2d, rasterize_mode=rasterize_mode)
     if backend == "cpu":
-        if means.device.type != "cpu":
-            raise ValueError(f"backend='cpu' needs CPU tensors, means is on {means.device}")
-        if label_ids is not None:
-            _one_hot_labels(label_ids, num_labels, means, check_only=True)
-        colors_out, alphas_out, meta = _rasterize_cpu(
-            means, quats, scales, opacities, colors, viewmats, Ks, width, height, near_plane,
-            far_plane, radius_clip, eps2d, sh_degree, backgrounds, render_mode, rasterize_mode,
-            covars, label_ids, num_labels, return_meta)
+        colors_out, alphas_out, meta = _render_cpu(
+            **gaussians, colors=colors, sh_degree=sh_degree, backgrounds=backgrounds,
+            render_mode=render_mode, label_ids=label_ids, num_labels=num_labels,
+            with_meta=return_meta)
+        meta.update({"width": width, "height": height, "backend": backend})
+        return colors_out, alphas_out, meta
+
+    def render(**what) -> tuple[Tensor, Tensor, dict]:
+        if backend == "gsplat":
+            return _render_gsplat(**gaussians, **what, gsplat_options=gsplat_options)
+        return _render_torch(**gaussians, **what, tile_size=tile_size)
+
+    colors_out, alphas_out, meta = render(colors=colors, sh_degree=sh_degree,
+                                          backgrounds=backgrounds, render_mode=render_mode)
+    if label_ids is not None:
+        # Labels as one-hot features, in a second pass of the same backend.
+        one_hot = torch.nn.functional.one_hot(label_ids.long(), num_labels).to(means.dtype)
+        meta["label_weights"] = render(colors=one_hot, sh_degree=None, backgrounds=None,
+                                       render_mode="RGB")[0]
+    if backend == "gsplat":
+        meta["backend"] = "gsplat"
     else:
-        f32 = [None if t is None else t.to(torch.float32) for t in
-               (means, quats, scales, opacities, colors, viewmats, Ks, backgrounds, covars)]
-        means, quats, scales, opacities, colors, viewmats, Ks, backgrounds, covars = f32
-        colors_out, alphas_out, meta = rasterization_reference(
-            means, quats, scales, opacities, colors, viewmats, Ks, width, height,
-            near_plane=near_plane, far_plane=far_plane, radius_clip=radius_clip, eps2d=eps2d,
-            sh_degree=sh_degree, backgrounds=backgrounds, render_mode=render_mode,
-            rasterize_mode=rasterize_mode, covars=covars)
-        meta["tile_size"] = tile_size
-        meta["n_cameras"] = viewmats.shape[0]
-    meta.update({"width": width, "height": height, "backend": backend})
+        meta.update({"width": width, "height": height, "backend": backend})
     return colors_out, alphas_out, meta
