@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..episode.gripper import GripperGeometry
+from ..robot.geometry import GripperGeometry
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Franka Panda kinematics (roboticstoolbox-python's Panda model: real joint limits, the Franka
 Hand's TCP 10.34 cm beyond the flange, fingers opening along the TCP's y axis -- the same
-TCP convention as :mod:`igen_gs.episode.gripper`).
+TCP convention as :mod:`igen_gs.robot.geometry`).
 
 ``T_world_base`` places the robot; poses are checked by inverse kinematics, warm-started from
 the previous frame so the joint trajectory is continuous: roboticstoolbox's Levenberg-Marquardt

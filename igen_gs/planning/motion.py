@@ -34,7 +34,7 @@ import numpy as np
 import roma
 import torch
 
-from ..episode.gripper import GripperGeometry
+from ..robot.geometry import GripperGeometry
 from ..scene import frames
 from ..scene.scene import Scene
 from .geometry import TaskFrame, extent, object_points, rest_shift, task_frame

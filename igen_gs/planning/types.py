@@ -3,7 +3,7 @@
 Frames and units follow :mod:`igen_gs.scene.frames`: ``T_world_ee`` maps points in the
 end-effector (TCP) frame to the world, metres, seconds. The TCP frame is the gripper's: origin
 midway between the finger pads, +z the approach direction (out of the hand through the
-fingertips), +y the finger opening axis (see :mod:`igen_gs.episode.gripper`).
+fingertips), +y the finger opening axis (see :mod:`igen_gs.robot.geometry`).
 """
 
 from __future__ import annotations

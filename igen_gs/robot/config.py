@@ -1,0 +1,32 @@
+"""Which robot an episode shows (a plain dataclass: cheap to import, for the CLI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass
+class RobotConfig:
+    """The robot drawn into episodes.
+
+    ``arm``: every link of the robot, posed per frame by forward kinematics of the
+    trajectory's joint angles from ``T_world_base`` (a trajectory without joint angles falls
+    back to ``hand``, with a logged warning and ``robot_mode_used: hand`` in the metadata).
+    ``hand``: only a box model of the gripper at the TCP pose. ``none``: no robot.
+    """
+
+    mode: Literal["arm", "hand", "none"] = "arm"
+    """What to draw: the whole arm, the hand only, or nothing."""
+    urdf: str | None = None
+    """A URDF file with visual meshes (.dae, .obj, .stl, ... relative to the file or
+    package:// paths beside it); None: the built-in Franka Panda (roboticstoolbox's rtbdata
+    meshes). Its actuated revolute joints take the trajectory's joint angles in order; its
+    actuated prismatic joints each move by half the gripper opening."""
+    hand_link: str | None = None
+    """URDF only: the link the TCP and the wrist camera are attached to (None: the parent of the
+    first prismatic joint, else the last link of the chain)."""
+    tcp_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    """URDF only: the TCP's position in the hand link's frame (metres)."""
+    spacing: float = 0.004
+    """Distance between surface samples (Gaussians) on the link meshes, metres."""
