@@ -36,6 +36,13 @@ class LiftCommand:
     prompt: tyro.conf.UseAppendAction[list[str]] = field(default_factory=list)
     """An object prompt as NAME=box:X0,Y0,X1,Y1 or NAME=point:X,Y[;X,Y...] (pixels; GrabCut
     needs a box); repeat the flag for more objects."""
+    erase: tyro.conf.UseAppendAction[list[str]] = field(default_factory=list)
+    """Something to remove from the scene (a robot, a person, clutter) as NAME=PATH (PNG,
+    nonzero = erase): no Gaussians there, the background behind it is inpainted and completed
+    as under objects; object masks win where they overlap. Repeat for more."""
+    erase_prompt: tyro.conf.UseAppendAction[list[str]] = field(default_factory=list)
+    """Something to remove, as a prompt NAME=box:X0,Y0,X1,Y1 or NAME=point:X,Y[;X,Y...],
+    segmented like --prompt; repeat for more."""
     segmenter: Literal["grabcut", "sam", "auto"] = "grabcut"
     """How prompts become masks (GrabCut needs box prompts; SAM needs weights), or "auto":
     objects found without prompts by segment-anything (needs --sam-checkpoint), named
@@ -52,35 +59,57 @@ class LiftCommand:
     """Text file with the camera-to-world pose T_world_cam (4x4); default: world = camera."""
     preview_shift_m: float = 0.1
     """The preview camera is moved this far to the right of the input camera."""
+    max_pixels: int | None = None
+    """Refuse larger photos, masks and depth maps (default 178956970, Pillow's limit; or
+    $IGEN_MAX_PIXELS). Downscale a huge photo first, or raise this."""
     config: LiftConfig = field(default_factory=LiftConfig)
     """Lifting options."""
 
     def main(self) -> None:
+        import math
+        import os
+
         import numpy as np
 
         from igen_gs.lifting import lift
         from igen_gs.lifting.models.depth import DepthModelConfig
         from igen_gs.lifting.models.segment import AutoMaskConfig, SegmentConfig
 
-        if self.depth_scale is not None and not self.depth_scale > 0:
-            raise ValueError(f"--depth-scale must be positive, got {self.depth_scale}")
+        if self.depth_scale is not None and not (math.isfinite(self.depth_scale)
+                                                 and self.depth_scale > 0):
+            raise ValueError(f"--depth-scale must be positive (and finite), got {self.depth_scale}")
+        if self.intrinsics is not None and not all(math.isfinite(v) for v in self.intrinsics):
+            raise ValueError(f"--intrinsics must be finite numbers, got {self.intrinsics}")
+        if not math.isfinite(self.preview_shift_m):
+            raise ValueError(f"--preview-shift-m must be finite, got {self.preview_shift_m}")
+        if self.max_pixels is not None:
+            if self.max_pixels < 1:
+                raise ValueError(f"--max-pixels must be positive, got {self.max_pixels}")
+            os.environ["IGEN_MAX_PIXELS"] = str(self.max_pixels)
         check_out_dir(self.out)
+        for p, flag in ((self.image, "image"), (self.depth, "--depth"), (self.pose, "--pose")):
+            if p is not None and not p.is_file():
+                raise FileNotFoundError(f"{flag} file not found: {p}")
         masks = _named(self.mask, "--mask")
         prompts = {name: _parse_prompt(spec)
                    for name, spec in _named(self.prompt, "--prompt").items()}
+        erase = _named(self.erase, "--erase")
+        erase_prompts = {name: _parse_prompt(spec, "--erase-prompt")
+                         for name, spec in _named(self.erase_prompt, "--erase-prompt").items()}
         T = None
         if self.pose is not None:
-            if not self.pose.is_file():
-                raise FileNotFoundError(f"pose file not found: {self.pose}")
             try:
                 T = np.loadtxt(self.pose).reshape(4, 4)
             except ValueError as e:
                 raise ValueError(f"cannot read a 4x4 pose from {self.pose}: {e}") from None
+            if not np.isfinite(T).all():
+                raise ValueError(f"the pose in {self.pose} must be finite numbers")
         cfg = self.config
         if self.depth_scale is not None:
             cfg = LiftConfig(**{**cfg.__dict__, "depth_scale": self.depth_scale})
         scene = lift(self.image, self.depth, self.intrinsics, masks=masks or None,
                      prompts=prompts or None, T_world_cam=T, config=cfg,
+                     erase=erase or None, erase_prompts=erase_prompts or None,
                      depth_model=DepthModelConfig(model=self.depth_model, device=self.device),
                      segmenter=SegmentConfig(
                          method=self.segmenter, sam_model=self.sam_model, device=self.device,
@@ -94,38 +123,30 @@ class LiftCommand:
         depth = info["depth"].get("scale_source", info["depth"]["source"])
         print(f"wrote {self.out}: {sum(n.values())} Gaussians (background {n['background']}"
               + "".join(f", {k} {v}" for k, v in n.items() if k != "background")
+              + "".join(f"; erased {k} ({v['erased_pixels']} pixels)"
+                        for k, v in info.get("erase", {}).items())
               + f"), preview.png; depth: {depth}; intrinsics: {info['intrinsics']}; "
               f"{info['seconds']:.2f} s")
 
 
 def check_out_dir(out: Path) -> None:
-    """``out`` may be new, an empty directory or a scene directory (it is replaced)."""
-    if out.exists() and not (out.is_dir() and (not any(out.iterdir())
-                                                or (out / "scene.json").is_file())):
-        raise ValueError(f"--out {out} exists and is not a scene directory; not replacing it")
+    """``out`` may be new, an empty directory or a scene directory (it is replaced); checked
+    before any work (see igen_gs.outputs.claim_output)."""
+    from igen_gs.outputs import claim_output
+
+    claim_output(out, "dir", what="a scene directory (with scene.json)",
+                 ours=lambda p: (p / "scene.json").is_file())
 
 
 def write_scene_dir(scene, preview_rgb, out: Path) -> None:
     """Scene files and preview.png into ``out``, all or nothing: written into a temporary
     sibling directory that then replaces ``out``."""
-    import os
-    import shutil
-
     from igen_gs.imageio import write_rgb
+    from igen_gs.outputs import staged_dir
 
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
+    with staged_dir(out) as tmp:
         scene.save(tmp)
         write_rgb(tmp / "preview.png", preview_rgb)
-        if out.exists():
-            old = out.with_name(f".{out.name}.{os.getpid()}.old")
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _named(values: list[str], flag: str) -> dict[str, str]:
@@ -146,7 +167,7 @@ def _split(text: str, flag: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
-def _parse_prompt(spec: str) -> dict:
+def _parse_prompt(spec: str, flag: str = "--prompt") -> dict:
     kind, _, rest = spec.partition(":")
     try:
         if kind == "box":
@@ -161,7 +182,8 @@ def _parse_prompt(spec: str) -> dict:
             return {"points": pts}
     except ValueError:
         pass
-    raise ValueError(f"--prompt value must be box:X0,Y0,X1,Y1 or point:X,Y[;X,Y...], got {spec!r}")
+    raise ValueError(f"{flag} value must be box:X0,Y0,X1,Y1 or point:X,Y[;X,Y...], got "
+                     f"{spec!r}")
 
 
 def shifted_view(scene, shift_m: float):

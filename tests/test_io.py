@@ -362,6 +362,58 @@ def test_exception_after_videos_before_commit_leaves_previous_episodes(tmp_path,
         w.add_episode(episode("j/2", seed=2))
 
 
+def test_nothing_exists_at_the_root_until_the_first_episode_is_committed(tmp_path,
+                                                                         monkeypatch):
+    root = tmp_path / "ds"
+    w = LeRobotWriter(root, fps=15, previews=False)
+    assert not root.exists()  # opening a writer creates nothing
+
+    def boom(*a, **k):
+        raise RuntimeError("injected failure before the commit")
+
+    monkeypatch.setattr(LeRobotWriter, "_commit", boom)
+    with pytest.raises(RuntimeError, match="injected"):
+        w.add_episode(episode("n/0", 8, 0))
+    monkeypatch.undo()
+    assert sorted(os.listdir(tmp_path)) == []  # neither the root nor a temporary sibling
+    old = os.umask(0o022)
+    try:
+        assert w.add_episode(episode("n/0", 8, 0)) == 0
+    finally:
+        os.umask(old)
+    assert [e.key for e in load_lerobot_dataset(root).episodes] == ["n/0"]
+    assert sorted(os.listdir(tmp_path)) == ["ds"]
+    assert oct(root.stat().st_mode & 0o777) == oct(0o755)  # the umask, not mkdtemp's 0700
+    with pytest.raises(lr.EpisodeExistsError, match="already in"):
+        w.add_episode(episode("n/0", 8, 0))
+    # An empty directory given by the user is filled the same way.
+    (tmp_path / "empty").mkdir()
+    LeRobotWriter(tmp_path / "empty", fps=15, previews=False).add_episode(episode("e/0", 8, 0))
+    assert [e.key for e in load_lerobot_dataset(tmp_path / "empty").episodes] == ["e/0"]
+
+
+def test_a_stale_first_episode_sibling_of_a_killed_writer_is_removed(tmp_path):
+    stale = tmp_path / f".ds.{lr.FIRST_EPISODE_TAG}-999999999-abcdef"
+    (stale / "meta").mkdir(parents=True)
+    LeRobotWriter(tmp_path / "ds", fps=15, previews=False)
+    assert not stale.exists()
+
+
+def test_a_non_empty_directory_that_is_not_a_dataset_is_refused(tmp_path):
+    root = tmp_path / "photos"
+    root.mkdir()
+    (root / "holiday.jpg").write_bytes(b"not ours")
+    with pytest.raises(ValueError, match="holds no LeRobot dataset.*holiday.jpg"):
+        LeRobotWriter(root, fps=15)
+    assert sorted(os.listdir(root)) == ["holiday.jpg"]
+    # What an interrupted writer of an older version left (lock file, empty folders) is ours.
+    left = tmp_path / "left"
+    (left / "meta").mkdir(parents=True)
+    (left / LeRobotWriter.LOCK_NAME).write_text("")
+    LeRobotWriter(left, fps=15, previews=False).add_episode(episode("l/0", 8, 0))
+    assert [e.key for e in load_lerobot_dataset(left).episodes] == ["l/0"]
+
+
 CRASH_SCRIPT = textwrap.dedent("""
     import os, sys
     sys.path.insert(0, {tests!r})
@@ -428,11 +480,30 @@ def test_hard_crash_at_each_commit_step_then_resume(tmp_path, point):
     assert json.loads((root / "meta/info.json").read_text())["total_frames"] == 33
 
 
-def test_ctrl_c_during_commit_is_deferred_until_the_episode_is_committed(tmp_path, monkeypatch):
+@pytest.fixture(params=["default", "ignored"])
+def sigint_disposition(request):
+    """SIGINT as an interactive shell leaves it (Python's KeyboardInterrupt handler), or
+    ignored, as a shell leaves it for a command started in the background (``cmd &``): the
+    test installs the one it relies on instead of inheriting whatever the runner had."""
+    import signal
+
+    old = signal.signal(signal.SIGINT, signal.default_int_handler
+                        if request.param == "default" else signal.SIG_IGN)
+    yield request.param
+    signal.signal(signal.SIGINT, old)
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["first-episode", "appended"])
+def test_ctrl_c_during_commit_is_deferred_until_the_episode_is_committed(
+        tmp_path, monkeypatch, sigint_disposition, existing):
     import signal
 
     root = tmp_path / "ds"
     w = LeRobotWriter(root, fps=15, previews=False)
+    keys = []
+    if existing:
+        w.add_episode(episode("c/0", 8, 0))
+        keys.append("c/0")
     real = lr._move
     sent = []
 
@@ -443,10 +514,19 @@ def test_ctrl_c_during_commit_is_deferred_until_the_episode_is_committed(tmp_pat
         return real(src, dst)
 
     monkeypatch.setattr(lr, "_move", move)
-    with pytest.raises(KeyboardInterrupt):
-        w.add_episode(episode("c/0", 8, 0))
-    assert sent and [e.key for e in load_lerobot_dataset(root).episodes] == ["c/0"]
-    assert json.loads((root / "meta/info.json").read_text())["total_frames"] == 8
+    key = f"c/{len(keys)}"
+    if sigint_disposition == "default":  # acted on right after the commit
+        with pytest.raises(KeyboardInterrupt):
+            w.add_episode(episode(key, 8, 1))
+    else:  # ignored, as the process asked: the episode is committed all the same
+        w.add_episode(episode(key, 8, 1))
+    assert signal.getsignal(signal.SIGINT) == (signal.default_int_handler
+                                               if sigint_disposition == "default"
+                                               else signal.SIG_IGN)
+    assert sent and [e.key for e in load_lerobot_dataset(root).episodes] == keys + [key]
+    info = json.loads((root / "meta/info.json").read_text())
+    assert info["total_frames"] == 8 * len(keys + [key])
+    assert not list(tmp_path.glob(".ds.*"))  # no temporary sibling left behind
 
 
 WRITER_SCRIPT = textwrap.dedent("""

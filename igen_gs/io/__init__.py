@@ -11,6 +11,7 @@ from .lerobot import (
     CameraInfo,
     DatasetBusyError,
     EpisodeData,
+    EpisodeExistsError,
     LeRobotWriter,
     LoadedDataset,
     LoadedEpisode,
@@ -18,6 +19,7 @@ from .lerobot import (
     load_lerobot_dataset,
 )
 
-__all__ = ["CameraInfo", "DatasetBusyError", "EpisodeData", "LeRobotWriter", "LoadedDataset",
+__all__ = ["CameraInfo", "DatasetBusyError", "EpisodeData", "EpisodeExistsError",
+           "LeRobotWriter", "LoadedDataset",
            "LoadedEpisode", "WriterConfig", "consolidate_dataset", "export_robomimic",
            "load_lerobot_dataset"]

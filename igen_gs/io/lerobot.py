@@ -88,6 +88,10 @@ class DatasetBusyError(RuntimeError):
     """Another writer holds the dataset's lock."""
 
 
+class EpisodeExistsError(ValueError):
+    """An episode with this key is already committed (by this writer or another one)."""
+
+
 def _json_default(o):
     if isinstance(o, np.ndarray):
         return o.tolist()
@@ -352,6 +356,44 @@ def _move(src: Path, dst: Path) -> None:
         os.replace(tmp, dst)
 
 
+FIRST_EPISODE_TAG = "igen-new"
+
+
+def _is_empty_dir(path: Path) -> bool:
+    return path.is_dir() and not any(path.iterdir())
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_first_episodes(root: Path) -> None:
+    """Delete the temporary siblings of ``root`` that writers killed while creating the
+    dataset left behind (``.<name>.igen-new-<pid>-<hex>``; their process is gone)."""
+    if not root.parent.is_dir():
+        return
+    for p in root.parent.glob(f".{glob_escape(root.name)}.{FIRST_EPISODE_TAG}-*"):
+        try:
+            pid = int(p.name.rsplit("-", 2)[1])
+        except (IndexError, ValueError):
+            continue
+        if pid != os.getpid() and not _pid_alive(pid):
+            log.warning("removing %s, left by a writer that was killed", p)
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def glob_escape(name: str) -> str:
+    import glob
+
+    return glob.escape(name)
+
+
 def _chunk_file(episode_index: int) -> dict[str, int]:
     return {"chunk_index": episode_index // CHUNKS_SIZE, "file_index": episode_index % CHUNKS_SIZE}
 
@@ -443,6 +485,10 @@ class LeRobotWriter:
     """
 
     LOCK_NAME = ".igen_writer.lock"
+    OWN_NAMES = frozenset({LOCK_NAME, ".staging", "meta", "data", "videos", "extras", "previews",
+                           "failures.jsonl"})
+    """What a dataset directory may hold before its first episode is committed (leftovers of
+    an interrupted writer); any other entry means the directory is not ours."""
 
     def __init__(self, root, config: WriterConfig | None = None, lock_timeout_s: float = 600.0,
                  **overrides):
@@ -470,12 +516,19 @@ class LeRobotWriter:
         self._keys: set[str] = set()
         if self.root.exists() and not self.root.is_dir():
             raise ValueError(f"dataset root {self.root} exists and is not a directory")
-        self.root.mkdir(parents=True, exist_ok=True)
+        if self.root.is_dir() and not (self.root / "meta" / "info.json").is_file():
+            foreign = sorted(p.name for p in self.root.iterdir() if p.name not in self.OWN_NAMES)
+            if foreign:
+                raise ValueError(f"{self.root} is a non-empty directory that holds no LeRobot "
+                                 f"dataset (it has {', '.join(foreign[:3])}"
+                                 f"{', ...' if len(foreign) > 3 else ''}); not writing into it")
         self.lock_timeout_s = float(lock_timeout_s)
         self.closed = False
         self._thread_lock = threading.Lock()
-        with self._locked():
-            self._sync()
+        _remove_stale_first_episodes(self.root)
+        if self.root.is_dir():  # a new dataset appears only with its first episode
+            with self._locked():
+                self._sync()
 
     # ------------------------------------------------------------------ lifetime
     @contextlib.contextmanager
@@ -682,10 +735,14 @@ class LeRobotWriter:
         if self.closed:
             raise ValueError(f"the writer of {self.root} is closed")
         T = ep.validate()
+        if self.info is None and (not self.root.exists() or _is_empty_dir(self.root)):
+            idx = self._add_first_episode(ep, T)
+            if idx is not None:
+                return idx
         with self._locked():
             self._sync()
             if self.has_episode(ep.key):
-                raise ValueError(f"episode {ep.key!r} is already in {self.root}")
+                raise EpisodeExistsError(f"episode {ep.key!r} is already in {self.root}")
             if self.info is None:
                 info = self._new_info(ep)
             else:
@@ -703,6 +760,49 @@ class LeRobotWriter:
                 with contextlib.suppress(OSError):
                     (self.root / ".staging").rmdir()
         return idx
+
+    def _add_first_episode(self, ep: EpisodeData, T: int) -> int | None:
+        """Create the dataset with its first episode: the whole dataset is written into a
+        temporary sibling directory and renamed into place (the commit), so nothing exists at
+        ``root`` until a valid dataset does. Returns None (and changes nothing) when another
+        writer created the dataset meanwhile: the caller then appends the normal way."""
+        from ..outputs import make_temp_dir
+
+        if not self._thread_lock.acquire(timeout=self.lock_timeout_s):
+            raise DatasetBusyError(f"timed out waiting for the writer of {self.root}")
+        tmp = None
+        try:
+            if self.info is not None or (self.root.exists() and not _is_empty_dir(self.root)):
+                return None  # another thread or process got there first
+            tmp = make_temp_dir(self.root, FIRST_EPISODE_TAG)
+            root, previews = self.root, self.previews_dir
+            created: list[bool] = []
+
+            def publish() -> None:  # inside the commit's deferred-Ctrl-C block
+                shutil.rmtree(tmp / ".staging", ignore_errors=True)
+                try:
+                    os.rename(tmp, root)
+                    created.append(True)
+                except OSError:  # root was created (and filled) by another writer
+                    self.info, self.episodes, self.tasks = None, [], []
+                    self.episode_stats, self._keys = [], set()
+
+            try:
+                self.root = tmp
+                if previews == root / "previews":
+                    self.previews_dir = tmp / "previews"
+                info = self._new_info(ep)
+                stage = tmp / ".staging" / f"episode-{0:06d}-{os.getpid()}"
+                stage.mkdir(parents=True)
+                row, ep_stats, moves = self._stage(ep, T, 0, info, stage)
+                self._commit(ep, 0, row, ep_stats, moves, info, stage, then=publish)
+            finally:
+                self.root, self.previews_dir = root, previews
+            return 0 if created else None
+        finally:
+            if tmp is not None and tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+            self._thread_lock.release()
 
     def _stage(self, ep: EpisodeData, T: int, idx: int, info: dict, stage: Path):
         """Write every file of episode ``idx`` under ``stage``; returns its metadata row, its
@@ -812,8 +912,9 @@ class LeRobotWriter:
         return row, ep_stats, moves
 
     def _commit(self, ep: EpisodeData, idx: int, row: dict, ep_stats: dict,
-                moves: list[tuple[Path, Path]], info: dict, stage: Path) -> None:
-        """Rename the staged files into place; the episode-metadata rename is the commit."""
+                moves: list[tuple[Path, Path]], info: dict, stage: Path, then=None) -> None:
+        """Rename the staged files into place; the episode-metadata rename is the commit.
+        ``then()`` runs last, still with Ctrl-C deferred (the first episode's publish)."""
         tasks = self.tasks + ([ep.task] if ep.task not in self.tasks else [])
         cameras = {n: c.to_dict() for n, c in ep.cameras.items()}
         with _no_interrupt():
@@ -832,6 +933,8 @@ class LeRobotWriter:
             if cameras != info["igen_gs"]["cameras"]:
                 info["igen_gs"]["cameras_vary"] = True
             self._write_info_and_stats()
+            if then is not None:
+                then()
 
     def _write_tasks(self, tasks: list[str]) -> None:
         import pandas as pd

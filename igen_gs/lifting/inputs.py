@@ -5,6 +5,7 @@ Every problem is a one-line ``ValueError`` (or ``FileNotFoundError``) that names
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,20 +13,30 @@ from typing import Any
 
 import numpy as np
 
-from ..imageio import read_depth, read_rgb
+from ..imageio import open_image_array, read_depth, read_rgb
+
+log = logging.getLogger(__name__)
 
 DEFAULT_FOV_Y_DEG = 60.0
+MIN_IMAGE_SIZE = 8
+PLAUSIBLE_DEPTH_M = (0.05, 20.0)
+"""Median metric depth of a photo outside this range (metres) is warned about: it is most
+likely in the wrong unit."""
 
 
 def load_image(image) -> np.ndarray:
     """uint8 [H, W, 3] from an array or a path."""
+    name = "image"
     if isinstance(image, (str, Path)):
-        return read_rgb(image)
-    arr = np.asarray(image)
+        arr = read_rgb(image)
+        name = f"image {image}"
+    else:
+        arr = np.asarray(image)
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise ValueError(f"image must be HxWx3, got shape {arr.shape}")
-    if arr.shape[0] < 8 or arr.shape[1] < 8:
-        raise ValueError(f"image is too small ({arr.shape[1]}x{arr.shape[0]}); need >= 8x8")
+    if arr.shape[0] < MIN_IMAGE_SIZE or arr.shape[1] < MIN_IMAGE_SIZE:
+        raise ValueError(f"{name} is too small ({arr.shape[1]}x{arr.shape[0]}); need >= "
+                         f"{MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE}")
     if arr.dtype != np.uint8:
         if np.issubdtype(arr.dtype, np.floating) and np.isfinite(arr).all() and \
                 arr.min() >= 0 and arr.max() <= 1:
@@ -66,7 +77,38 @@ def load_depth(depth, shape: tuple[int, int], scale: float = 0.001, *,
     elif count < 0.05 * d.size:
         raise ValueError(f"{name}: only {100 * count / d.size:.1f}% of the depth map is valid; "
                          "need >= 5% (or declare it sparse)")
+    warn_implausible_depth(d, name)
     return d
+
+
+def depth_unit_hint(median_m: float) -> str | None:
+    """What is probably wrong with a depth map whose median is ``median_m`` metres (None when
+    it is plausible for a photo of a scene, 5 cm to 20 m)."""
+    lo, hi = PLAUSIBLE_DEPTH_M
+    if lo <= median_m <= hi:
+        return None
+    if median_m > hi:
+        for factor, unit in ((1000.0, "millimetres"), (100.0, "centimetres")):
+            if lo <= median_m / factor <= hi:
+                return (f"the values look like {unit} read as metres (integer maps are scaled "
+                        f"by --depth-scale; float .npy/.exr maps must be in metres)")
+        return "this is not plausible metric depth for a photo"
+    if lo <= median_m * 1000.0 <= hi:
+        return ("the values look like metres read as millimetres: for an integer map in "
+                "metres use --depth-scale 1")
+    return "this is not plausible metric depth for a photo"
+
+
+def warn_implausible_depth(d: np.ndarray, name: str = "depth") -> None:
+    """Log a warning naming the likely unit when the median valid depth is implausible."""
+    valid = d[d > 0]
+    if valid.size == 0:
+        return
+    median = float(np.median(valid))
+    hint = depth_unit_hint(median)
+    if hint is not None:
+        log.warning("%s: median depth %.4g m is outside %g-%g m; %s", name, median,
+                    *PLAUSIBLE_DEPTH_M, hint)
 
 
 def make_K(K, width: int, height: int, predicted=None) -> tuple[np.ndarray, str]:
@@ -77,8 +119,13 @@ def make_K(K, width: int, height: int, predicted=None) -> tuple[np.ndarray, str]
         if arr.shape == (4,):
             fx, fy, cx, cy = arr
             arr = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]])
-        if arr.shape != (3, 3) or not np.isfinite(arr).all():
+        if arr.shape != (3, 3):
             raise ValueError(f"intrinsics must be 3x3 or (fx, fy, cx, cy), got shape {arr.shape}")
+        if not np.isfinite(arr).all():
+            raise ValueError("intrinsics must be finite numbers, got "
+                             f"fx={arr[0, 0]}, fy={arr[1, 1]}, cx={arr[0, 2]}, cy={arr[1, 2]}"
+                             if np.isfinite(arr[2]).all() else
+                             "intrinsics must be finite numbers (the 3x3 matrix holds NaN/inf)")
         fx, fy, cx, cy = arr[0, 0], arr[1, 1], arr[0, 2], arr[1, 2]
         if fx <= 0 or fy <= 0:
             raise ValueError(f"intrinsics: focal lengths must be positive, got fx={fx}, fy={fy}")
@@ -102,21 +149,13 @@ def load_masks(masks: Mapping[str, Any] | None, shape: tuple[int, int],
     """name -> bool [H, W] from arrays or PNG paths (nonzero = object). Rejects wrong sizes,
     empty masks and masks that cover more than 90 % of the image; ``source`` names where the
     masks came from in errors (e.g. "grabcut mask")."""
-    from PIL import Image
-
     if masks is not None and not isinstance(masks, Mapping):
         raise ValueError(f"masks must be a dict name -> mask, got {type(masks).__name__}")
     out: dict[str, np.ndarray] = {}
     for name, m in (masks or {}).items():
         if isinstance(m, (str, Path)):
             p = Path(m)
-            if not p.is_file():
-                raise FileNotFoundError(f"mask for {name!r} not found: {p}")
-            try:
-                with Image.open(p) as im:
-                    arr = np.asarray(im)
-            except OSError as e:
-                raise ValueError(f"cannot read mask {p} for {name!r}: {e}") from None
+            arr = open_image_array(p, f"mask for {name!r}")
             if arr.ndim == 3:
                 arr = arr[..., :3].max(axis=-1)
             arr = arr > 0

@@ -133,11 +133,28 @@ def _openai_chat(cfg: VLMConfig):
             if not transient:
                 raise ValueError(f"VLM request to {where} failed: {first}") from None
             raise _TransientError(f"request failed: {first}") from None
-        if not resp.choices:
-            return None, None
-        return resp.choices[0].message.content, resp.choices[0].finish_reason
+        except ValueError as e:  # HTTP 200 whose body is not JSON (json.JSONDecodeError)
+            raise _TransientError(f"the server's response body is not JSON ({e})") from None
+        return _completion_content(resp)
 
     return chat, f"VLM at {where}", f"vlm:{model}"
+
+
+def _completion_content(resp) -> tuple[str | None, str | None]:
+    """(content, finish_reason) of a chat completion; a response that is not one (a text body,
+    JSON of another shape) is a transient error, retried like a server error."""
+    if isinstance(resp, (str, bytes)):
+        head = " ".join(str(resp[:60] if isinstance(resp, str) else resp[:60]).split())
+        raise _TransientError(f"the server's response is not JSON: {head!r}")
+    choices = getattr(resp, "choices", None)
+    if choices is None:
+        raise _TransientError("the server's response is not a chat completion (no 'choices')")
+    if not choices:
+        return None, None
+    message = getattr(choices[0], "message", None)
+    if message is None:
+        raise _TransientError("the server's response is not a chat completion (no 'message')")
+    return getattr(message, "content", None), getattr(choices[0], "finish_reason", None)
 
 
 class _TransientError(Exception):
