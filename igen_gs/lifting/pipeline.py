@@ -230,10 +230,40 @@ def _object_back(front: Splats, normals: np.ndarray, sides: np.ndarray, bottom: 
     return back, info
 
 
+def _erase_masks(rgb: np.ndarray, erase, erase_prompts, segmenter, shape: tuple[int, int]
+                 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Erase masks (name -> bool [H, W]) from arrays/paths and from prompts, and each one's
+    source ("mask", "grabcut mask", "sam mask")."""
+    masks = load_masks(erase, shape, source="erase mask")
+    sources = dict.fromkeys(masks, "mask")
+    if erase_prompts is not None and not isinstance(erase_prompts, Mapping):
+        raise ValueError(f"erase_prompts must be a dict name -> prompt, got "
+                         f"{type(erase_prompts).__name__}")
+    if erase_prompts:
+        from .models.segment import SegmentConfig, segment_objects
+
+        clash = set(erase_prompts) & set(masks)
+        if clash:
+            raise ValueError(f"erase names given both a mask and a prompt: "
+                             f"{', '.join(sorted(clash))}")
+        seg_cfg = segmenter or SegmentConfig()
+        if seg_cfg.method == "auto":
+            raise ValueError("erase prompts are segmented with GrabCut or SAM, not 'auto' "
+                             "(give erase masks instead)")
+        source = f"{seg_cfg.method} erase mask"
+        masks.update(load_masks(segment_objects(rgb, erase_prompts, seg_cfg), shape,
+                                source=source))
+        sources.update(dict.fromkeys(erase_prompts, source))
+    for name in masks:
+        check_object_name(name)
+    return masks, sources
+
+
 def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
          prompts: Mapping[str, Any] | None = None, T_world_cam=None,
          config: LiftConfig | None = None, depth_model=None, segmenter=None,
          inpaint: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+         erase: Mapping[str, Any] | None = None, erase_prompts: Mapping[str, Any] | None = None,
          **options) -> Scene:
     """Lift one photo into a :class:`~igen_gs.Scene` (metres).
 
@@ -257,13 +287,21 @@ def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
         config, options: a :class:`LiftConfig`; keyword options override its fields.
         inpaint: colour inpainting ``(rgb uint8 [H, W, 3], region bool [H, W]) -> rgb``; None:
             OpenCV's Telea method.
+        erase: name -> bool [H, W] or a PNG path: things in the photo that must not be in the
+            scene (a robot, a person, clutter). Their pixels produce no Gaussians; the
+            background behind them is inpainted (colour) and completed (depth, from local
+            planes or the support plane) exactly as under lifted objects. Where an erase mask
+            overlaps an object mask the object wins (those pixels stay the object's).
+        erase_prompts: name -> prompt (as ``prompts``) for erase masks, segmented by
+            ``segmenter`` (GrabCut or SAM). Erase names must differ from object names.
 
     Returns:
         The scene: ``background`` (world frame), ``objects[name]`` in object frames (origin at
         the object's bottom centre on the support plane, z up along its normal) with poses
         ``T_world_obj``, ``camera`` = the input view, ``support_plane`` (a, b, c, d) in the world
         frame with the normal pointing from the table towards the camera, and
-        ``meta["lift"]``: inputs' provenance, thresholds, counts and timing.
+        ``meta["lift"]``: inputs' provenance, thresholds, counts and timing, and under
+        ``"erase"`` what was erased (per name: source, pixels given, pixels erased).
 
     Raises:
         ValueError / FileNotFoundError (one line, naming the input) for unreadable or
@@ -290,6 +328,7 @@ def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
     obj_masks = load_masks(masks, (H, W))
     if prompts is not None and not isinstance(prompts, Mapping):
         raise ValueError(f"prompts must be a dict name -> prompt, got {type(prompts).__name__}")
+    erase_masks, erase_sources = _erase_masks(rgb, erase, erase_prompts, segmenter, (H, W))
     auto_names: list[str] = []
     if prompts or getattr(segmenter, "method", None) == "auto":
         from .models.segment import SegmentConfig, segment_objects
@@ -302,7 +341,8 @@ def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
         if seg_cfg.method == "auto":
             # Found objects that are mostly a given mask are that object.
             seg = {n: m for n, m in seg.items()
-                   if not any((m & g).sum() > 0.5 * m.sum() for g in obj_masks.values())}
+                   if not any((m & g).sum() > 0.5 * m.sum()
+                              for g in (*obj_masks.values(), *erase_masks.values()))}
             clash = set(seg) & set(obj_masks)
             if clash:
                 raise ValueError(f"mask names clash with automatic object names: "
@@ -313,6 +353,10 @@ def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
         meta["segmentation"] = seg_cfg.method
     for name in obj_masks:
         check_object_name(name)
+    clash = set(erase_masks) & set(obj_masks)
+    if clash:
+        raise ValueError(f"names used both for an object and for erasing: "
+                         f"{', '.join(sorted(clash))}")
     predicted_K = None
     if depth is None or cfg.depth_is_sparse:
         depth_m, predicted_K, meta["depth"] = _depth_from_model(rgb, depth, K, obj_masks, cfg,
@@ -362,6 +406,22 @@ def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
         ring |= dilate(m, cfg.mask_edge_px) & ~m  # outer ring
         ring |= m & dilate(~m, cfg.mask_edge_px)  # inner ring
         owner[m & (owner < 0)] = i
+    # Erased pixels: the erase masks less the objects' pixels (objects win); their outer ring
+    # is dropped like an object's (mixed colours).
+    erased = np.zeros((H, W), dtype=bool)
+    if erase_masks:
+        meta["erase"] = {}
+        for name, m in erase_masks.items():
+            e = m & (owner < 0)
+            if not e.any():
+                raise ValueError(f"erase mask {name!r} lies entirely inside object masks "
+                                 "(objects win over erasing): nothing to erase")
+            erase_masks[name] = e
+            erased |= e
+            ring |= dilate(e, cfg.mask_edge_px) & ~e
+            meta["erase"][name] = {"source": erase_sources[name], "pixels": int(m.sum()),
+                                   "erased_pixels": int(e.sum()),
+                                   "left_to_objects": int((m & ~e).sum())}
     keep_px = valid & grid & ~ring
 
     def splats_at(sel: np.ndarray, depth_src: np.ndarray, colours: np.ndarray,
@@ -372,10 +432,10 @@ def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
                               cfg.footprint_scale * s * z / f,
                               flat[sel] if pix is None else pix, cfg.thickness, cfg.max_stretch)
 
-    bg_sel = keep_px & (owner < 0)
+    bg_sel = keep_px & (owner < 0) & ~erased
     if bg_sel.sum() < 100:
         raise ValueError("the background has fewer than 100 valid depth pixels outside the "
-                         "object masks; cannot lift it")
+                         "object and erase masks; cannot lift it")
 
     # -- support plane: near the objects if there are any, else the dominant plane
     near_objects = np.zeros((H, W), dtype=bool)
@@ -392,9 +452,10 @@ def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
 
     # -- background (+ completion under the objects)
     parts = [splats_at(bg_sel, depth_m, rgb, normals)]
-    if cfg.complete_background and obj_masks:
+    if cfg.complete_background and (obj_masks or erase_masks):
         rgb_f, depth_f, region, info = complete_background(
-            rgb, depth_m, rays, obj_masks, plane, valid & (owner < 0) & ~ring,
+            rgb, depth_m, rays, {**obj_masks, **erase_masks}, plane,
+            valid & (owner < 0) & ~erased & ~ring,
             grow=cfg.fill_grow_px, ring=cfg.fill_ring_px, plane_threshold=cfg.plane_threshold_m,
             seed=cfg.seed, inpaint=inpaint or inpaint_telea)
         fill_sel = region & grid & (depth_f > 0) & ~bg_sel
