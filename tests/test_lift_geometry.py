@@ -21,25 +21,11 @@ from igen_gs.lifting.complete import (
 from igen_gs.lifting.geometry import (
     discontinuities,
     pixel_rays,
-    rotmats_to_quats,
     surface_frames,
     surface_splats,
 )
 from igen_gs.lifting.support import fit_plane_ransac, intersect_rays, orient_towards
 from igen_gs.scene import frames
-
-
-def test_rotmats_to_quats_matches_frames():
-    g = torch.Generator().manual_seed(0)
-    q = torch.randn(2000, 4, generator=g, dtype=torch.float64)
-    q = q / q.norm(dim=-1, keepdim=True)
-    # Half-turns about each axis and the identity: the pivots of every branch.
-    q[:4] = torch.tensor([[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 1.0, 0], [0, 0, 0, 1.0]])
-    R = frames.quat_to_rotmat(q)
-    ours = rotmats_to_quats(R.numpy())
-    ref = frames.rotmat_to_quat(R).numpy()
-    assert np.allclose(ours, ref, atol=1e-12)
-    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0) and (ours[:, 0] >= 0).all()
 
 
 def test_surface_frames_discs_and_slant():

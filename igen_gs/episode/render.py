@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from ..render import rasterization
-from ..render.reference import sh_to_rgb
+from ..render.sh import sh_colors
 from ..scene.camera import Camera, stack_cameras
 from ..scene.field import GaussianField
 from ..scene.scene import Scene
@@ -128,7 +128,7 @@ class EpisodeRenderer:
         self.buf = self.base.clone()
         self.labels = torch.cat(labels).to(torch.int32)
         if self.sh_degree == 0:
-            self.rgb = sh_to_rgb(0, torch.ones_like(self.base.means), self.base.sh)
+            self.rgb = sh_colors(self.base.sh, self.base.means, None)
         if len(self.buf) == 0:
             raise ValueError("nothing to render: the scene is empty and there is no gripper")
 
@@ -149,8 +149,7 @@ class EpisodeRenderer:
         if self.sh_degree == 0:
             return self.rgb
         viewmats, _, _, _ = stack_cameras(cams)
-        campos = torch.linalg.inv(viewmats)[:, :3, 3]
-        return sh_to_rgb(self.sh_degree, self.buf.means[None] - campos[:, None], self.buf.sh[None])
+        return sh_colors(self.buf.sh, self.buf.means, viewmats)
 
     def render_frame(self, t: int, T_world_ee: Tensor, opening: float
                      ) -> dict[str, dict[str, np.ndarray]]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..rotations import rotmat_to_quat_np
 from ..scene.field import GaussianField, rgb_to_sh_dc
 
 
@@ -141,32 +142,6 @@ def surface_frames(points: np.ndarray, normals: np.ndarray, footprint: np.ndarra
     return R, scales
 
 
-def rotmats_to_quats(R: np.ndarray) -> np.ndarray:
-    """Rotation matrices [M, 3, 3] -> unit quaternions (w, x, y, z) [M, 4] with w >= 0.
-
-    The same result as :func:`igen_gs.scene.frames.rotmat_to_quat` (tested against it),
-    vectorised in NumPy for the hundreds of thousands of splat frames of one photo: each row
-    uses the largest of 4w^2, 4x^2, 4y^2, 4z^2 as the pivot (Shepperd's method).
-    """
-    m = np.asarray(R, dtype=np.float64)
-    m00, m01, m02 = m[:, 0, 0], m[:, 0, 1], m[:, 0, 2]
-    m10, m11, m12 = m[:, 1, 0], m[:, 1, 1], m[:, 1, 2]
-    m20, m21, m22 = m[:, 2, 0], m[:, 2, 1], m[:, 2, 2]
-    pivots = np.stack([1 + m00 + m11 + m22, 1 + m00 - m11 - m22, 1 - m00 + m11 - m22,
-                       1 - m00 - m11 + m22], 1)
-    k = pivots.argmax(1)
-    s = 2.0 * np.sqrt(np.maximum(pivots[np.arange(len(k)), k], 1e-12))  # 4 * pivot component
-    a, b, c = m21 - m12, m02 - m20, m10 - m01  # 4w * (x, y, z)
-    d, e, f = m01 + m10, m02 + m20, m12 + m21  # 4xy, 4xz, 4yz
-    q = np.select([k[:, None] == 0, k[:, None] == 1, k[:, None] == 2],
-                  [np.stack([s / 4, a / s, b / s, c / s], 1),
-                   np.stack([a / s, s / 4, d / s, e / s], 1),
-                   np.stack([b / s, d / s, s / 4, f / s], 1)],
-                  np.stack([c / s, e / s, f / s, s / 4], 1))
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
-    return np.where(q[:, :1] < 0, -q, q)
-
-
 @dataclass
 class Splats:
     """Gaussians under construction, in one frame (camera frame during lifting).
@@ -198,7 +173,7 @@ class Splats:
         """A :class:`GaussianField` in the frame ``new``, given ``T_new_cam`` [4, 4]."""
         T = np.asarray(T_new_cam, dtype=np.float64)
         P = self.points @ T[:3, :3].T + T[:3, 3]
-        quats = rotmats_to_quats(np.einsum("ij,mjk->mik", T[:3, :3], self.R))
+        quats = rotmat_to_quat_np(np.einsum("ij,mjk->mik", T[:3, :3], self.R))
         rgb = torch.from_numpy(np.ascontiguousarray(self.rgb, dtype=np.float32))
         return GaussianField(torch.from_numpy(P).float(), torch.from_numpy(quats).float(),
                              torch.from_numpy(self.scales).float(),

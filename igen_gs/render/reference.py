@@ -1,13 +1,16 @@
 """Readable pure-PyTorch reference of :func:`igen_gs.rasterization` (3DGS forward pass).
 
 This is the specification the native CPU kernels in ``kernels/`` are tested against, and the
-``backend="torch"`` path (differentiable through autograd, slow). It follows gsplat 1.5:
+``backend="torch"`` path (differentiable through autograd, slow). Nothing else in the package
+imports it: shared math (SH colour, rotations) lives in :mod:`igen_gs.render.sh` and
+:mod:`igen_gs.rotations`. It follows gsplat 1.5:
 
 * projection: EWA splatting with gsplat's frustum clamp of the Jacobian, ``eps2d`` added to the
   2D covariance, per-axis radius ``ceil(3.33 * sqrt(cov2d diagonal))``, near/far and off-screen
   culling, optional antialiasing compensation ``sqrt(det(cov2d) / det(cov2d + eps2d I))``;
 * colours: features as given, or spherical harmonics (Sloan's bases, view direction from the
-  camera centre, ``+ 0.5``, clamped at 0);
+  camera centre, ``+ 0.5``, clamped at 0: :func:`igen_gs.render.sh.sh_to_rgb`, the one SH
+  evaluation of the package; rotations from :mod:`igen_gs.rotations`);
 * compositing: every pixel takes the visible Gaussians in (depth, index) order,
   ``alpha = min(0.999, opacity * exp(-sigma))``, skips ``alpha < 1/255`` (and ``sigma < 0``),
   stops before a Gaussian that would take the transmittance ``T`` to ``<= 1e-4``; the pixel is
@@ -25,25 +28,13 @@ import math
 import torch
 from torch import Tensor
 
+from ..rotations import quat_to_rotmat
+from .sh import sh_to_rgb
+
 ALPHA_THRESHOLD = 1.0 / 255.0
 MAX_ALPHA = 0.999
 T_EPS = 1e-4
 RADIUS_EXTENT = 3.33
-
-
-def quat_to_rotmat(quats: Tensor) -> Tensor:
-    """Unit-normalised quaternions (w, x, y, z) [..., 4] -> rotation matrices [..., 3, 3]."""
-    q = quats / quats.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    w, x, y, z = q.unbind(-1)
-    R = torch.stack(
-        [
-            1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-        ],
-        dim=-1,
-    )
-    return R.reshape(quats.shape[:-1] + (3, 3))
 
 
 def covariance_from_quat_scale(quats: Tensor, scales: Tensor) -> Tensor:
@@ -129,50 +120,6 @@ def project(
         "compensations": compensations.to(dtype),
         "covars2d": cov2d.to(dtype),
     }
-
-
-def sh_bases(degree: int, dirs: Tensor) -> Tensor:
-    """Real SH bases up to ``degree`` (0..3) at unit directions [..., 3] -> [..., (degree+1)^2].
-
-    Constants and coefficient order as 3DGS/gsplat (Sloan, JCGT 2013).
-    """
-    x, y, z = dirs.unbind(-1)
-    out = [torch.full_like(x, 0.2820947917738781)]
-    if degree >= 1:
-        out += [-0.48860251190292 * y, 0.48860251190292 * z, -0.48860251190292 * x]
-    if degree >= 2:
-        z2 = z * z
-        c1, s1 = x * x - y * y, 2 * x * y
-        out += [
-            0.5462742152960395 * s1,
-            -1.092548430592079 * z * y,
-            0.9461746957575601 * z2 - 0.3153915652525201,
-            -1.092548430592079 * z * x,
-            0.5462742152960395 * c1,
-        ]
-    if degree >= 3:
-        c2, s2 = x * c1 - y * s1, x * s1 + y * c1
-        t3c = -2.285228997322329 * z2 + 0.4570457994644658
-        t3b = 1.445305721320277 * z
-        out += [
-            -0.5900435899266435 * s2,
-            t3b * s1,
-            t3c * y,
-            z * (1.865881662950577 * z2 - 1.119528997770346),
-            t3c * x,
-            t3b * c1,
-            -0.5900435899266435 * c2,
-        ]
-    return torch.stack(out, dim=-1)
-
-
-def sh_to_rgb(degree: int, dirs: Tensor, coeffs: Tensor) -> Tensor:
-    """Colour of SH ``coeffs`` [..., K, 3] seen along ``dirs`` [..., 3], as gsplat renders it:
-    ``max(0, sum_k Y_k(d) c_k + 0.5)``."""
-    d = dirs / dirs.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    nb = (degree + 1) ** 2
-    bases = sh_bases(degree, d)  # [..., nb]
-    return torch.clamp_min((bases[..., None] * coeffs[..., :nb, :]).sum(dim=-2) + 0.5, 0.0)
 
 
 def _composite_pixels(px: Tensor, py: Tensor, m: Tensor, con: Tensor, op: Tensor, f: Tensor,

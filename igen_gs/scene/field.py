@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,45 +9,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..render.reference import sh_bases
+from ..render.sh import SH_C0, rgb_to_sh_dc, sh_dc_to_rgb, sh_rotation
 from . import frames
 
-SH_C0 = 0.28209479177387814  # Y_0^0; colour = SH_C0 * dc + 0.5 for degree 0
-
-
-def rgb_to_sh_dc(rgb: Tensor) -> Tensor:
-    """Colour in [0, 1] -> degree-0 SH coefficient (as 3DGS)."""
-    return (rgb - 0.5) / SH_C0
-
-
-def sh_dc_to_rgb(dc: Tensor) -> Tensor:
-    """Degree-0 SH coefficient -> colour (before the renderer's clamp at 0)."""
-    return dc * SH_C0 + 0.5
-
-
-@functools.lru_cache(maxsize=4)
-def _fibonacci_dirs(n: int) -> Tensor:
-    i = torch.arange(n, dtype=torch.float64) + 0.5
-    phi = torch.acos(1 - 2 * i / n)
-    theta = math.pi * (1 + 5**0.5) * i
-    return torch.stack([torch.cos(theta) * torch.sin(phi), torch.sin(theta) * torch.sin(phi),
-                        torch.cos(phi)], dim=-1)
-
-
-def sh_rotation(R: Tensor, degree: int) -> Tensor:
-    """Matrix D [(d+1)^2, (d+1)^2] with ``coeffs_rotated = D @ coeffs`` for an SH signal that is
-    rotated by R (so f_rotated(d) = f(R^T d)). Block diagonal by band; each band's block is
-    solved exactly from samples, since every band is closed under rotation."""
-    R = torch.as_tensor(R, dtype=torch.float64)
-    nb = (degree + 1) ** 2
-    dirs = _fibonacci_dirs(64)
-    Y = sh_bases(degree, dirs)  # [M, nb]
-    Y_rot = sh_bases(degree, dirs @ R)  # rows: Y(R^T d)
-    D = torch.zeros(nb, nb, dtype=torch.float64)
-    for band in range(degree + 1):
-        s, e = band * band, (band + 1) * (band + 1)
-        D[s:e, s:e] = torch.linalg.lstsq(Y[:, s:e], Y_rot[:, s:e]).solution
-    return D
+# The SH helpers have their home in igen_gs.render.sh; these names stay importable from here.
+__all__ = ["SH_C0", "GaussianField", "rgb_to_sh_dc", "sh_dc_to_rgb", "sh_rotation"]
 
 
 @dataclass

@@ -19,9 +19,10 @@ World
     without a given ``T_world_cam`` uses the input camera's frame as world (y down); its
     support plane (table) records the up direction.
 
-Quaternions
-    Unit quaternions in (w, x, y, z) order, as gsplat and the 3DGS PLY format. roma uses
-    (x, y, z, w): :func:`wxyz_to_xyzw` / :func:`xyzw_to_wxyz` below are the only conversions.
+Quaternions and rotations
+    Unit quaternions in (w, x, y, z) order, as gsplat and the 3DGS PLY format. Their math
+    (torch and NumPy, and the one conversion to roma's (x, y, z, w)) lives in
+    :mod:`igen_gs.rotations`; the functions used with frames are importable from here too.
 
 All functions take and return torch tensors (float32 or float64) with arbitrary leading batch
 dimensions, and accept anything ``torch.as_tensor`` accepts.
@@ -31,60 +32,31 @@ from __future__ import annotations
 
 import math
 
-import roma
 import torch
 from torch import Tensor
 
+from ..rotations import (
+    as_float_tensor,
+    axis_angle_to_rotmat,
+    quat_multiply,
+    quat_to_rotmat,
+    rotation_angle,
+    rotmat_to_quat,
+    wxyz_to_xyzw,
+    xyzw_to_wxyz,
+)
 
-def _t(x, dtype=None) -> Tensor:
-    t = torch.as_tensor(x)
-    if dtype is not None:
-        return t.to(dtype)
-    return t if t.is_floating_point() else t.to(torch.float64)
-
-
-def wxyz_to_xyzw(q: Tensor) -> Tensor:
-    """(w, x, y, z) -> roma's (x, y, z, w)."""
-    q = _t(q)
-    return torch.cat([q[..., 1:], q[..., :1]], dim=-1)
-
-
-def xyzw_to_wxyz(q: Tensor) -> Tensor:
-    """roma's (x, y, z, w) -> (w, x, y, z)."""
-    q = _t(q)
-    return torch.cat([q[..., 3:], q[..., :3]], dim=-1)
-
-
-def quat_to_rotmat(q_wxyz: Tensor) -> Tensor:
-    """Unit quaternion (w, x, y, z) [..., 4] (normalised here) -> rotation matrix [..., 3, 3]."""
-    q = _t(q_wxyz)
-    q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    return roma.unitquat_to_rotmat(wxyz_to_xyzw(q))
-
-
-def rotmat_to_quat(R: Tensor) -> Tensor:
-    """Rotation matrix [..., 3, 3] -> unit quaternion (w, x, y, z) with w >= 0."""
-    q = xyzw_to_wxyz(roma.rotmat_to_unitquat(_t(R)))
-    return torch.where(q[..., :1] < 0, -q, q)
-
-
-def quat_multiply(q1_wxyz: Tensor, q2_wxyz: Tensor) -> Tensor:
-    """Hamilton product q1 * q2 (rotate by q2, then by q1), both (w, x, y, z)."""
-    return xyzw_to_wxyz(roma.quat_product(wxyz_to_xyzw(q1_wxyz), wxyz_to_xyzw(q2_wxyz)))
-
-
-def axis_angle_to_rotmat(axis, angle) -> Tensor:
-    """Rotation of ``angle`` radians about ``axis`` (need not be unit) -> [..., 3, 3]."""
-    axis = _t(axis)
-    angle = _t(angle, axis.dtype)
-    axis = axis / axis.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    return roma.rotvec_to_rotmat(axis * angle[..., None])
+__all__ = [
+    "T_to_pose", "as_rigid", "axis_angle_to_rotmat", "invert_T", "look_at", "make_T",
+    "pose_to_T", "quat_multiply", "quat_to_rotmat", "rotation_angle", "rotmat_to_quat",
+    "spherical_to_cartesian", "transform_points", "translation", "wxyz_to_xyzw", "xyzw_to_wxyz",
+]
 
 
 def make_T(R=None, t=None, dtype=torch.float64) -> Tensor:
     """Homogeneous transform [..., 4, 4] from rotation [..., 3, 3] and translation [..., 3]."""
-    R = torch.eye(3, dtype=dtype) if R is None else _t(R, dtype)
-    t = torch.zeros(3, dtype=dtype) if t is None else _t(t, dtype)
+    R = torch.eye(3, dtype=dtype) if R is None else as_float_tensor(R, dtype)
+    t = torch.zeros(3, dtype=dtype) if t is None else as_float_tensor(t, dtype)
     batch = torch.broadcast_shapes(R.shape[:-2], t.shape[:-1])
     T = torch.zeros(batch + (4, 4), dtype=dtype)
     T[..., :3, :3] = R
@@ -95,7 +67,7 @@ def make_T(R=None, t=None, dtype=torch.float64) -> Tensor:
 
 def invert_T(T: Tensor) -> Tensor:
     """Inverse of rigid transforms [..., 4, 4]: (R, t) -> (R^T, -R^T t)."""
-    T = _t(T)
+    T = as_float_tensor(T)
     R = T[..., :3, :3]
     t = T[..., :3, 3]
     Rt = R.transpose(-1, -2)
@@ -113,7 +85,7 @@ def as_rigid(T, tol: float = 0.05, name: str = "transform") -> Tensor:
     this makes them exactly rigid. Raises ValueError when T is not close to a rigid motion
     (max |R^T R - I| > tol, det < 0, bottom row not (0, 0, 0, 1), or non-finite).
     """
-    T = _t(T, torch.float64)
+    T = as_float_tensor(T, torch.float64)
     if T.shape != (4, 4) or not bool(torch.isfinite(T).all()):
         raise ValueError(f"{name} must be a finite [4, 4] matrix")
     if not torch.allclose(T[3], torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=torch.float64),
@@ -132,8 +104,8 @@ def as_rigid(T, tol: float = 0.05, name: str = "transform") -> Tensor:
 
 def transform_points(T: Tensor, points: Tensor) -> Tensor:
     """Apply T_a_b [4, 4] to points in frame b [..., 3] -> points in frame a [..., 3]."""
-    T = _t(T)
-    points = _t(points)
+    T = as_float_tensor(T)
+    points = as_float_tensor(points)
     T = T.to(points.dtype)
     return points @ T[:3, :3].T + T[:3, 3]
 
@@ -145,13 +117,13 @@ def translation(x: float, y: float, z: float, dtype=torch.float64) -> Tensor:
 
 def pose_to_T(xyz, quat_wxyz) -> Tensor:
     """Position [..., 3] + quaternion (w, x, y, z) [..., 4] -> T [..., 4, 4]."""
-    xyz = _t(xyz)
-    return make_T(quat_to_rotmat(_t(quat_wxyz, xyz.dtype)), xyz, dtype=xyz.dtype)
+    xyz = as_float_tensor(xyz)
+    return make_T(quat_to_rotmat(as_float_tensor(quat_wxyz, xyz.dtype)), xyz, dtype=xyz.dtype)
 
 
 def T_to_pose(T: Tensor) -> tuple[Tensor, Tensor]:
     """T [..., 4, 4] -> (position [..., 3], quaternion (w, x, y, z) [..., 4], w >= 0)."""
-    T = _t(T)
+    T = as_float_tensor(T)
     return T[..., :3, 3].clone(), rotmat_to_quat(T[..., :3, :3])
 
 
@@ -161,9 +133,9 @@ def look_at(eye, target, up=(0.0, 0.0, 1.0)) -> Tensor:
     The camera's z axis points at the target, its y axis (image down) points away from ``up``
     as much as possible, x = y cross z completes a right-handed frame.
     """
-    eye = _t(eye, torch.float64)
-    target = _t(target, torch.float64)
-    up = _t(up, torch.float64)
+    eye = as_float_tensor(eye, torch.float64)
+    target = as_float_tensor(target, torch.float64)
+    up = as_float_tensor(up, torch.float64)
     z = target - eye
     if float(z.norm()) < 1e-12:
         raise ValueError("look_at: eye and target coincide")
@@ -189,8 +161,3 @@ def spherical_to_cartesian(radius: float, azimuth: float, elevation: float) -> T
          radius * math.sin(elevation)],
         dtype=torch.float64,
     )
-
-
-def rotation_angle(R: Tensor) -> Tensor:
-    """Angle (radians) of rotation matrices [..., 3, 3]."""
-    return roma.rotmat_geodesic_distance(_t(R), torch.eye(3, dtype=_t(R).dtype))
