@@ -8,8 +8,10 @@ States are ``x, y, z, qw, qx, qy, qz, gripper`` in the base frame (``STATE_NAMES
 
 The TCP frame is igen-gs's (origin between the finger pads, +z the approach direction, +y the
 finger opening axis); robosuite's Panda grip site has the same origin and approach axis but
-its fingers open along its x axis: the server reports TCP poses (``T_SITE_TCP``, a quarter turn
-about z). Deltas of the two frames are the same rotation, so commands need no conversion.
+its fingers open along its x axis: the server reports TCP poses (``T_SITE_TCP``: a quarter turn
+about z, 7 mm along it, so that the planner's Panda kinematics and the simulator agree). The
+rotation between two TCP poses is the rotation between the two grip-site poses, so commands
+need no conversion; positions are those of the TCP.
 
 :func:`osc_command` turns a target pose into robosuite's default OSC_POSE input (delta mode,
 base frame): position error / 5 cm and rotation-vector error / 0.5 rad (the controller's

@@ -25,10 +25,12 @@ import numpy as np
 
 _HERE = Path(__file__).resolve().parent
 
-T_SITE_TCP = np.array([[0.0, 1.0, 0.0, 0.0], [-1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0],
+T_SITE_TCP = np.array([[0.0, -1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.007],
                        [0.0, 0.0, 0.0, 1.0]])
-"""igen-gs's TCP frame in robosuite's Panda grip site frame: same origin and approach axis
-(+z); the fingers open along the site's x axis, which is the TCP's +y."""
+"""igen-gs's TCP frame in robosuite's Panda grip site frame: the same approach axis (+z), 7 mm
+further along it; the fingers open along the site's x axis, the TCP's -y. With this, the
+planner's Panda forward kinematics of the simulator's joint angles give the simulator's TCP
+pose (checked in the tests)."""
 
 
 def _load_wire():

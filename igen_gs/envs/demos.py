@@ -1,0 +1,383 @@
+"""Demonstrations for the policy benchmark, all in one action representation (``ee_6d``:
+target TCP pose + gripper in the robot base frame, see :mod:`igen_gs.envs.control`):
+
+* :func:`record_expert_demos` -- "real" demonstrations: the scripted expert with privileged
+  state executed in robosuite, recorded with the simulator's own rendered observations;
+* :func:`generated_demos` -- demonstrations generated from ONE photo: one reset, one
+  ``agentview`` photo with metric depth and instance masks, lifted (the robot erased), then
+  for each variation the objects moved to a pose drawn from the task's initial-state range,
+  the instruction planned with the base at the simulator's pose, rendered from the
+  ``agentview`` pose at the policy's resolution;
+* :func:`replay_open_loop` -- the generated trajectories executed open loop in robosuite, each
+  from its own variation's object poses (separates bad actions from bad pictures).
+
+Every dataset is LeRobot v3 written by :class:`igen_gs.io.LeRobotWriter` at the control rate;
+camera name ``agentview`` in both sources.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..planning.actions import ACTION_NAMES, STATE_NAMES
+from .control import pose_to_action
+from .expert import ExpertConfig, ScriptedExpert
+from .robosuite import RobosuiteConfig, RobosuiteEnv, lift_inputs
+
+log = logging.getLogger(__name__)
+
+INSTRUCTIONS = {"Lift": "lift the cube by 15 cm", "Stack": "stack the cubeA on the cubeB"}
+CAMERA = "agentview"
+
+
+def _writer(out: Path, fps: int, source: str):
+    from ..io import LeRobotWriter
+
+    return LeRobotWriter(out, fps=fps, state_names=STATE_NAMES,
+                         action_names=ACTION_NAMES["ee_6d"], previews=False,
+                         extra_info={"source": source, "action_kind": "ee_6d"})
+
+
+def _camera_info(env: RobosuiteEnv):
+    from ..io.lerobot import CameraInfo
+
+    cfg = env.config
+    ph = env.capture(CAMERA, cfg.width, cfg.height)
+    return {CAMERA: CameraInfo(cfg.width, cfg.height, ph["K"], T_world_cam=ph["T_world_cam"])}
+
+
+def _bar(total: int, desc: str, progress: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="ep", disable=not progress, leave=False)
+
+
+# ---------------------------------------------------------------------- expert
+def run_expert(env: RobosuiteEnv, expert: ScriptedExpert, seed: int, nominal=None,
+               hold_steps: int = 5, record: bool = True) -> dict[str, Any]:
+    """One expert episode from ``seed``: frames, states, actions, success. With ``nominal``
+    (object poses the expert believes), it is the blind baseline."""
+    obs = env.reset(seed)
+    expert.reset(obs, nominal)
+    frames, states, actions = [], [], []
+    prev_q = None
+    held = 0
+    for _ in range(env.config.horizon_steps):
+        T, g = expert.act(obs)
+        if record:
+            s = obs.policy_state(prev_q)
+            prev_q = s[3:7]
+            frames.append(obs.images[CAMERA])
+            states.append(s)
+            actions.append(pose_to_action(T, g))
+        obs = env.step_to(T, g)
+        if expert.done:
+            held += 1
+            if held > hold_steps:
+                break
+    return {"success": bool(obs.success), "frames": frames, "states": states,
+            "actions": actions, "steps": len(actions) if record else held}
+
+
+def record_expert_demos(out, num: int, env_config: RobosuiteConfig | None = None,
+                        first_seed: int = 0, expert: ExpertConfig | None = None,
+                        max_attempts: int | None = None, progress: bool = True
+                        ) -> dict[str, Any]:
+    """``num`` successful expert demonstrations from seeds ``first_seed``, ``first_seed + 1``,
+    ... (failures are counted and skipped) into the LeRobot dataset ``out``. Returns the
+    attempts, successes, seeds used and seconds."""
+    from ..io.lerobot import EpisodeData
+
+    cfg = env_config or RobosuiteConfig()
+    t0 = time.perf_counter()
+    attempts, seeds = 0, []
+    max_attempts = max_attempts or 2 * num + 10
+    with RobosuiteEnv(cfg) as env:
+        exp = ScriptedExpert(cfg.task, env.info["object_sizes"], expert)
+        cams = _camera_info(env)
+        writer = _writer(Path(out), cfg.control_freq, f"robosuite {cfg.task} scripted expert")
+        bar = _bar(num, f"expert {cfg.task}", progress)
+        try:
+            seed = first_seed
+            while len(seeds) < num and attempts < max_attempts:
+                key = f"expert_seed_{seed:06d}"
+                attempts += 1
+                if writer.has_episode(key):
+                    seeds.append(seed)
+                    bar.update(1)
+                    seed += 1
+                    continue
+                ep = run_expert(env, exp, seed)
+                if ep["success"]:
+                    writer.add_episode(EpisodeData(
+                        key=key, task=INSTRUCTIONS.get(cfg.task, cfg.task),
+                        frames={CAMERA: np.stack(ep["frames"])}, state=np.stack(ep["states"]),
+                        action=np.stack(ep["actions"]), cameras=cams,
+                        extras={"seed": seed, "source": "scripted expert"}))
+                    seeds.append(seed)
+                    bar.update(1)
+                seed += 1
+        finally:
+            bar.close()
+            writer.close()
+    if len(seeds) < num:
+        raise ValueError(f"the expert succeeded only {len(seeds)} times in {attempts} attempts")
+    return {"attempts": attempts, "successes": len(seeds), "seeds": seeds,
+            "seconds": time.perf_counter() - t0}
+
+
+# ---------------------------------------------------------------------- generated
+@dataclass
+class GeneratedConfig:
+    """Demonstrations generated from one photo."""
+
+    photo_seed: int = 0
+    """The reset whose agentview photo is lifted (the one photo)."""
+    lift_size: int = 128
+    """Photo resolution for lifting (square)."""
+    erase_robot: bool = True
+    """Erase the robot from the photo before lifting (it is drawn per frame instead)."""
+    variation_seed: int = 0
+    """Seed of the object poses of the variations."""
+    prefix_max_speed: float = 0.25
+    """Speed of the move from the simulator's start pose to the plan's first pose (m/s)."""
+    min_object_distance_m: float = 0.08
+    """Objects' centres at least this far apart (several objects)."""
+    lift_options: dict[str, Any] = field(default_factory=dict)
+    """Extra LiftConfig options."""
+
+
+def sample_object_poses(rng: np.random.Generator, rest: dict[str, np.ndarray],
+                        env_config: RobosuiteConfig, min_distance: float = 0.08
+                        ) -> dict[str, np.ndarray]:
+    """Simulator object poses drawn like the environment's placement: x, y uniform within the
+    configured range about the table centre, yaw uniform (any yaw) about the vertical, height
+    as at ``rest``; several objects no closer than ``min_distance``."""
+    r = env_config.placement_xy_m
+    if r is None:
+        raise ValueError("generated demos need an explicit placement range (placement_xy_m)")
+    for _ in range(1000):
+        out, centres = {}, []
+        for name, T0 in rest.items():
+            x, y = rng.uniform(-r, r, 2)
+            yaw = rng.uniform(0, 2 * math.pi) if env_config.any_yaw else 0.0
+            c, s = math.cos(yaw), math.sin(yaw)
+            T = np.eye(4)
+            T[:3, :3] = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+            T[:3, 3] = [x, y, T0[2, 3]]
+            out[name] = T
+            centres.append((x, y))
+        ok = all(math.dist(a, b) >= min_distance for i, a in enumerate(centres)
+                 for b in centres[i + 1:])
+        if ok:
+            return out
+    raise ValueError("could not place the objects apart within the range")
+
+
+def lift_photo(env: RobosuiteEnv, cfg: GeneratedConfig) -> dict[str, Any]:
+    """Reset to ``cfg.photo_seed``, take the photo, lift it. Returns the scene, the photo's
+    state and each object's ``T_lift_sim`` (lifted object frame -> simulator body frame)."""
+    from ..lifting import lift
+
+    env.reset(cfg.photo_seed)
+    photo = env.capture(CAMERA, cfg.lift_size, cfg.lift_size)
+    inp = lift_inputs(photo, env.object_names)
+    t0 = time.perf_counter()
+    scene = lift(inp["image"], inp["depth"], inp["K"], masks=inp["masks"],
+                 T_world_cam=inp["T_world_cam"],
+                 erase={"robot": inp["robot_mask"]} if cfg.erase_robot and
+                 inp["robot_mask"].any() else None, **cfg.lift_options)
+    missing = [n for n in env.object_names if n not in scene.objects]
+    if missing:
+        raise ValueError(f"the photo of seed {cfg.photo_seed} does not show {missing}")
+    T_lift_sim = {n: np.linalg.inv(scene.poses[n].numpy()) @ inp["object_poses"][n]
+                  for n in env.object_names}
+    return {"scene": scene, "photo": photo, "T_lift_sim": T_lift_sim,
+            "lift_seconds": time.perf_counter() - t0}
+
+
+def _prefix(T_from: np.ndarray, T_to: np.ndarray, fps: float, max_speed: float,
+            max_angular_speed: float = 1.2) -> np.ndarray:
+    """TCP poses [n, 4, 4] from ``T_from`` to just before ``T_to`` (minimum-jerk timing;
+    position linear, rotation about one axis), under the speed limits."""
+    from .control import rotvec
+    from .expert import _rotvec_to_matrix
+
+    dp = T_to[:3, 3] - T_from[:3, 3]
+    rv = rotvec(T_to[:3, :3] @ T_from[:3, :3].T)
+    # minimum jerk peaks at 1.875 x the mean speed
+    dur = max(1.875 * np.linalg.norm(dp) / max_speed,
+              1.875 * np.linalg.norm(rv) / max_angular_speed, 0.25)
+    n = int(math.ceil(dur * fps))
+    out = []
+    for k in range(n):
+        s = k / n
+        s = 10 * s**3 - 15 * s**4 + 6 * s**5
+        T = np.eye(4)
+        T[:3, 3] = T_from[:3, 3] + s * dp
+        T[:3, :3] = _rotvec_to_matrix(s * rv) @ T_from[:3, :3]
+        out.append(T)
+    return np.stack(out)
+
+
+def with_prefix(traj, T_start: np.ndarray, max_speed: float):
+    """``traj`` starting at ``T_start`` (the simulator's start pose) instead of the planner's
+    home pose: its first travel (home -> up -> over the pre-grasp) is replaced by a direct move
+    from ``T_start`` to the pose over the pre-grasp (gripper open, objects at rest, phase
+    "start"); joint angles are recomputed when the trajectory had them."""
+    from ..planning.kinematics import joint_trajectory
+    from ..planning.types import Trajectory
+
+    k = next((t for t, p in enumerate(traj.phase) if p not in ("start", "transport")), 1)
+    k = max(0, k - 1)
+    traj = Trajectory(
+        timestamps=traj.timestamps[k:] - traj.timestamps[k], T_world_ee=traj.T_world_ee[k:],
+        gripper=traj.gripper[k:], gripper_opening_m=traj.gripper_opening_m[k:],
+        attached=traj.attached[k:], object_poses={n: P[k:] for n, P in traj.object_poses.items()},
+        step_index=traj.step_index[k:], phase=traj.phase[k:], plan=traj.plan, fps=traj.fps,
+        max_opening_m=traj.max_opening_m, T_world_base=traj.T_world_base,
+        joint_positions=None if traj.joint_positions is None else traj.joint_positions[k:])
+    pre = _prefix(T_start, traj.T_world_ee[0], traj.fps, max_speed)
+    n = len(pre)
+    T_world_ee = np.concatenate([pre, traj.T_world_ee])
+    out = Trajectory(
+        timestamps=np.arange(n + len(traj)) / traj.fps, T_world_ee=T_world_ee,
+        gripper=np.concatenate([np.full(n, traj.gripper[0]), traj.gripper]),
+        gripper_opening_m=np.concatenate([np.full(n, traj.gripper_opening_m[0]),
+                                          traj.gripper_opening_m]),
+        attached=[""] * n + list(traj.attached),
+        object_poses={k: np.concatenate([np.repeat(P[:1], n, 0), P])
+                      for k, P in traj.object_poses.items()},
+        step_index=np.concatenate([np.full(n, -1), traj.step_index]),
+        phase=["start"] * n + list(traj.phase), plan=traj.plan, fps=traj.fps,
+        max_opening_m=traj.max_opening_m, T_world_base=traj.T_world_base)
+    if traj.joint_positions is not None:
+        out.joint_positions = joint_trajectory(T_world_ee, traj.T_world_base,
+                                               out.step_labels())
+    return out
+
+
+def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
+                    config: GeneratedConfig | None = None, progress: bool = True,
+                    lifted: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``num`` demonstrations generated from one photo into the LeRobot dataset ``out``
+    (see the module docstring). Variations whose plan fails are skipped and counted.
+    Each episode's extras hold ``sim_object_poses`` (the simulator poses of its start) for
+    :func:`replay_open_loop`. Returns counts and seconds per stage."""
+    import torch
+
+    from ..episode.config import EpisodeConfig, RenderConfig, RigConfig, VariationConfig
+    from ..episode.produce import pack_episode, render_trajectory
+    from ..planning import plan_task
+    from ..planning.config import PlanConfig
+    from ..scene.scene import Scene
+
+    ecfg = env_config or RobosuiteConfig()
+    cfg = config or GeneratedConfig()
+    instruction = INSTRUCTIONS.get(ecfg.task)
+    if instruction is None:
+        raise ValueError(f"no instruction for task {ecfg.task!r} (known: {list(INSTRUCTIONS)})")
+    t_all = time.perf_counter()
+    with RobosuiteEnv(replace(ecfg, cameras=())) as env:
+        if lifted is None:
+            lifted = lift_photo(env, cfg)
+        start = env.reset(cfg.photo_seed)
+        cams = _camera_info(env)
+    scene, T_lift_sim = lifted["scene"], lifted["T_lift_sim"]
+    rest = lifted["photo"]["object_poses"]
+    T_world_base = np.asarray(lifted["photo"]["T_world_base"])
+    plan_cfg = PlanConfig(robot_base=tuple(T_world_base.reshape(-1).tolist()))
+    plan_cfg = replace(plan_cfg, motion=replace(plan_cfg.motion, fps=float(ecfg.control_freq)))
+    ep_cfg = EpisodeConfig(
+        rig=RigConfig(photo_camera=True, num_static_views=0, wrist_camera=False,
+                      width=ecfg.width, height=ecfg.height),
+        render=RenderConfig(depth=False, labels=False),
+        plan=plan_cfg, variation=VariationConfig(enabled=False), action_kind="ee_6d",
+        write_depth=False, write_labels=False)
+    writer = _writer(Path(out), ecfg.control_freq, f"igen-gs from one {ecfg.task} photo")
+    rng = np.random.default_rng(cfg.variation_seed)
+    timings = {"lift": lifted.get("lift_seconds", 0.0), "plan": 0.0, "render": 0.0,
+               "write": 0.0}
+    failures: list[str] = []
+    written = 0
+    bar = _bar(num, f"generated {ecfg.task}", progress)
+    try:
+        for i in range(num):
+            sim_poses = sample_object_poses(rng, rest, ecfg, cfg.min_object_distance_m)
+            key = f"generated_{i:06d}"
+            if writer.has_episode(key):
+                written += 1
+                bar.update(1)
+                continue
+            poses = {n: torch.from_numpy(sim_poses[n] @ np.linalg.inv(T_lift_sim[n]))
+                     for n in scene.object_names}
+            scene_v = Scene(scene.background, scene.objects, poses, scene.camera,
+                            scene.support_plane, dict(scene.meta))
+            t0 = time.perf_counter()
+            try:
+                traj = plan_task(scene_v, instruction, plan_cfg)
+                traj = with_prefix(traj, start.T_world_tcp, cfg.prefix_max_speed)
+            except ValueError as e:
+                failures.append(f"{key}: {e}")
+                continue
+            timings["plan"] += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            frames, rig = render_trajectory(scene_v, traj, ep_cfg)
+            timings["render"] += time.perf_counter() - t0
+            ep = pack_episode(key, scene_v, traj, frames, ep_cfg, rig, extras={
+                "variation_index": i, "photo_seed": cfg.photo_seed,
+                "sim_object_poses": {n: P.tolist() for n, P in sim_poses.items()}})
+            ep.frames = {CAMERA: ep.frames["photo"]}
+            ep.cameras = cams
+            ep.captions = None
+            t0 = time.perf_counter()
+            writer.add_episode(ep)
+            timings["write"] += time.perf_counter() - t0
+            written += 1
+            bar.update(1)
+    finally:
+        bar.close()
+        writer.close()
+    return {"written": written, "failed": failures, "seconds": timings,
+            "total_seconds": time.perf_counter() - t_all}
+
+
+def replay_open_loop(dataset, env_config: RobosuiteConfig | None = None,
+                     max_episodes: int | None = None, extra_steps: int = 10,
+                     progress: bool = True) -> dict[str, Any]:
+    """Execute each generated episode's actions open loop in robosuite, from its own
+    variation's object poses (``sim_object_poses``), through the same target-pose -> OSC
+    conversion; success by the task's own check. Returns per-episode results."""
+    from ..io import load_lerobot_dataset
+    from .control import action_to_pose
+
+    ecfg = replace(env_config or RobosuiteConfig(), cameras=())
+    ds = load_lerobot_dataset(dataset)
+    eps = ds.episodes[:max_episodes] if max_episodes else ds.episodes
+    results = []
+    with RobosuiteEnv(ecfg) as env:
+        bar = _bar(len(eps), "replay", progress)
+        for ep in eps:
+            poses = ep.extras.get("sim_object_poses")
+            if poses is None:
+                raise ValueError(f"episode {ep.key} has no sim_object_poses: not a generated "
+                                 "episode of this benchmark")
+            env.reset(int(ep.extras.get("photo_seed", 0)))
+            env.set_state(object_poses={n: np.asarray(P) for n, P in poses.items()})
+            obs = None
+            acts = ep.action
+            for a in list(acts) + [acts[-1]] * extra_steps:
+                T, g = action_to_pose(a)
+                obs = env.step_to(T, g)
+            results.append({"key": ep.key, "success": bool(obs.success)})
+            bar.update(1)
+        bar.close()
+    n_ok = sum(r["success"] for r in results)
+    return {"episodes": len(results), "successes": n_ok, "results": results}
