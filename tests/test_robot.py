@@ -5,6 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+import torch
+
+from igen_gs.robot import GripperGeometry
+
 
 def test_planning_does_not_import_episode():
     code = ("import sys, igen_gs.planning, igen_gs.planning.pipeline, igen_gs.planning.grasp, "
@@ -21,3 +27,189 @@ def test_episode_still_exports_the_gripper():
     from igen_gs.robot.gripper import Gripper as R2
 
     assert GripperGeometry is G2 and Gripper is R2 and default_gripper().geometry == G2()
+
+
+def test_panda_link_poses_match_roboticstoolbox():
+    from igen_gs.planning.kinematics import panda
+    from igen_gs.robot.model import load_robot
+
+    model = load_robot()
+    rtb = panda()
+    assert model.arm_joints == [f"panda_joint{i}" for i in range(1, 8)]
+    rng = np.random.default_rng(0)
+    lo, hi = rtb.qlim
+    names = [f"panda_link{i}" for i in range(8)] + ["panda_hand"]
+    for _ in range(5):
+        q = rng.uniform(lo, hi)
+        poses = model.link_poses(q, 0.05)
+        for name in names:
+            ref = np.asarray(rtb.fkine(q, end=name).A)
+            assert np.allclose(poses[name], ref, atol=1e-9), name
+        assert np.allclose(model.tcp_pose(q), np.asarray(rtb.fkine(q).A), atol=1e-9)
+        # The fingers follow the opening: each 2.5 cm off the hand's centre along its y.
+        for finger, sign in (("panda_leftfinger", 1), ("panda_rightfinger", -1)):
+            off = np.linalg.inv(poses["panda_hand"]) @ poses[finger]
+            assert np.allclose(off[:3, 3], [0, sign * 0.025, 0.0584], atol=1e-9)
+    with pytest.raises(ValueError, match="joint vector must be 7 finite numbers"):
+        model.link_poses(np.zeros(6))
+
+
+def test_gripper_geometry_is_measured_from_the_panda_meshes():
+    from igen_gs.robot.model import gripper_geometry
+
+    measured = gripper_geometry()
+    default = GripperGeometry()
+    for f in ("max_opening", "finger_length", "finger_width", "finger_thickness",
+              "finger_tip_z"):
+        assert getattr(measured, f) == pytest.approx(getattr(default, f), abs=1e-3), f
+    assert np.allclose(measured.body_size, default.body_size, atol=1e-3)
+
+
+def _fibonacci_camera_ring(target, dist, W, H):
+    from igen_gs.scene.camera import Camera
+
+    K = torch.tensor([[0.9 * W, 0, W / 2], [0, 0.9 * W, H / 2], [0, 0, 1]], dtype=torch.float64)
+    eye = target + torch.tensor([dist, 0.3 * dist, 0.25 * dist], dtype=torch.float64)
+    return Camera.look_at(eye, target, torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64),
+                          width=W, height=H, K=K)
+
+
+def _silhouette(model, poses, cam):
+    """Ray-cast silhouette [H, W] of the posed link meshes (open3d, one ray per pixel)."""
+    import open3d as o3d
+
+    rs = o3d.t.geometry.RaycastingScene()
+    for n, mesh in model.link_meshes.items():
+        T = poses[n]
+        v = mesh.vertices @ T[:3, :3].T + T[:3, 3]
+        rs.add_triangles(o3d.core.Tensor(v.astype(np.float32)),
+                         o3d.core.Tensor(mesh.faces.astype(np.uint32)))
+    K = cam.K.numpy()
+    H, W = cam.height, cam.width
+    v, u = np.meshgrid(np.arange(H) + 0.5, np.arange(W) + 0.5, indexing="ij")
+    d = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)],
+                 -1).reshape(-1, 3) @ cam.T_world_cam[:3, :3].numpy().T
+    o = np.broadcast_to(cam.T_world_cam[:3, 3].numpy(), d.shape)
+    rays = np.concatenate([o, d], 1).astype(np.float32)
+    return np.isfinite(rs.cast_rays(o3d.core.Tensor(rays))["t_hit"].numpy()).reshape(H, W)
+
+
+def test_panda_gaussians_are_opaque_inside_the_mesh_silhouette():
+    """At 640x480 from 0.5 m, every pixel inside the ray-cast silhouette of the link meshes
+    (less its one-pixel rim) has alpha >= 0.99."""
+    from scipy.ndimage import binary_erosion
+
+    from igen_gs.render import rasterization
+    from igen_gs.robot.gaussians import robot_gaussians
+    from igen_gs.robot.model import load_robot
+
+    model = load_robot()
+    rg = robot_gaussians(model)
+    assert 20_000 < len(rg) < 100_000
+    assert rg.is_gripper.sum() > 0 and (~rg.is_gripper).sum() > 0
+    q = np.array([0.3, -0.4, 0.2, -2.0, 0.1, 1.8, 0.7])
+    poses = model.link_poses(q, 0.06)
+    means, quats, rgb = rg.posed(np.eye(4), q, 0.06)
+    cam = _fibonacci_camera_ring(torch.from_numpy(poses["panda_link4"][:3, 3]), 0.5, 640, 480)
+    _, alpha, _ = rasterization(means, quats, rg.scales, rg.opacities, rgb,
+                                torch.linalg.inv(cam.T_world_cam)[None].float(),
+                                cam.K[None].float(), 640, 480, return_meta=False)
+    a = alpha[0, ..., 0].numpy()
+    sil = _silhouette(model, poses, cam)
+    inner = binary_erosion(sil)
+    assert sil.sum() > 50_000  # the arm fills a good part of the image
+    assert (a[inner] >= 0.99).mean() >= 0.999 and a[inner].min() >= 0.95
+    g = a > 0.5
+    assert (g & sil).sum() / (g | sil).sum() > 0.95
+
+
+TWO_LINK_URDF = """<?xml version="1.0"?>
+<robot name="twolink">
+  <link name="base">
+    <visual><geometry><mesh filename="meshes/base.obj"/></geometry></visual>
+  </link>
+  <link name="upper">
+    <visual>
+      <origin xyz="0 0 0.15" rpy="0 0 0"/>
+      <geometry><mesh filename="package://twolink/meshes/arm.stl" scale="1 1 1"/></geometry>
+      <material name="orange"><color rgba="1.0 0.5 0.0 1.0"/></material>
+    </visual>
+  </link>
+  <link name="tool">
+    <visual><geometry><box size="0.04 0.04 0.04"/></geometry>
+      <material name="blue"><color rgba="0.1 0.2 0.9 1.0"/></material></visual>
+  </link>
+  <joint name="shoulder" type="revolute">
+    <parent link="base"/><child link="upper"/>
+    <origin xyz="0 0 0.1" rpy="0 0 0"/><axis xyz="0 1 0"/>
+    <limit lower="-2" upper="2" effort="1" velocity="1"/>
+  </joint>
+  <joint name="wrist" type="revolute">
+    <parent link="upper"/><child link="tool"/>
+    <origin xyz="0 0 0.33" rpy="0 0 0"/><axis xyz="0 0 1"/>
+    <limit lower="-3" upper="3" effort="1" velocity="1"/>
+  </joint>
+</robot>
+"""
+
+
+def write_two_link(tmp_path):
+    """A two-link URDF with box meshes (an .obj base, an .stl arm found through package://)
+    and a primitive box tool."""
+    import trimesh
+
+    root = tmp_path / "twolink"
+    (root / "meshes").mkdir(parents=True)
+    base = trimesh.creation.box(extents=(0.2, 0.2, 0.1))
+    base.apply_translation((0, 0, 0.05))
+    base.visual.face_colors = (40, 200, 60, 255)
+    base.export(root / "meshes" / "base.obj")
+    trimesh.creation.box(extents=(0.06, 0.06, 0.3)).export(root / "meshes" / "arm.stl")
+    (root / "twolink.urdf").write_text(TWO_LINK_URDF)
+    return root / "twolink.urdf"
+
+
+def test_a_small_urdf_robot_loads_poses_and_renders(tmp_path):
+    from igen_gs.render import rasterization
+    from igen_gs.robot.gaussians import RobotGaussians
+    from igen_gs.robot.model import load_robot
+    from igen_gs.scene.camera import Camera
+
+    urdf = write_two_link(tmp_path)
+    model = load_robot(str(urdf))
+    assert model.arm_joints == ["shoulder", "wrist"] and model.gripper_joints == []
+    assert model.hand_link == "tool" and model.gripper_links == {"tool"}
+    poses = model.link_poses([np.pi / 2, 0.3])
+    # The shoulder turns the arm about y: the tool (33 cm up the arm) ends up along +x.
+    assert np.allclose(poses["tool"][:3, 3], [0.33, 0.0, 0.1], atol=1e-12)
+    rg = RobotGaussians(model, spacing=0.005)
+    assert set(rg.counts) == {"base", "upper", "tool"} and min(rg.counts.values()) > 50
+    cam = Camera.look_at(torch.tensor([0.0, -1.2, 0.3], dtype=torch.float64),
+                         torch.tensor([0.1, 0.0, 0.1], dtype=torch.float64),
+                         torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64), width=160,
+                         height=120, K=torch.tensor([[150.0, 0, 80], [0, 150.0, 60], [0, 0, 1]],
+                                                    dtype=torch.float64))
+    means, quats, rgb = rg.posed(np.eye(4), [np.pi / 2, 0.3], 0.0)
+    img, alpha, _ = rasterization(means, quats, rg.scales, rg.opacities, rgb,
+                                  torch.linalg.inv(cam.T_world_cam)[None].float(),
+                                  cam.K[None].float(), 160, 120, return_meta=False)
+    # Each link shows in its material colour (green .obj, orange URDF material, blue box).
+    for name, colour in (("base", (40, 200, 60)), ("upper", (255, 128, 0)),
+                         ("tool", (26, 51, 230))):
+        centre = torch.from_numpy(poses[name][:3, 3] + poses[name][:3, :3] @
+                                  ([0, 0, 0.03] if name == "base" else
+                                   [0, 0, 0.15] if name == "upper" else [0, 0, 0]))
+        uv, _ = cam.project(centre[None])
+        u, v = (int(x) for x in uv[0])
+        px = img[0, v, u, :3].numpy()
+        hue = np.asarray(colour, float) / 255
+        assert alpha[0, v, u, 0] > 0.99, name
+        # Shaded albedo: the same hue, scaled by a factor in [0.45, 1].
+        k = float(px @ hue / (hue @ hue))
+        assert 0.4 < k < 1.05 and np.abs(px - k * hue).max() < 0.05, (name, px, hue)
+    with pytest.raises(ValueError, match="does not exist"):
+        load_robot(str(tmp_path / "nope.urdf"))
+    bad = tmp_path / "bad.urdf"
+    bad.write_text(TWO_LINK_URDF.replace("meshes/base.obj", "meshes/missing.obj"))
+    with pytest.raises(ValueError, match="mesh file 'meshes/missing.obj' not found"):
+        _ = load_robot(str(bad)).link_meshes

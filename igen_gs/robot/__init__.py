@@ -15,6 +15,12 @@ from .geometry import GripperGeometry
 _LAZY = {
     "Gripper": ".gripper",
     "default_gripper": ".gripper",
+    "RobotModel": ".model",
+    "load_robot": ".model",
+    "robot_from_config": ".model",
+    "gripper_geometry": ".model",
+    "RobotGaussians": ".gaussians",
+    "robot_gaussians": ".gaussians",
 }
 
 

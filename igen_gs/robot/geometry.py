@@ -23,13 +23,13 @@ class GripperGeometry:
     """Largest distance between the finger pads."""
     finger_length: float = 0.054
     """Finger length along z (tip at z = +finger_tip_z)."""
-    finger_width: float = 0.020
+    finger_width: float = 0.021
     """Finger size along x."""
-    finger_thickness: float = 0.012
+    finger_thickness: float = 0.016
     """Finger size along y (the part that reaches between objects: the pad end)."""
-    finger_tip_z: float = 0.008
+    finger_tip_z: float = 0.009
     """How far the fingertips reach beyond the TCP (the pad centre) along +z."""
-    body_size: tuple[float, float, float] = (0.060, 0.205, 0.065)
+    body_size: tuple[float, float, float] = (0.063, 0.205, 0.092)
     """Hand body box (x, y, z), directly behind the fingers."""
     spacing: float = 0.003
     """Distance between surface samples of the box-model hand (``--robot.mode hand``)."""
