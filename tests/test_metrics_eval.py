@@ -47,7 +47,9 @@ def _png_ok(path, min_w=400, min_h=200):
     return a.shape
 
 
-def test_eval_image_folders_with_masks_and_depth(tmp_path, fresh_seed, capsys):
+def test_eval_image_folders_with_masks_and_depth(tmp_path, fresh_seed, capsys, monkeypatch):
+    # No LPIPS backbone weights (an empty torch hub cache): LPIPS is skipped, saying why.
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     rng = np.random.default_rng(fresh_seed)
     ref = _smooth_frames(rng)
     levels = [2, 4, 6, 40, 8, 0]  # frame 3 is the worst, frame 5 identical
@@ -91,11 +93,43 @@ def test_eval_image_folders_with_masks_and_depth(tmp_path, fresh_seed, capsys):
         assert s["depth"][k] == pytest.approx(want[k], rel=1e-9)
     assert 0.05 < s["depth"]["abs_rel"] < 0.12
     assert len(s["per_frame"]["depth_abs_rel"]) == T
-    assert rep["lpips"].startswith(("skipped", "alex"))
+    from igen_gs.metrics.perceptual import lpips_backbone_path
+
+    with pytest.raises(FileNotFoundError) as missing:
+        lpips_backbone_path("alex")
+    assert str(tmp_path / "torch_home" / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth") \
+        in str(missing.value)
+    assert rep["lpips"] == f"skipped: {missing.value}"
+    assert "lpips" not in s["per_frame"]
     assert f"{np.mean(expect_psnr[:5]):.2f}" in printed and "AbsRel" in printed
     _png_ok(out / "curves.png")
     shape = _png_ok(out / "worst.png", min_w=300, min_h=300)
     assert shape[0] > shape[1] * 0.6  # three rows of three images
+
+
+def test_eval_lpips_auto_uses_weights_in_the_hub_cache(tmp_path, fresh_seed, monkeypatch):
+    """PLUMBING ONLY (a randomly initialised AlexNet backbone): with the weights file in the
+    torch hub cache, lpips="auto" measures LPIPS and names the file; the values mean nothing
+    perceptually, but identical frames give 0 and perturbed ones more."""
+    import torch
+    import torchvision
+
+    home = tmp_path / "torch_home"
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    path = home / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth"
+    path.parent.mkdir(parents=True)
+    torch.manual_seed(fresh_seed)
+    torch.save({k: v for k, v in torchvision.models.alexnet().state_dict().items()
+                if k.startswith("features.")}, path)
+    rng = np.random.default_rng(fresh_seed)
+    ref = _smooth_frames(rng, n=3)
+    _write_folder(tmp_path / "ref", ref)
+    _write_folder(tmp_path / "ren", _perturb(rng, ref, [0, 20, 40]))
+    rep = evaluate(EvalConfig(tmp_path / "ren", tmp_path / "ref", out=tmp_path / "out",
+                              worst=0))
+    assert rep.lpips == f"alex ({path})"
+    values = rep.streams["images"].per_frame["lpips"]
+    assert values[0] == pytest.approx(0.0, abs=1e-7) and values[2] > values[0]
 
 
 def test_eval_mp4s(tmp_path, fresh_seed):
