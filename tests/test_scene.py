@@ -342,3 +342,21 @@ def test_cli_errors_are_one_line(tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "missing.ply" in r.stderr
     assert not (tmp_path / "render.png").exists()
+
+
+def test_reprs_are_one_short_line():
+    scene = builtin_scene()
+    scene.camera = builtin_camera(320, 240)
+    n = {name: len(f) for name, f in scene.objects.items()}
+    assert repr(scene) == (
+        f"Scene(background={len(scene.background):,} Gaussians, objects={{'red block': "
+        f"{n['red block']:,}, 'blue plate': {n['blue plate']:,}, 'green can': "
+        f"{n['green can']:,}}}, camera=320x240)")
+    assert len(scene.background) > 10_000 and "," in repr(scene).split("=")[1]
+    assert repr(GaussianField.empty(2)) == "GaussianField(0 Gaussians, sh_degree=2, device=cpu)"
+    cam = Camera.look_at((1.0, 2.0, 3.0), (0.0, 0.0, 0.0), width=64, height=48, name="side",
+                         K=Camera.intrinsics(50.0, 51.0, 32.0, 24.5))
+    assert repr(cam) == ("Camera('side', 64x48, fx=50.0, fy=51.0, cx=32.0, cy=24.5, "
+                         "centre=(1.000, 2.000, 3.000))")
+    assert repr(Scene(GaussianField.empty())) == (
+        "Scene(background=0 Gaussians, objects={}, camera=None)")

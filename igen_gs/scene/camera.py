@@ -46,6 +46,12 @@ class Camera:
         if fx <= 0 or fy <= 0:
             raise ValueError(f"Camera focal lengths must be positive, got fx={fx}, fy={fy}")
 
+    def __repr__(self) -> str:
+        x, y, z = self.T_world_cam[:3, 3].tolist()
+        return (f"Camera({self.name!r}, {self.width}x{self.height}, fx={self.fx:.1f}, "
+                f"fy={self.fy:.1f}, cx={self.cx:.1f}, cy={self.cy:.1f}, "
+                f"centre=({x:.3f}, {y:.3f}, {z:.3f}))")
+
     # ------------------------------------------------------------------ constructors
     @staticmethod
     def intrinsics(fx: float, fy: float, cx: float, cy: float) -> Tensor:

@@ -95,6 +95,10 @@ class GaussianField:
         return cls(torch.zeros(0, 3), torch.zeros(0, 4), torch.zeros(0, 3), torch.zeros(0),
                    torch.zeros(0, K, 3))
 
+    def __repr__(self) -> str:
+        return (f"GaussianField({len(self):,} Gaussians, sh_degree={self.sh_degree}, "
+                f"device={self.device})")
+
     # ------------------------------------------------------------------ properties
     def __len__(self) -> int:
         return self.means.shape[0]

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from ..render import rasterization
-from ..render.reference import sh_to_rgb
+from ..render.sh import sh_colors
 from .camera import Camera, stack_cameras
 from .field import GaussianField
 
@@ -73,6 +73,12 @@ class Scene:
             self.support_plane = torch.as_tensor(self.support_plane, dtype=torch.float64)
             if self.support_plane.shape != (4,):
                 raise ValueError("support_plane must be (a, b, c, d)")
+
+    def __repr__(self) -> str:
+        objects = ", ".join(f"{name!r}: {len(f):,}" for name, f in self.objects.items())
+        camera = "None" if self.camera is None else f"{self.camera.width}x{self.camera.height}"
+        return (f"Scene(background={len(self.background):,} Gaussians, objects={{{objects}}}, "
+                f"camera={camera})")
 
     # ------------------------------------------------------------------ names and labels
     @property
@@ -143,11 +149,7 @@ class Scene:
         C = viewmats.shape[0]
         names = self.label_names + list(extra or {})
         L = len(names)
-        if gs.sh_degree == 0:
-            rgb = sh_to_rgb(0, torch.ones_like(gs.means), gs.sh)  # view-independent, [N, 3]
-        else:
-            campos = torch.linalg.inv(viewmats)[:, :3, 3]
-            rgb = sh_to_rgb(gs.sh_degree, gs.means[None] - campos[:, None], gs.sh[None])
+        rgb = sh_colors(gs.sh, gs.means, viewmats)  # [N, 3], or [C, N, 3] if view-dependent
         bgs = None
         if background_color is not None:
             bgs = torch.as_tensor(background_color, dtype=torch.float32).expand(C, 3).clone()
