@@ -15,8 +15,8 @@ import torch
 
 from igen_gs import lift
 from igen_gs.lifting.config import LiftConfig
+from igen_gs.lifting.depth_input import depth_from_model
 from igen_gs.lifting.models.depth import DepthModelConfig, estimate_depth
-from igen_gs.lifting.pipeline import _depth_from_model
 
 
 def _tiny_depth_anything(directory, kind: str) -> str:
@@ -72,7 +72,7 @@ def test_sparse_depth_scales_a_relative_prediction(relative_model, image):
     sparse = np.zeros_like(truth)
     sparse[::4, ::4] = truth[::4, ::4]
     cfg = LiftConfig(depth_is_sparse=True)
-    depth, K, info = _depth_from_model(image, sparse, None, {}, cfg, relative_model)
+    depth, K, info = depth_from_model(image, sparse, None, {}, cfg, relative_model)
     assert np.allclose(depth, truth, rtol=1e-4) and K is None
     assert info["scale_source"].startswith(f"sparse metric depth ({int((sparse > 0).sum())} ")
     scene = lift(image, sparse, depth_model=relative_model, depth_is_sparse=True,
@@ -86,8 +86,8 @@ def test_sparse_depth_rescales_a_metric_prediction(metric_model, image):
     pred = estimate_depth(image, metric_model).depth.astype(np.float64)
     sparse = np.zeros_like(pred)
     sparse[::6, ::6] = 2.5 * pred[::6, ::6]
-    depth, _, info = _depth_from_model(image, sparse, None, {}, LiftConfig(depth_is_sparse=True),
-                                       metric_model)
+    depth, _, info = depth_from_model(image, sparse, None, {}, LiftConfig(depth_is_sparse=True),
+                                      metric_model)
     assert np.allclose(depth, 2.5 * pred, rtol=1e-5)
     assert "x2.5000" in info["scale_source"]
 
@@ -95,14 +95,14 @@ def test_sparse_depth_rescales_a_metric_prediction(metric_model, image):
 def test_camera_height_and_known_object_scale_sources(relative_model, image):
     K = np.array([[60.0, 0, 40], [0, 60.0, 30], [0, 0, 1]])
     cfg = LiftConfig(camera_height_m=0.8)
-    depth, _, info = _depth_from_model(image, None, K, {}, cfg, relative_model)
+    depth, _, info = depth_from_model(image, None, K, {}, cfg, relative_model)
     rel = estimate_depth(image, relative_model).depth
     assert "camera height" in info["scale_source"]
     assert (depth[rel > 1e-9] > 0).all() and (depth[rel <= 1e-9] == 0).all()
     mask = np.zeros((60, 80), bool)
     mask[20:40, 30:50] = True  # 20 px wide
     cfg = LiftConfig(known_object_width=("box", 0.1))
-    depth, _, info = _depth_from_model(image, None, K, {"box": mask}, cfg, relative_model)
+    depth, _, info = depth_from_model(image, None, K, {"box": mask}, cfg, relative_model)
     # A 10 cm object 20 px wide at f = 60 px is 0.3 m away (median over the object's pixels
     # with a prediction).
     assert np.median(depth[mask & (rel > 1e-9)]) == pytest.approx(0.3, rel=1e-3)

@@ -1,9 +1,14 @@
-"""Lifting: one photo (+ optional depth, intrinsics, masks/prompts) -> a Gaussian Scene.
+"""Lifting: one photo (+ optional depth, intrinsics, masks/prompts, erase masks) -> a Gaussian
+Scene.
 
-Entry point :func:`lift` (also ``igen_gs.lift``) with options :class:`LiftConfig`; the steps
-live in :mod:`.inputs` (loading and checking inputs), :mod:`.geometry` (pixels to splats),
-:mod:`.support` (planes), :mod:`.complete` (background and object completion) and
-:mod:`.pipeline`; depth and segmentation models in :mod:`.models`.
+Entry point :func:`lift` (also ``igen_gs.lift``) with options :class:`LiftConfig`; ``lift`` is
+the recipe (:mod:`.pipeline`), each step a function in its own module: :mod:`.masks` (object and
+erase masks, every pixel's role), :mod:`.depth_input` (metric depth and intrinsics),
+:mod:`.pixels` (per-pixel rays, points, normals), :mod:`.support` (the support plane),
+:mod:`.background` and :mod:`.objects` (splats, completed by :mod:`.complete`), :mod:`.assemble`
+(object frames, the Scene) and :mod:`.refine` (colours against the photo). Loading and checking
+inputs in :mod:`.inputs`, pixel-to-splat geometry in :mod:`.geometry`; depth and segmentation
+models in :mod:`.models`.
 
 The package is named ``lifting`` so that ``igen_gs.lift`` can be the function.
 """

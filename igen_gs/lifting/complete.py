@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .pixels import dilate
 from .support import fit_plane_ransac, intersect_rays, orient_towards
 
 TOP_COS = float(np.cos(np.radians(30.0)))
@@ -54,18 +55,6 @@ def inpaint_telea(rgb: np.ndarray, region: np.ndarray, radius: float = 5.0) -> n
     import cv2
 
     return cv2.inpaint(rgb, region.astype(np.uint8) * 255, radius, cv2.INPAINT_TELEA)
-
-
-def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
-    """bool [H, W]: pixels within ``pixels`` (Euclidean distance between pixel centres) of
-    ``mask``."""
-    import cv2
-
-    mask = np.asarray(mask, dtype=bool)
-    if pixels <= 0 or not mask.any():
-        return mask.copy()
-    dist = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    return dist <= pixels + 1e-3
 
 
 def complete_background(rgb: np.ndarray, depth: np.ndarray, rays: np.ndarray,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 
 @dataclass
@@ -29,7 +30,7 @@ class LiftConfig:
     tie_break_m: float = 2e-5
     """Neighbouring pixels' depths are offset by multiples of this (0 to 3 times, a 2x2
     pattern) so that equal sensor depths never tie in the blending order (see
-    :func:`igen_gs.lifting.pipeline.tie_break_offsets`)."""
+    :func:`igen_gs.lifting.pixels.tie_break_offsets`)."""
 
     # -- no rubber sheets
     edge_abs_m: float = 0.02
@@ -106,3 +107,19 @@ class LiftConfig:
     """Seed of the RANSAC fits (results are deterministic for a given seed)."""
     backend: str = "auto"
     """Rasterization backend used for colour refinement."""
+
+
+def resolve_config(config: LiftConfig | None, options: dict[str, Any]) -> LiftConfig:
+    """``config`` (default :class:`LiftConfig`) with keyword ``options`` overriding its fields;
+    ValueError for unknown options and impossible values."""
+    cfg = config or LiftConfig()
+    if options:
+        unknown = set(options) - set(LiftConfig.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown lift option(s): {', '.join(sorted(unknown))}")
+        cfg = LiftConfig(**{**asdict(cfg), **options})
+    if cfg.stride < 1:
+        raise ValueError(f"stride must be >= 1, got {cfg.stride}")
+    if cfg.depth_scale <= 0:
+        raise ValueError(f"depth_scale must be positive, got {cfg.depth_scale}")
+    return cfg

@@ -1,11 +1,18 @@
-"""Planes: seeded RANSAC fit with least-squares refinement, and ray-plane intersection.
+"""Stage "support": the plane the objects stand on (:func:`fit_support_plane`), and the plane
+tools it and completion use: seeded RANSAC fit with least-squares refinement, ray-plane
+intersection, change of frame.
 
 A plane is ``(a, b, c, d)`` with ``a x + b y + c z + d = 0`` and (a, b, c) a unit normal.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+from .config import LiftConfig
+from .pixels import dilate
 
 
 def fit_plane_ransac(points: np.ndarray, threshold: float = 0.01, iterations: int = 300,
@@ -81,3 +88,30 @@ def transform_plane(plane: np.ndarray, T_new_old: np.ndarray) -> np.ndarray:
     n = R @ plane[:3]
     d = plane[3] - n @ t
     return np.append(n, d)
+
+
+@dataclass
+class SupportPlane:
+    """The support plane (a, b, c, d) [4] in the camera frame, normal towards the camera, and
+    the fraction of the fitted points that are its inliers."""
+
+    plane: np.ndarray
+    inlier_fraction: float
+
+
+def fit_support_plane(points: np.ndarray, background: np.ndarray,
+                      object_masks: dict[str, np.ndarray], cfg: LiftConfig) -> SupportPlane:
+    """The table: seeded RANSAC (:func:`fit_plane_ransac`, upright-camera prior with
+    ``cfg.upright_camera``) on the ``background`` pixels [H, W] within ``cfg.support_ring_px``
+    of any object mask -- or on all of them without objects or with fewer than 200 such
+    pixels --, ``points`` [H, W, 3] in the camera frame; normal turned towards the camera."""
+    near_objects = np.zeros(background.shape, dtype=bool)
+    for m in object_masks.values():
+        near_objects |= dilate(m, cfg.support_ring_px)
+    plane_src = near_objects & background
+    if plane_src.sum() < 200:
+        plane_src = background
+    up_hint = np.array([0.0, -1.0, 0.0]) if cfg.upright_camera else None
+    plane, inl = fit_plane_ransac(points[plane_src], cfg.plane_threshold_m, seed=cfg.seed,
+                                  up_hint=up_hint)
+    return SupportPlane(orient_towards(plane, np.zeros(3)), float(inl.mean()))
