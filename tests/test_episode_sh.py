@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from igen_gs.episode import EpisodeRenderConfig, render_episode
+from igen_gs.episode import render_episode
+from igen_gs.episode.config import RenderConfig
 from igen_gs.episode.rigs import Rig
 from igen_gs.render import rasterization
 from igen_gs.scene import Camera, frames, stack_cameras
@@ -54,10 +55,10 @@ def test_episode_view_dependent_colour_matches_the_reference(backend):
         for t in range(T)])
     T_world_ee = frames.translation(0.0, 0.0, 0.4).expand(T, 4, 4).clone()
     # Only the scene is drawn (no gripper or other robot parts): the reference knows none.
-    no_extras = {f.name: False for f in dataclasses.fields(EpisodeRenderConfig)
+    no_extras = {f.name: False for f in dataclasses.fields(RenderConfig)
                  if f.name.startswith("draw_")}
     bg = (0.1, 0.2, 0.3)
-    cfg = EpisodeRenderConfig(backend=backend, background_color=bg, **no_extras)
+    cfg = RenderConfig(backend=backend, background_color=bg, **no_extras)
     frames_out = render_episode(scene, T_world_ee, torch.full((T,), 0.05), {name: P}, rig, cfg)
 
     viewmats, Ks, _, _ = stack_cameras(cams)
