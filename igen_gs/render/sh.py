@@ -10,6 +10,13 @@ Used by the scene (colours of a field, rotating a field's SH with the field), th
 renderer and the PyTorch reference rasterizer. The native CPU kernels and gsplat evaluate the
 same function when ``rasterization`` is given SH coefficients and ``sh_degree``; the tests
 check all three against each other.
+
+Why ``Scene.render`` and the episode renderer evaluate colours here (:func:`sh_colors`) and
+pass RGB, rather than handing ``sh_degree`` to the kernels: at degree 0 both give the same
+bits, but at degree > 0 the kernels' float32 evaluation differs from this one in the last bit
+(up to 2.4e-7 on 4-15 % of pixel values in a test render), which would change datasets
+rendered from such scenes; and the episode renderer evaluates degree-0 colours once per
+episode instead of once per frame.
 """
 
 from __future__ import annotations
