@@ -1,9 +1,14 @@
 """Erasing things from the input photo (a robot, a person, clutter): ``lift(..., erase=...)``.
 
-The photo is a synthetic tabletop with one extra thing in it, a tall column (10 x 10 x 30 cm,
-standing at the back right corner of the table like a robot's base and arm) painted magenta: a
-strong colour that nothing else in the world has, so "robot pixels" can be counted in any
-render. The ground truth of what is behind it is the same world ray-cast without the column.
+Two photos of the synthetic tabletop, each with the ground truth of what is behind the thing
+to erase (the same world ray-cast without it):
+
+* a real Franka Panda (the link meshes of :mod:`igen_gs.robot`, posed by forward kinematics,
+  ray-cast in their own colours) standing at the back right corner of the table and reaching
+  over it;
+* a tall column (10 x 10 x 30 cm) at the same corner painted magenta, a colour that nothing
+  else in the world has, so "robot pixels" can be counted by colour alone in any render (used
+  by the cheaper tests: objects win, GrabCut boxes, errors, the CLI).
 """
 
 from __future__ import annotations
@@ -30,7 +35,94 @@ MAX_ROBOT_PIXELS = 5
 76,800 at 320x240 with the erase mask; 1,983 without it)."""
 MIN_REVEALED_PSNR = 20.0
 """PSNR (dB) of the photo view's re-render against the empty world on the pixels the robot
-hid (measured: 22.8 with the erase mask -- inpainted wood and floor --; 11.1 without)."""
+hid, where something is behind it (measured, column: 22.8 with the erase mask -- inpainted
+wood and floor --, 11.1 without; Panda: 22.5 and 12.3)."""
+
+
+MAX_PANDA_FRACTION = 0.005
+"""The Panda counts as erased when at most this fraction of its distinguishable pixels still
+look like it in the photo view (measured: 1 of 2,092 with the erase mask, 2,001 without)."""
+MAX_PANDA_FRACTION_SIDE = 0.02
+"""... and in a view 15 cm to the side (measured: 14 of 2,061; 1,916 without)."""
+PANDA_LABEL = 99
+
+
+def panda_surfaces(T_world_base: np.ndarray, q: np.ndarray, opening: float) -> list:
+    """Ray-castable surfaces of the built-in Panda at joint angles ``q`` (the link meshes in
+    world coordinates, one surface per mesh colour, label :data:`PANDA_LABEL`)."""
+    import open3d as o3d
+
+    from igen_gs.robot.model import load_robot
+    from igen_gs.synthetic.raycast import Surface
+
+    robot = load_robot()
+    poses = robot.link_poses(q, opening)
+    out = []
+    for name, mesh in robot.link_meshes.items():
+        T = T_world_base @ poses[name]
+        v = np.asarray(mesh.vertices) @ T[:3, :3].T + T[:3, 3]
+        colours, which = np.unique(np.asarray(mesh.visual.face_colors)[:, :3], axis=0,
+                                   return_inverse=True)
+        for k, c in enumerate(colours):
+            tm = o3d.t.geometry.TriangleMesh()
+            tm.vertex.positions = o3d.core.Tensor(v.astype(np.float32))
+            tm.triangle.indices = o3d.core.Tensor(
+                np.asarray(mesh.faces)[which.ravel() == k].astype(np.int32))
+            out.append(Surface(tm, PANDA_LABEL,
+                               lambda p, c=c / 255.0: np.broadcast_to(c, p.shape)))
+    return out
+
+
+def still_visible(render: np.ndarray, photo: np.ndarray, truth: np.ndarray,
+                  region: np.ndarray) -> tuple[int, int]:
+    """(pixels of ``region`` where the thing in ``photo`` differs clearly from what is behind
+    it in ``truth`` -- by > 0.15 in some channel --, those of them where ``render`` is closer
+    to the photo than to the truth: the thing still shows). Images in [0, 1]."""
+    distinct = region & (np.abs(photo - truth).max(-1) > 0.15)
+    closer = np.linalg.norm(render - photo, axis=-1) < np.linalg.norm(render - truth, axis=-1)
+    return int(distinct.sum()), int((distinct & closer).sum())
+
+
+def test_an_erased_panda_is_gone_from_every_view(photo):
+    """A ray-cast Franka Panda reaching over the table, erased with its mask: the re-rendered
+    photo view and a side view show the table and floor behind it, not the arm; without the
+    erase mask the same checks fail."""
+    from igen_gs.synthetic.raycast import raycast
+
+    empty, cam, _, _ = photo
+    yaw = np.arctan2(-0.25, -0.35)  # base at the back right corner, facing the table's middle
+    T_world_base = np.eye(4)
+    T_world_base[:3, :3] = [[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0],
+                            [0, 0, 1]]
+    T_world_base[:3, 3] = [0.42, 0.32, 0.0]
+    arm = panda_surfaces(T_world_base, np.array([0.0, 0.3, 0.0, -2.0, 0.0, 2.3, 0.785]), 0.04)
+    side = side_view(cam)
+    shots = {}
+    for name, view in (("photo", cam), ("side", side)):
+        hits = raycast(view, empty.surfaces() + arm)
+        truth = raycast(view, empty.surfaces())
+        shots[name] = (hits, truth, (hits["label"] == PANDA_LABEL) & (truth["depth"] > 0))
+    hits = shots["photo"][0]
+    robot = hits["label"] == PANDA_LABEL
+    assert robot.sum() > 5000
+    masks = {n: hits["label"] == i + 1 for i, n in enumerate(empty.object_names)}
+    for erase, limit in (({"panda": robot}, True), (None, False)):
+        scene = lift(hits["rgb"], hits["depth"], cam.K, masks=masks, erase=erase,
+                     T_world_cam=cam.T_world_cam)
+        for name, view in (("photo", cam), ("side", side)):
+            shot, truth, region = shots[name]
+            rgb = scene.render(view, labels=False)["rgb"][0].clamp(0, 1).numpy()
+            n, shown = still_visible(rgb, shot["rgb"] / 255.0, truth["rgb"] / 255.0, region)
+            assert n > 1500, name
+            fraction = MAX_PANDA_FRACTION if name == "photo" else MAX_PANDA_FRACTION_SIDE
+            if limit:
+                assert shown <= fraction * n, (name, shown, n)
+            else:
+                assert shown > 0.8 * n, (name, shown, n)
+            if name == "photo":
+                score = psnr(rgb, truth["rgb"] / 255.0, region)
+                assert (score > MIN_REVEALED_PSNR) == limit, score
+    assert scene.object_names == empty.object_names
 
 
 def robot_coloured(rgb: np.ndarray) -> np.ndarray:
