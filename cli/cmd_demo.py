@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from igen_gs.demo import DemoConfig
 
@@ -17,7 +18,16 @@ class DemoCommand:
     """Demo options."""
 
     def main(self) -> None:
+        import dataclasses
         import time
+
+        from igen_gs.outputs import claim_output, only_names, staged_dir
+
+        out = Path(self.config.out)
+        claim_output(out, "dir", flag="--config.out", what="an igen demo output",
+                     ours=only_names(DEMO_NAMES))
+        if not self.config.instruction.strip():
+            raise ValueError("--config.instruction is empty")
 
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -33,8 +43,11 @@ class DemoCommand:
                 done = stages.index(name)
                 bar.update(task, completed=done, description=name)
 
-            summary = run_demo(self.config, progress)
+            with staged_dir(out) as tmp:  # nothing at --config.out unless the demo completes
+                summary = run_demo(dataclasses.replace(self.config, out=tmp), progress)
             bar.update(task, completed=len(stages), description="done")
+        for k in ("out", "scene", "trajectory", "dataset", "previews"):
+            summary[k] = str(out / Path(summary[k]).relative_to(tmp))
         s = summary["seconds"]
         print(f"plan: {'; '.join(summary['steps'])}")
         print(f"{summary['frames']} frames x {len(summary['cameras'])} cameras "
@@ -43,6 +56,10 @@ class DemoCommand:
               f"write {s['write']:.1f})")
         for k in ("scene", "trajectory", "dataset", "previews"):
             print(f"  {k:10s} {summary[k]}")
+
+
+DEMO_NAMES = ("scene", "trajectory.json", "trajectory.npz", "dataset", "previews")
+"""What ``igen demo`` writes into its output directory (an existing one is replaced)."""
 
 
 COMMAND = ("demo", DemoCommand)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 from igen_gs.metrics.evaluate import EvalConfig
 
@@ -19,10 +20,23 @@ class EvalCommand(EvalConfig):
 
     def main(self) -> None:
         from igen_gs.metrics.evaluate import evaluate
+        from igen_gs.outputs import claim_output, only_names, staged_dir
 
+        for name in ("rendered", "reference"):
+            p = getattr(self, name)
+            if not p.exists():
+                raise FileNotFoundError(f"--{name} not found: {p}")
+        claim_output(self.out, "dir", what="an igen eval report",
+                     ours=only_names(REPORT_FILES))
         cfg = EvalConfig(**{f.name: getattr(self, f.name) for f in fields(EvalConfig)})
-        report = evaluate(cfg)
+        with staged_dir(self.out) as tmp:  # all three files, or none
+            cfg.out = tmp
+            report = evaluate(cfg)
+        report.files = {k: str(self.out / Path(v).name) for k, v in report.files.items()}
         print_report(report)
+
+
+REPORT_FILES = ("report.json", "curves.png", "worst.png")
 
 
 def _fmt(x, spec: str) -> str:

@@ -28,17 +28,39 @@ class GenerateCommand:
     config: GenerateConfig = field(default_factory=GenerateConfig)
     """Episode, lifting and preview options."""
 
-    def main(self) -> None:
-        from igen_gs.batch.generate import generate_dataset
+    allow_failures: bool = False
+    """Exit 0 even when some jobs failed (by default any failure makes the exit status 2)."""
 
+    def main(self) -> None:
+        import sys
+
+        from igen_gs.batch.generate import generate_dataset
+        from igen_gs.batch.manifest import read_manifest
+        from igen_gs.io.lerobot import claim_dataset
+
+        if self.workers < 1:
+            raise ValueError(f"--workers must be >= 1, got {self.workers}")
+        claim_dataset(self.out)
+        read_manifest(self.manifest)  # a bad manifest fails before any worker starts
         cfg = GenerateConfig(**{**self.config.__dict__, "executor": self.executor,
                                 "workers": self.workers, "ray_address": self.ray_address})
-        s = generate_dataset(self.manifest, self.out, cfg)
+        s = generate_dataset(self.manifest, self.out, cfg, progress=sys.stderr.isatty())
         print(f"{len(s['written'])} episodes written, {len(s['skipped'])} already there, "
               f"{len(s['failed'])} failed; {s['episodes_in_dataset']} episodes in {s['dataset']} "
               f"({s['seconds']:.1f} s)")
         for f in s["failed"]:
             print(f"  failed {f['key']}: {f['reason']}")
+        n_failed = len(s["failed"])
+        if n_failed and not self.allow_failures:
+            total = n_failed + len(s["written"]) + len(s["skipped"])
+            where = (f"reasons above and in {self.out / 'failures.jsonl'}"
+                     if self.out.is_dir() else "reasons above")
+            raise JobsFailedError(f"{n_failed} of {total} episodes failed ({where}); "
+                                  f"--allow-failures to exit 0 anyway")
+
+
+class JobsFailedError(ValueError):
+    """Some jobs of the batch failed (the rest is written)."""
 
 
 COMMAND = ("generate", GenerateCommand)

@@ -25,7 +25,6 @@ import os
 import pkgutil
 import sys
 import traceback
-from typing import Annotated, Union
 
 import tyro
 
@@ -36,14 +35,85 @@ EXIT_BUG = 1
 EXIT_INTERRUPTED = 130
 
 
+def _command_modules() -> dict[str, str]:
+    """Command name -> module name, from the file names (``cmd_render_episode.py`` ->
+    ``render-episode``), without importing anything."""
+    return {m.name[len("cmd_"):].replace("_", "-"): m.name
+            for m in sorted(pkgutil.iter_modules(_cli_path), key=lambda m: m.name)
+            if m.name.startswith("cmd_")}
+
+
+def _load_command(module_name: str) -> tuple[str, type]:
+    module = importlib.import_module(f"{__package__}.{module_name}")
+    return module.COMMAND
+
+
 def _commands() -> dict[str, type]:
-    found = {}
-    for mod in sorted(pkgutil.iter_modules(_cli_path), key=lambda m: m.name):
-        if mod.name.startswith("cmd_"):
-            module = importlib.import_module(f"{__package__}.{mod.name}")
-            name, cls = module.COMMAND
-            found[name] = cls
-    return found
+    """Every command (imports all their modules)."""
+    return dict(_load_command(m) for m in _command_modules().values())
+
+
+def _summary(module_name: str) -> str:
+    """First sentence of a command class's docstring, read from the source (no import)."""
+    import ast
+
+    path = os.path.join(_cli_path[0], f"{module_name}.py")
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name.endswith("Command"):
+            doc = " ".join((ast.get_docstring(node) or "").split())
+            first = doc.split(". ")[0].split("; ")[0].split(": ")[0].split(" (")[0].rstrip(".")
+            return first if len(first) <= 76 else first[:73].rsplit(" ", 1)[0] + " ..."
+    return ""
+
+
+DESCRIPTION = "igen-gs: single photos -> 3D Gaussian scenes -> robot data"
+
+
+def _print_overview(file=None) -> None:
+    mods = _command_modules()
+    out = file or sys.stdout
+    print(f"usage: igen [--debug] {{{','.join(mods)}}} [OPTIONS]\n\n{DESCRIPTION}\n\n"
+          "commands (igen COMMAND --help for its options):", file=out)
+    width = max(len(n) for n in mods)
+    for name, mod in mods.items():
+        print(f"  {name:<{width}}  {_summary(mod)}", file=out)
+    print("\n--debug (or IGEN_DEBUG=1): print the traceback of an error", file=out)
+
+
+_BOX = "╭╮╰╯│─ "
+
+
+def _parse(cls: type, args: list[str], name: str):
+    """tyro's parse of ``igen NAME ARGS``; a parse error becomes one line on stderr (tyro draws
+    a box of several lines) and None. Help goes to stdout as tyro writes it."""
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(buf):
+            return tyro.cli(cls, args=args, prog=f"igen {name}")
+    except SystemExit as e:
+        if not e.code:
+            sys.stdout.write(buf.getvalue())
+            raise
+        lines = []
+        for ln in buf.getvalue().splitlines():
+            ln = ln.strip(_BOX)
+            if ln.startswith(("For full", "Argument helptext")):
+                break
+            if ln and not set(ln) <= set(_BOX + "-"):
+                lines.append(ln)
+        title, body = (lines[0], lines[1:]) if lines else ("cannot parse the options", [])
+        options = [ln.split()[0] for ln in body if ln.startswith("--")]
+        if title.lower().startswith("required") and options:
+            msg = f"missing required option(s): {', '.join(options)}"
+        else:
+            msg = " ".join(body) if body else title  # rich wraps long lines in its box
+        print(f"igen: error: {msg} (igen {name} --help lists the options)", file=sys.stderr)
+        return None
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
@@ -88,14 +158,19 @@ def run(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv or os.environ.get("IGEN_DEBUG", "") not in ("", "0")
     argv = [a for a in argv if a != "--debug"]
     _setup_logging(debug)
-    commands = _commands()
-    union = Union[  # noqa: UP007 - tyro needs a typing.Union of annotated subcommands
-        tuple(Annotated[cls, tyro.conf.subcommand(name, prefix_name=False)]
-              for name, cls in commands.items())
-    ]
-    config = tyro.cli(union, args=argv, prog="igen",
-                      description="igen-gs: single photos -> 3D Gaussian scenes -> robot data "
-                                  "(--debug: tracebacks on errors)")
+    mods = _command_modules()
+    if not argv or argv[0] in ("-h", "--help"):
+        _print_overview()
+        return 0 if argv else EXIT_USER_ERROR
+    if argv[0] not in mods:
+        print(f"igen: error: unknown command {argv[0]!r}; commands: {', '.join(mods)}",
+              file=sys.stderr)
+        return EXIT_USER_ERROR
+    # Only the chosen command's module is imported (heavy libraries load inside main()).
+    name, cls = _load_command(mods[argv[0]])
+    config = _parse(cls, argv[1:], name)
+    if config is None:
+        return EXIT_USER_ERROR
     try:
         config.main()
     except KeyboardInterrupt:

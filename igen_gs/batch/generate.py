@@ -63,8 +63,10 @@ def run_job(task: tuple[Job, int, GenerateConfig]) -> dict[str, Any]:
 def generate_dataset(manifest, out, cfg: GenerateConfig | None = None,
                      progress: bool = True) -> dict[str, Any]:
     """Run a manifest into the dataset at ``out``; returns a summary (written, skipped,
-    failed with reasons, seconds)."""
-    from ..io import LeRobotWriter
+    failed with reasons, seconds). Failures never stop the batch; they are appended to
+    ``out/failures.jsonl`` once the dataset exists (a batch whose every job failed creates
+    nothing). An episode that another writer committed meanwhile counts as skipped."""
+    from ..io import EpisodeExistsError, LeRobotWriter
     from ..planning.actions import ACTION_NAMES, STATE_NAMES
     from .executors import make_executor
 
@@ -107,6 +109,8 @@ def generate_dataset(manifest, out, cfg: GenerateConfig | None = None,
                         stage_seconds[k] = stage_seconds.get(k, 0.0) + s
                     stage_seconds["write"] = stage_seconds.get("write", 0.0) + \
                         time.perf_counter() - tw
+                except EpisodeExistsError:  # another writer committed it meanwhile: done
+                    skipped.append(key)
                 except ValueError as e:
                     failures.append({"key": key, "reason": f"write: {e}"})
             else:
@@ -117,9 +121,8 @@ def generate_dataset(manifest, out, cfg: GenerateConfig | None = None,
     finally:
         if bar is not None:
             bar.close()
-        if failures:
+        if failures and out.is_dir():  # no dataset yet: nothing is created for failures
             path = out / "failures.jsonl"
-            path.parent.mkdir(parents=True, exist_ok=True)
             with open(path, "a") as f:
                 for fl in failures:
                     f.write(json.dumps({**fl, "time": time.time(), "pid": os.getpid()}) + "\n")

@@ -359,6 +359,28 @@ def _move(src: Path, dst: Path) -> None:
 FIRST_EPISODE_TAG = "igen-new"
 
 
+def is_dataset_dir(path) -> bool:
+    """True for a directory this writer may append to: an igen-gs LeRobot dataset, or what
+    an interrupted writer left before its first episode (only the writer's own names)."""
+    path = Path(path)
+    info = path / "meta" / "info.json"
+    if info.is_file():
+        try:
+            return "igen_gs" in json.loads(info.read_text())
+        except (OSError, ValueError):
+            return False
+    return all(p.name in LeRobotWriter.OWN_NAMES for p in path.iterdir())
+
+
+def claim_dataset(root, flag: str = "--out"):
+    """Validate a dataset location before any work (``igen_gs.outputs.claim_output``): new,
+    empty, or an igen-gs dataset to append to; refused with one line otherwise."""
+    from ..outputs import claim_output
+
+    return claim_output(root, "dataset", flag=flag, what="an igen-gs LeRobot dataset",
+                        ours=is_dataset_dir)
+
+
 def _is_empty_dir(path: Path) -> bool:
     return path.is_dir() and not any(path.iterdir())
 

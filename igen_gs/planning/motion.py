@@ -377,14 +377,21 @@ class MotionPlanner:
                            ) -> None:
         """For "in" a container (a target whose inside, within 1.5 cm of its centre, lies more
         than 2 cm below its top): ValueError when the object would not go in but rest higher
-        than half-way up (on the rim)."""
+        than half-way up (on the rim). A flat target (at most 3 cm high: a plate, a tray)
+        takes "in" as "on"; a taller one without such a cavity (a solid block, a closed box)
+        cannot hold anything: ValueError."""
         near = np.linalg.norm(tpts[:, :2] - xy, axis=1) < 0.015
         if near.sum() < 3:
-            return
-        inside = float(np.percentile(tpts[near, 2], 50))
+            return  # nothing at the centre: open all the way down
         top = float(np.percentile(tpts[:, 2], 99))
+        height = top - float(np.percentile(tpts[:, 2], 1))
+        inside = float(np.percentile(tpts[near, 2], 50))
         if top - inside <= 0.02:
-            return  # a plate or a tray: "in" is "on"
+            if height <= 0.03:
+                return  # a plate or a tray: "in" is "on"
+            raise ValueError(f"{step.target!r} cannot hold {step.object!r}: it has no opening "
+                             f"(its top is closed, {100 * (top - inside):.1f} cm deep at the "
+                             f"centre); say 'on' to put it on top")
         T = self.place_pose(b, xy)
         bottom = float(self.tf.to_task(object_points(
             self.scene, step.object, T @ b.T_ee_obj))[:, 2].min())
