@@ -69,6 +69,7 @@ def run_expert(env: RobosuiteEnv, expert: ScriptedExpert, seed: int, nominal=Non
     frames, states, actions = [], [], []
     prev_q = None
     held = 0
+    success = False
     for _ in range(env.config.horizon_steps):
         T, g = expert.act(obs)
         if record:
@@ -78,11 +79,12 @@ def run_expert(env: RobosuiteEnv, expert: ScriptedExpert, seed: int, nominal=Non
             states.append(s)
             actions.append(pose_to_action(T, g))
         obs = env.step_to(T, g)
+        success = success or obs.success
         if expert.done:
             held += 1
             if held > hold_steps:
                 break
-    return {"success": bool(obs.success), "frames": frames, "states": states,
+    return {"success": bool(success), "frames": frames, "states": states,
             "actions": actions, "steps": len(actions) if record else held}
 
 
@@ -270,7 +272,9 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
     """``num`` demonstrations generated from one photo into the LeRobot dataset ``out``
     (see the module docstring). Variations whose plan fails are skipped and counted.
     Each episode's extras hold ``sim_object_poses`` (the simulator poses of its start) for
-    :func:`replay_open_loop`. Returns counts and seconds per stage."""
+    :func:`replay_open_loop`, ``T_lift_sim`` (lifted object frame -> simulator body) and the
+    planned ``joint_positions`` for :func:`sim_renders_of_episode`. Returns counts and
+    seconds per stage."""
     import torch
 
     from ..episode.config import EpisodeConfig, RenderConfig, RigConfig, VariationConfig
@@ -333,7 +337,10 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
             timings["render"] += time.perf_counter() - t0
             ep = pack_episode(key, scene_v, traj, frames, ep_cfg, rig, extras={
                 "variation_index": i, "photo_seed": cfg.photo_seed,
-                "sim_object_poses": {n: P.tolist() for n, P in sim_poses.items()}})
+                "sim_object_poses": {n: P.tolist() for n, P in sim_poses.items()},
+                "T_lift_sim": {n: T.tolist() for n, T in T_lift_sim.items()},
+                "joint_positions": None if traj.joint_positions is None else
+                np.round(traj.joint_positions, 6).tolist()})
             ep.frames = {CAMERA: ep.frames["photo"]}
             ep.cameras = cams
             ep.captions = None
@@ -381,3 +388,25 @@ def replay_open_loop(dataset, env_config: RobosuiteConfig | None = None,
         bar.close()
     n_ok = sum(r["success"] for r in results)
     return {"episodes": len(results), "successes": n_ok, "results": results}
+
+
+def sim_renders_of_episode(env: RobosuiteEnv, episode, frames: list[int] | None = None
+                           ) -> dict[int, np.ndarray]:
+    """The simulator's own render (agentview, the env's observation size) of a generated
+    episode's states: objects at the episode's poses (lifted frames mapped to the simulator's
+    bodies), arm joints at the planned angles, fingers at the planned opening. Frame index ->
+    uint8 [H, W, 3]."""
+    ex = episode.extras
+    if ex.get("joint_positions") is None or "T_lift_sim" not in ex:
+        raise ValueError(f"episode {episode.key} lacks joint_positions or T_lift_sim")
+    q = np.asarray(ex["joint_positions"], dtype=np.float64)
+    T_ls = {n: np.asarray(T) for n, T in ex["T_lift_sim"].items()}
+    poses = episode.object_poses()
+    opening = episode.state[:, 7] * 0.08
+    cfg = env.config
+    out = {}
+    for t in (range(episode.length) if frames is None else frames):
+        env.set_state(object_poses={n: poses[n][t] @ T_ls[n] for n in T_ls},
+                      joint_positions=q[t], opening_m=float(opening[t]))
+        out[t] = env.render(CAMERA, cfg.width, cfg.height)
+    return out

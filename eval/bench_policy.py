@@ -1,0 +1,294 @@
+"""Does the data teach a policy? Closed-loop benchmark in robosuite.
+
+Per task: the scripted expert (privileged state) and a blind baseline (the same expert acting
+on the nominal object pose, no vision); policies of ONE recipe (igen_gs.policy, same
+hyperparameters and gradient steps) trained on N "real" demonstrations (the expert in the
+simulator, its own renders) and on N demonstrations generated from ONE photo of the simulator
+(lifted, robot erased, planned, rendered by igen-gs); closed-loop rollouts from seeds no
+training set used (eval seeds start at 100000; expert demos use seeds 0, 1, ...; the photo is
+seed 0), success by robosuite's _check_success(), 95 % Wilson intervals. Also: open-loop replay
+of the generated trajectories in robosuite (bad actions vs bad pictures) and the realism of
+generated frames against the simulator's render of the same states (PSNR/SSIM, same
+resolution), plus same-view PSNR/SSIM of the lifted photo.
+
+    python eval/bench_policy.py --task Lift [--quick] [--real 25 100] [--generated 100 1000]
+        [--steps 8000] [--rollouts 50] [--work DIR] [--out eval/results]
+
+--quick (a few demos, a few hundred steps, 2 rollouts) checks the plumbing only: its success
+rates mean nothing. Needs robosuite's venv (IGEN_ROBOSUITE_PYTHON or
+~/.cache/igen-gs/robosuite-1.5.2-venv); JSON to eval/results/bench_policy_<task>[_quick].json,
+a plot of success against the number of demonstrations beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+EVAL_SEED0 = 100_000
+
+
+def parse(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--task", default="Lift", choices=["Lift", "Stack"])
+    p.add_argument("--quick", action="store_true", help="plumbing check: tiny everything")
+    p.add_argument("--real", type=int, nargs="+", default=None, help="real demo counts")
+    p.add_argument("--generated", type=int, nargs="+", default=None,
+                   help="generated demo counts")
+    p.add_argument("--steps", type=int, default=None, help="gradient steps per policy")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--rollouts", type=int, default=None, help="closed-loop rollouts per policy")
+    p.add_argument("--horizon", type=int, default=None, help="steps per rollout (20 Hz)")
+    p.add_argument("--replay", type=int, default=None, help="generated episodes replayed")
+    p.add_argument("--realism-episodes", type=int, default=None,
+                   help="generated episodes scored against the simulator's renders")
+    p.add_argument("--work", type=Path, default=None,
+                   help="datasets and policies (default eval/results/work_<task>[_quick]; "
+                        "reused when present)")
+    p.add_argument("--out", type=Path, default=REPO / "eval" / "results")
+    p.add_argument("--no-progress", action="store_true")
+    a = p.parse_args(argv)
+    q = a.quick
+    a.real = a.real or ([2] if q else [25, 100])
+    a.generated = a.generated or ([2] if q else [100, 1000])
+    a.steps = a.steps or (200 if q else 8000)
+    a.batch_size = a.batch_size or (16 if q else 64)
+    a.rollouts = a.rollouts or (2 if q else 50)
+    a.horizon = a.horizon or (60 if q else (200 if a.task == "Lift" else 320))
+    a.replay = a.replay if a.replay is not None else (2 if q else 50)
+    a.realism_episodes = a.realism_episodes if a.realism_episodes is not None else (1 if q else 5)
+    for name in ("real", "generated"):
+        if any(n <= 0 for n in getattr(a, name)):
+            p.error(f"--{name} counts must be positive")
+    for name in ("steps", "batch_size", "rollouts", "horizon"):
+        if getattr(a, name) <= 0:
+            p.error(f"--{name.replace('_', '-')} must be positive")
+    tag = a.task + ("_quick" if q else "")
+    a.work = a.work or a.out / f"work_{tag}"
+    a.tag = tag
+    return a
+
+
+def realism(env, dataset: Path, episodes: int, lifted_photo: dict | None, frames_per_ep: int
+            ) -> dict:
+    """PSNR/SSIM of generated frames against the simulator's renders of the same states."""
+    from igen_gs.envs.demos import sim_renders_of_episode
+    from igen_gs.io import load_lerobot_dataset
+    from igen_gs.metrics.image import psnr, ssim
+
+    ds = load_lerobot_dataset(dataset)
+    ps, ss = [], []
+    for ep in ds.episodes[:episodes]:
+        frames = ep.frames("agentview")
+        idx = np.unique(np.linspace(0, ep.length - 1, frames_per_ep).round().astype(int))
+        sims = sim_renders_of_episode(env, ep, idx.tolist())
+        for t, sim in sims.items():
+            a = frames[t].astype(np.float32) / 255
+            b = sim.astype(np.float32) / 255
+            ps.append(psnr(a, b))
+            ss.append(ssim(a, b))
+    return {"frames": len(ps), "psnr_median": float(np.median(ps)),
+            "ssim_median": float(np.median(ss)), "psnr_min": float(np.min(ps))}
+
+
+def same_view(lifted: dict, width: int, height: int, env, photo_seed: int) -> dict:
+    """The lifted scene rendered from the photo's camera at the policy size vs the simulator's
+    render of the photo's state at that size (the lift's own fidelity, robot erased: the
+    simulator's render shows the robot)."""
+    import torch
+
+    from igen_gs.metrics.image import psnr, ssim
+    from igen_gs.scene.camera import Camera
+
+    env.reset(photo_seed)
+    ph = env.capture("agentview", width, height)
+    cam = Camera(torch.from_numpy(ph["K"]), torch.from_numpy(ph["T_world_cam"]), width, height)
+    out = lifted["scene"].render(cam, labels=False)["rgb"][0].clamp(0, 1).numpy()
+    sim = ph["rgb"].astype(np.float32) / 255
+    robot = np.zeros(ph["depth"].shape, dtype=bool)
+    for n in ("Panda0", "PandaGripper0_right", "RethinkMount0"):
+        robot |= ph["masks"].get(n, np.zeros_like(robot))
+    return {"psnr": psnr(out, sim), "ssim": ssim(out, sim),
+            "psnr_without_robot_pixels": psnr(out, sim, mask=~robot)}
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for src, colour in (("real", "tab:blue"), ("generated", "tab:orange")):
+        rows = sorted((int(k), v) for k, v in results["policies"].get(src, {}).items())
+        if not rows:
+            continue
+        n = [r[0] for r in rows]
+        rate = [r[1]["rate"] for r in rows]
+        lo = [r[1]["rate"] - r[1]["ci95"][0] for r in rows]
+        hi = [r[1]["ci95"][1] - r[1]["rate"] for r in rows]
+        ax.errorbar(n, rate, yerr=[lo, hi], marker="o", capsize=3, color=colour, label=src)
+    for key, style in (("expert", "--"), ("blind", ":")):
+        if key in results:
+            ax.axhline(results[key]["rate"], ls=style, color="grey", label=key)
+    ax.set_xscale("log")
+    ax.set_xlabel("demonstrations")
+    ax.set_ylabel("closed-loop success")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"robosuite {results['task']} ({results['config']['rollouts']} rollouts, 95 % CI)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def table(res: dict) -> str:
+    lines = ["| policy | success | 95 % CI | train s | demos/frames |",
+             "| --- | --- | --- | --- | --- |"]
+
+    def row(name, r, train=" | "):
+        lo, hi = r["ci95"]
+        lines.append(f"| {name} | {r['successes']}/{r['trials']} ({100 * r['rate']:.0f} %) | "
+                     f"{100 * lo:.0f}-{100 * hi:.0f} % | {train} |")
+
+    if "expert" in res:
+        row("expert (privileged state)", res["expert"])
+    for src in ("real", "generated"):
+        for n, r in sorted(res["policies"].get(src, {}).items(), key=lambda x: int(x[0])):
+            row(f"{src}-{n}", r, f"{r['train']['seconds']:.0f} | {r['train']['episodes']}/"
+                f"{r['train']['frames']}")
+    if "blind" in res:
+        row("blind baseline (nominal pose)", res["blind"])
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    a = parse(argv)
+    logging.basicConfig(level=logging.WARNING)
+    from igen_gs.envs.demos import (
+        GeneratedConfig,
+        generated_demos,
+        lift_photo,
+        record_expert_demos,
+        replay_open_loop,
+    )
+    from igen_gs.envs.robosuite import RobosuiteConfig, RobosuiteEnv, robosuite_python
+    from igen_gs.policy.data import load_samples
+    from igen_gs.policy.rollout import evaluate_expert, evaluate_policy
+    from igen_gs.policy.train import Policy, TrainConfig, train_policy
+
+    if robosuite_python() is None:
+        print("bench_policy: error: robosuite's venv is not installed (set IGEN_ROBOSUITE_PYTHON"
+              " or see igen_gs/envs/robosuite.py)", file=sys.stderr)
+        return 2
+    progress = not a.no_progress
+    env_cfg = RobosuiteConfig(task=a.task, horizon_steps=a.horizon)
+    tcfg = TrainConfig(steps=a.steps, batch_size=a.batch_size)
+    eval_seeds = list(range(EVAL_SEED0, EVAL_SEED0 + a.rollouts))
+    a.work.mkdir(parents=True, exist_ok=True)
+    a.out.mkdir(parents=True, exist_ok=True)
+    res: dict = {"task": a.task, "quick": a.quick,
+                 "config": {"env": asdict(env_cfg), "train": asdict(tcfg),
+                            "rollouts": a.rollouts, "eval_seeds": [eval_seeds[0],
+                                                                   eval_seeds[-1]],
+                            "real": a.real, "generated": a.generated},
+                 "stage_seconds": {}, "policies": {}}
+    if a.quick:
+        res["note"] = "--quick checks the plumbing only; these success rates mean nothing"
+    out_json = a.out / f"bench_policy_{a.tag}.json"
+
+    def stage(name, t0):
+        res["stage_seconds"][name] = round(time.perf_counter() - t0, 1)
+        out_json.write_text(json.dumps(res, indent=1))
+
+    t0 = time.perf_counter()
+    res["expert"] = evaluate_expert(env_cfg, eval_seeds, progress=progress)
+    res["blind"] = evaluate_expert(env_cfg, eval_seeds, blind=True, progress=progress)
+    for k in ("expert", "blind"):
+        res[k].pop("episodes")
+    stage("expert and blind rollouts", t0)
+
+    t0 = time.perf_counter()
+    real_dir = a.work / "real"
+    rec = record_expert_demos(real_dir, max(a.real), env_cfg, first_seed=0, progress=progress)
+    res["real_demos"] = {k: rec[k] for k in ("attempts", "successes")}
+    res["real_demos"]["expert_success_rate"] = rec["successes"] / rec["attempts"]
+    stage("record real demos", t0)
+
+    t0 = time.perf_counter()
+    gen_dir = a.work / "generated"
+    gcfg = GeneratedConfig(photo_seed=0)
+    with RobosuiteEnv(replace(env_cfg, cameras=())) as env:
+        lifted = lift_photo(env, gcfg)
+        res["same_view"] = same_view(lifted, env_cfg.width, env_cfg.height, env,
+                                     gcfg.photo_seed)
+    gen = generated_demos(gen_dir, max(a.generated), env_cfg, gcfg, progress=progress,
+                          lifted=lifted)
+    res["generated_demos"] = {"written": gen["written"], "failed": len(gen["failed"]),
+                              "failures": gen["failed"][:5],
+                              "seconds": {k: round(v, 1) for k, v in gen["seconds"].items()}}
+    stage("generate demos", t0)
+
+    t0 = time.perf_counter()
+    rep = replay_open_loop(gen_dir, env_cfg, max_episodes=a.replay, progress=progress)
+    res["replay"] = {"episodes": rep["episodes"], "successes": rep["successes"]}
+    stage("open-loop replay", t0)
+
+    if a.realism_episodes > 0:
+        t0 = time.perf_counter()
+        with RobosuiteEnv(replace(env_cfg, cameras=())) as env:
+            res["realism"] = realism(env, gen_dir, a.realism_episodes, None,
+                                     8 if a.quick else 40)
+        stage("realism of generated frames", t0)
+
+    for src, root, counts in (("real", real_dir, a.real), ("generated", gen_dir, a.generated)):
+        res["policies"][src] = {}
+        for n in counts:
+            t0 = time.perf_counter()
+            ckpt = a.work / f"policy_{src}_{n}_{tcfg.steps}.pt"
+            if ckpt.is_file():
+                pol = Policy.load(ckpt)
+            else:
+                samples = load_samples(root, tcfg.camera, tcfg.chunk, max_episodes=n)
+                pol = train_policy(None, tcfg, progress=progress, samples=samples)
+                pol.save(ckpt)
+            ev = evaluate_policy(pol, env_cfg, eval_seeds, progress=progress)
+            ev.pop("episodes")
+            res["policies"][src][str(n)] = {**ev, "train": pol.info}
+            stage(f"policy {src}-{n}", t0)
+
+    out_json.write_text(json.dumps(res, indent=1))
+    plot(res, a.out / f"bench_policy_{a.tag}.png")
+    print(f"robosuite {a.task}: {a.rollouts} rollouts per row, {a.steps} gradient steps per "
+          f"policy{' (--quick: plumbing only)' if a.quick else ''}")
+    print(table(res))
+    print(f"expert demos: {rec['successes']}/{rec['attempts']} attempts succeeded; generated: "
+          f"{gen['written']} written, {len(gen['failed'])} failed to plan; open-loop replay "
+          f"{rep['successes']}/{rep['episodes']}")
+    sv = res["same_view"]
+    print(f"same-view lift vs simulator render: {sv['psnr']:.2f} dB / SSIM {sv['ssim']:.3f} "
+          f"({sv['psnr_without_robot_pixels']:.2f} dB without the robot's pixels)")
+    if "realism" in res:
+        r = res["realism"]
+        print(f"generated frames vs simulator renders of the same states: median "
+              f"{r['psnr_median']:.2f} dB / SSIM {r['ssim_median']:.3f} over {r['frames']} "
+              "frames")
+    print("stage seconds: " + ", ".join(f"{k} {v}" for k, v in res["stage_seconds"].items()))
+    print(f"wrote {out_json}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except ValueError as e:
+        print(f"bench_policy: error: {e}", file=sys.stderr)
+        sys.exit(2)
