@@ -245,6 +245,8 @@ def test_erase_without_objects(photo):
 
 @pytest.mark.parametrize("make,message", [
     (lambda m: dict(erase={"robot": np.zeros((240, 320), bool)}), "erase mask 'robot' is empty"),
+    (lambda m: dict(erase={"robot": np.ones((240, 320), bool)}),
+     "erase mask 'robot' covers 100% of the image; a mask must leave background around it"),
     (lambda m: dict(erase={"robot": np.ones((24, 32), bool)}),
      "erase mask 'robot' is 32x24 but the image is 320x240"),
     (lambda m: dict(erase=[m["robot"]]), "masks must be a dict"),

@@ -113,3 +113,20 @@ def test_given_masks_win_over_automatic_objects(tiny_checkpoint, photo):
              segmenter=seg)
     with pytest.raises(ValueError, match="needs a segment-anything checkpoint"):
         lift(obs["rgb"], obs["depth"], cam.K, segmenter=SegmentConfig("auto"))
+
+
+def test_erased_things_are_not_automatic_objects(tiny_checkpoint, photo):
+    """A found object mostly inside an erase mask is the thing being erased (a robot): it
+    becomes neither an object nor background."""
+    from igen_gs.lifting.models.segment import segment_objects
+
+    world, cam, obs = photo
+    seg = _auto(tiny_checkpoint)
+    m = segment_objects(obs["rgb"], None, seg)["object 1"]
+    scene = lift(obs["rgb"], obs["depth"], cam.K, erase={"robot": m}, segmenter=seg,
+                 refine_iterations=0)
+    assert scene.object_names == [] and scene.meta["lift"]["automatic_objects"] == []
+    assert scene.meta["lift"]["erase"]["robot"]["erased_pixels"] == int(m.sum())
+    with pytest.raises(ValueError, match="erase prompts are segmented with GrabCut or SAM"):
+        lift(obs["rgb"], obs["depth"], cam.K, erase_prompts={"robot": {"box": [0, 0, 9, 9]}},
+             segmenter=seg)

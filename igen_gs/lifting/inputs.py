@@ -168,7 +168,7 @@ def load_masks(masks: Mapping[str, Any] | None, shape: tuple[int, int],
         if frac == 0.0:
             raise ValueError(f"{source} {name!r} is empty")
         if frac > 0.9:
-            raise ValueError(f"{source} {name!r} covers {100 * frac:.0f}% of the image; an object "
-                             "mask must leave background around it")
+            raise ValueError(f"{source} {name!r} covers {100 * frac:.0f}% of the image; a mask "
+                             "must leave background around it")
         out[name] = arr
     return out
