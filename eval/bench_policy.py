@@ -105,6 +105,7 @@ def same_view(lifted: dict, width: int, height: int, env, photo_seed: int) -> di
     simulator's render shows the robot)."""
     import torch
 
+    from igen_gs.envs.robosuite import ROBOT_INSTANCES
     from igen_gs.metrics.image import psnr, ssim
     from igen_gs.scene.camera import Camera
 
@@ -114,7 +115,7 @@ def same_view(lifted: dict, width: int, height: int, env, photo_seed: int) -> di
     out = lifted["scene"].render(cam, labels=False)["rgb"][0].clamp(0, 1).numpy()
     sim = ph["rgb"].astype(np.float32) / 255
     robot = np.zeros(ph["depth"].shape, dtype=bool)
-    for n in ("Panda0", "PandaGripper0_right", "RethinkMount0"):
+    for n in ROBOT_INSTANCES:
         robot |= ph["masks"].get(n, np.zeros_like(robot))
     return {"psnr": psnr(out, sim), "ssim": ssim(out, sim),
             "psnr_without_robot_pixels": psnr(out, sim, mask=~robot)}

@@ -41,8 +41,9 @@ SERVER = Path(__file__).resolve().parent / "robosuite_server.py"
 INSTALL_HINT = ("python3 -m venv ~/.cache/igen-gs/robosuite-1.5.2-venv && "
                 "~/.cache/igen-gs/robosuite-1.5.2-venv/bin/pip install robosuite==1.5.2 "
                 "'mujoco<3.4' h5py")
-ROBOT_INSTANCES = ("Panda0", "PandaGripper0_right", "RethinkMount0")
-"""robosuite instance names that make up the robot (its mask, for lifting with erase)."""
+ROBOT_INSTANCES = ("Panda0", "PandaGripper0_right")
+"""robosuite instance names of the robot that moves (its mask, for lifting with erase; the
+static mount, ``RethinkMount0``, stays in the background: the robot drawn per frame has none)."""
 
 
 def robosuite_python() -> Path | None:

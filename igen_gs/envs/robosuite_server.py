@@ -121,6 +121,9 @@ class Server:
         self.spec = {"task": task, "cameras": list(cameras), "width": int(width),
                      "height": int(height)}
         env = self.env
+        # sites are markers, not things: the observations do not show them, and neither
+        # may the photos and renders taken here (the grip site's green line otherwise shows)
+        env.sim.model.site_rgba[:, 3] = 0.0
         robot = env.robots[0]
         self.site_id = robot.eef_site_id["right"] if isinstance(robot.eef_site_id, dict) \
             else robot.eef_site_id
