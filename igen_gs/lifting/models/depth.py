@@ -192,40 +192,57 @@ def scale_relative_depth(relative: np.ndarray, *,
         raise ValueError("relative depth has no positive values")
     r = np.where(pos, r, 0.0)
     if sparse_metric_depth is not None:
-        d = np.asarray(sparse_metric_depth, dtype=np.float64)
-        if d.shape != r.shape:
-            raise ValueError(f"sparse_metric_depth is {list(d.shape)}, relative depth is "
-                             f"{list(r.shape)}")
-        ok = (d > 0) & np.isfinite(d) & pos
-        if ok.sum() < 10:
-            raise ValueError(f"sparse_metric_depth needs at least 10 valid values where the "
-                             f"relative depth is positive, got {int(ok.sum())}")
-        A = np.stack([r[ok], np.ones(ok.sum())], 1)
-        a, b = np.linalg.lstsq(A, 1.0 / d[ok], rcond=None)[0]
-        inv = a * r + b
-        good = pos & (inv > 1e-9)
-        depth = np.where(good, 1.0 / np.where(good, inv, 1.0), 0.0)
-        return ScaledDepth(depth.astype(np.float32),
-                           f"sparse metric depth ({int(ok.sum())} values; 1/z = {a:.6g} r + "
-                           f"{b:.6g})")
+        return _scale_by_sparse_depth(r, pos, sparse_metric_depth)
     if known_object is not None:
         mask, width_m, K = known_object
-        mask = np.asarray(mask, dtype=bool)
-        if mask.shape != r.shape or not (mask & pos).any():
-            raise ValueError("known_object mask must be a non-empty mask of the relative "
-                             "depth's size")
-        if not float(width_m) > 0:
-            raise ValueError(f"known_object width must be positive metres, got {width_m}")
-        _pixel_rays(K, r.shape)  # validates K
-        cols = np.flatnonzero(mask.any(0))
-        width_px = cols.max() - cols.min() + 1
-        z_obj = float(np.asarray(K)[0, 0]) * float(width_m) / width_px
-        s = z_obj * float(np.median(r[mask & pos]))
-        depth = np.where(pos, s / np.where(pos, r, 1.0), 0.0)
-        return ScaledDepth(depth.astype(np.float32),
-                           f"known object size ({float(width_m):.3f} m over {width_px} px "
-                           f"-> {z_obj:.3f} m away)")
+        return _scale_by_known_object(r, pos, mask, width_m, K)
     height_m, K = camera_height
+    return _scale_by_camera_height(r, pos, height_m, K)
+
+
+def _scale_by_sparse_depth(r: np.ndarray, pos: np.ndarray, sparse_metric_depth) -> ScaledDepth:
+    """Inverse depth ``1 / z = a r + b`` fitted to sparse metric depth by least squares
+    (``r`` [H, W] relative inverse depth, 0 where ``pos`` is False)."""
+    d = np.asarray(sparse_metric_depth, dtype=np.float64)
+    if d.shape != r.shape:
+        raise ValueError(f"sparse_metric_depth is {list(d.shape)}, relative depth is "
+                         f"{list(r.shape)}")
+    ok = (d > 0) & np.isfinite(d) & pos
+    if ok.sum() < 10:
+        raise ValueError(f"sparse_metric_depth needs at least 10 valid values where the "
+                         f"relative depth is positive, got {int(ok.sum())}")
+    A = np.stack([r[ok], np.ones(ok.sum())], 1)
+    a, b = np.linalg.lstsq(A, 1.0 / d[ok], rcond=None)[0]
+    inv = a * r + b
+    good = pos & (inv > 1e-9)
+    depth = np.where(good, 1.0 / np.where(good, inv, 1.0), 0.0)
+    return ScaledDepth(depth.astype(np.float32),
+                       f"sparse metric depth ({int(ok.sum())} values; 1/z = {a:.6g} r + "
+                       f"{b:.6g})")
+
+
+def _scale_by_known_object(r: np.ndarray, pos: np.ndarray, mask, width_m, K) -> ScaledDepth:
+    """``z = s / r`` with s set by an object of known width (see :func:`scale_relative_depth`)."""
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != r.shape or not (mask & pos).any():
+        raise ValueError("known_object mask must be a non-empty mask of the relative "
+                         "depth's size")
+    if not float(width_m) > 0:
+        raise ValueError(f"known_object width must be positive metres, got {width_m}")
+    _pixel_rays(K, r.shape)  # validates K
+    cols = np.flatnonzero(mask.any(0))
+    width_px = cols.max() - cols.min() + 1
+    z_obj = float(np.asarray(K)[0, 0]) * float(width_m) / width_px
+    s = z_obj * float(np.median(r[mask & pos]))
+    depth = np.where(pos, s / np.where(pos, r, 1.0), 0.0)
+    return ScaledDepth(depth.astype(np.float32),
+                       f"known object size ({float(width_m):.3f} m over {width_px} px "
+                       f"-> {z_obj:.3f} m away)")
+
+
+def _scale_by_camera_height(r: np.ndarray, pos: np.ndarray, height_m, K) -> ScaledDepth:
+    """``z = s / r`` with s set by the camera's height above the dominant plane (see
+    :func:`scale_relative_depth`)."""
     if not float(height_m) > 0:
         raise ValueError(f"camera_height must be positive metres, got {height_m}")
     from ..support import fit_plane_ransac
