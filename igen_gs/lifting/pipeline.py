@@ -79,8 +79,9 @@ def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
             x1, y1]} (pixels), segmented by ``segmenter`` (a
             :class:`igen_gs.lifting.models.segment.SegmentConfig`; default GrabCut, offline).
             With ``segmenter.method == "auto"`` and no prompts, segment-anything finds the
-            objects ("object 1", ...); those mostly inside a given mask, or with fewer than
-            ``min_object_pixels`` liftable pixels, are left out (they stay background).
+            objects ("object 1", ...); those mostly inside a given object or erase mask, or
+            with fewer than ``min_object_pixels`` liftable pixels, are left out (the small
+            ones stay background).
         T_world_cam: the input camera's pose [4, 4]; None: world = the camera's frame.
         config, options: a :class:`LiftConfig`; keyword options override its fields.
         inpaint: colour inpainting ``(rgb uint8 [H, W, 3], region bool [H, W]) -> rgb``; None:
@@ -88,8 +89,9 @@ def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
         erase: name -> bool [H, W] or a PNG path: things in the photo that must not be in the
             scene (a robot, a person, clutter). Their pixels produce no Gaussians; the
             background behind them is inpainted (colour) and completed (depth, from local
-            planes or the support plane) exactly as under lifted objects. Where an erase mask
-            overlaps an object mask the object wins (those pixels stay the object's).
+            planes or the support plane) exactly as under lifted objects (with
+            ``complete_background=False`` they stay empty). Where an erase mask overlaps an
+            object mask the object wins (those pixels stay the object's).
         erase_prompts: name -> prompt (as ``prompts``) for erase masks, segmented by
             ``segmenter`` (GrabCut or SAM). Erase names must differ from object names.
 
