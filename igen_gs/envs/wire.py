@@ -29,7 +29,7 @@ def encode(obj: Any) -> bytes:
     def walk(x):
         nonlocal offset
         if isinstance(x, np.ndarray):
-            a = np.ascontiguousarray(x)
+            a = x if x.flags.c_contiguous else x.copy(order="C")  # keeps 0-d arrays 0-d
             if a.dtype.hasobject:
                 raise ValueError("object arrays cannot be sent over the bridge")
             b = a.tobytes()
@@ -75,7 +75,7 @@ def decode(payload: bytes) -> Any:
                 if off + nbytes > len(data):
                     raise ValueError("truncated message: array data missing")
                 a = np.frombuffer(data[off:off + nbytes], dtype=np.dtype(dtype))
-                return a.reshape(shape).copy()
+                return a.reshape(tuple(shape)).copy()
             return {k: walk(v) for k, v in x.items()}
         if isinstance(x, list):
             return [walk(v) for v in x]

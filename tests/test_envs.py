@@ -1,0 +1,261 @@
+"""Pure parts of the simulator bridge and the policy benchmark (no robosuite needed): the wire
+format, the server's request loop and error replies, the image flip, the one action
+representation and its OSC conversion, the expert's grasp geometry, start-pose prefixes,
+object-pose sampling, Wilson intervals, action chunks and proprioception."""
+
+from __future__ import annotations
+
+import io
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from igen_gs.envs import control, wire
+from igen_gs.envs.robosuite import SERVER as SERVER_FILE
+from igen_gs.envs.robosuite_server import flip_rows
+
+
+def _random_rotation(rng) -> np.ndarray:
+    q = rng.normal(size=4)
+    return control.quat_to_matrix(q / np.linalg.norm(q))
+
+
+# ---------------------------------------------------------------------- wire
+def test_wire_round_trip_keeps_every_value_and_dtype():
+    rng = np.random.default_rng(0)
+    msg = {"cmd": "step", "a": rng.normal(size=(3, 4)), "b": np.arange(6, dtype=np.uint8)[::2],
+           "c": {"nested": [np.float32(1.5), np.int64(7), None, True, "x"],
+                 "empty": np.zeros((0, 3), np.float32), "scalar": np.array(2.0)},
+           "img": rng.integers(0, 255, (5, 4, 3), dtype=np.uint8)[::-1],
+           "mask": rng.random((4, 4)) > 0.5, "nan": float("nan")}
+    out = wire.decode(wire.encode(msg))
+    assert out["cmd"] == "step" and out["c"]["nested"] == [1.5, 7, None, True, "x"]
+    for k in ("a", "b", "img", "mask"):
+        assert out[k].dtype == np.asarray(msg[k]).dtype and np.array_equal(out[k], msg[k])
+    assert out["c"]["empty"].shape == (0, 3) and out["c"]["scalar"].shape == ()
+    assert math.isnan(out["nan"])
+    buf = io.BytesIO()
+    wire.write_message(buf, msg)
+    wire.write_message(buf, {"second": 2})
+    buf.seek(0)
+    assert np.array_equal(wire.read_message(buf)["a"], msg["a"])
+    assert wire.read_message(buf) == {"second": 2}
+    with pytest.raises(EOFError):
+        wire.read_message(buf)
+
+
+def test_wire_rejects_what_it_cannot_carry():
+    with pytest.raises(ValueError, match="object arrays"):
+        wire.encode({"a": np.array([object()])})
+    with pytest.raises(ValueError, match="keys must be strings"):
+        wire.encode({1: 2})
+    with pytest.raises(ValueError, match="cannot send"):
+        wire.encode({"a": {1, 2}})
+    payload = wire.encode({"a": np.arange(10)})
+    with pytest.raises(ValueError, match="truncated"):
+        wire.decode(payload[:-8])
+
+
+def test_server_loop_answers_errors_in_one_line_and_lives_on():
+    """The server as a process (our interpreter: no robosuite needed for these requests):
+    stdout carries only messages, failures come back as replies, and it exits on close."""
+    proc = subprocess.Popen([sys.executable, str(SERVER_FILE)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wire.write_message(proc.stdin, {"cmd": "reset", "seed": 0})
+        r = wire.read_message(proc.stdout)
+        assert r == {"ok": False, "error": "ValueError: no environment: send 'make' first"}
+        wire.write_message(proc.stdin, {"cmd": "fly"})
+        assert wire.read_message(proc.stdout) == {"ok": False,
+                                                  "error": "unknown command 'fly'"}
+        wire.write_message(proc.stdin, {"cmd": "close"})
+        assert wire.read_message(proc.stdout) == {"ok": True}
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_flip_rows_puts_mujocos_bottom_row_last():
+    img = np.zeros((4, 3, 3), np.uint8)
+    img[0] = 255  # MuJoCo's first row is the image's bottom
+    out = flip_rows(img)
+    assert out[-1].min() == 255 and out[:-1].max() == 0 and out.flags.c_contiguous
+
+
+# ---------------------------------------------------------------------- control
+def test_action_pose_round_trip_and_6d_orthonormalisation():
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        T = np.eye(4)
+        T[:3, :3] = _random_rotation(rng)
+        T[:3, 3] = rng.normal(size=3)
+        a = control.pose_to_action(T, 0.3)
+        T2, g = control.action_to_pose(a)
+        assert np.allclose(T2, T, atol=1e-6) and g == pytest.approx(0.3)
+    # a noisy 6D vector still gives a rotation
+    R = control.rot6d_to_matrix(np.array([1.0, 0.1, 0.0, 0.2, 1.0, 0.1]))
+    assert np.allclose(R.T @ R, np.eye(3), atol=1e-9) and np.linalg.det(R) == pytest.approx(1)
+    with pytest.raises(ValueError, match="10 finite"):
+        control.action_to_pose(np.zeros(7))
+    with pytest.raises(ValueError, match="parallel"):
+        control.rot6d_to_matrix(np.array([1.0, 0, 0, 2.0, 0, 0]))
+
+
+def test_osc_command_scales_clips_and_turns_the_right_way():
+    rng = np.random.default_rng(2)
+    T0 = np.eye(4)
+    T0[:3, :3] = _random_rotation(rng)
+    T0[:3, 3] = [0.4, 0.0, 0.2]
+    same = control.osc_command(T0, T0, 1.0)
+    assert np.allclose(same[:6], 0) and same[6] == -1.0
+    T1 = T0.copy()
+    T1[:3, 3] += [0.01, -0.02, 0.5]
+    c = control.osc_command(T0, T1, 0.4)
+    assert np.allclose(c[:3], [0.2, -0.4, 1.0]) and c[6] == 1.0  # 1 cm = 0.2; clipped; closed
+    # 0.1 rad about the world z axis, applied on the left (the controller's convention)
+    Rz = control.quat_to_matrix([math.cos(0.05), 0, 0, math.sin(0.05)])
+    T2 = T0.copy()
+    T2[:3, :3] = Rz @ T0[:3, :3]
+    assert np.allclose(control.osc_command(T0, T2, 1.0)[3:6], [0, 0, 0.2], atol=1e-9)
+    assert control.osc_command(T0, T0, control.CLOSE_BELOW + 1e-3)[6] == -1.0
+
+
+def test_rotvec_and_quaternions_round_trip_also_near_a_half_turn():
+    rng = np.random.default_rng(3)
+    for angle in (0.0, 1e-8, 0.3, 2.0, math.pi - 1e-6, math.pi):
+        axis = rng.normal(size=3)
+        axis /= np.linalg.norm(axis)
+        R = control.quat_to_matrix([math.cos(angle / 2), *(math.sin(angle / 2) * axis)])
+        rv = control.rotvec(R)
+        assert np.linalg.norm(rv) == pytest.approx(angle, abs=1e-6)
+        from igen_gs.envs.expert import _rotvec_to_matrix
+
+        assert np.allclose(_rotvec_to_matrix(rv), R, atol=1e-6)
+        q = control.matrix_to_quat(R)
+        assert q[0] >= 0 and np.allclose(control.quat_to_matrix(q), R, atol=1e-9)
+
+
+def test_state_vector_keeps_quaternion_signs_continuous():
+    T = np.eye(4)
+    T[:3, :3] = np.diag([1.0, -1.0, -1.0])  # top-down: w = 0
+    s0 = control.state_vector(T, 1.0)
+    s1 = control.state_vector(T, 1.0, previous_quat=-s0[3:7])
+    assert np.allclose(s1[3:7], -s0[3:7]) and s1[7] == 1.0
+
+
+# ---------------------------------------------------------------------- expert and demos
+def test_expert_grasps_across_the_face_nearest_the_current_fingers():
+    from igen_gs.envs.expert import box_width_across, grasp_rotation
+
+    yaw = math.radians(30)
+    T_obj = np.eye(4)
+    T_obj[:3, :3] = control.quat_to_matrix([math.cos(yaw / 2), 0, 0, math.sin(yaw / 2)])
+    R_now = np.diag([1.0, -1.0, -1.0])  # fingers along world -y
+    R = grasp_rotation(T_obj, R_now)
+    assert np.allclose(R[:, 2], [0, 0, -1])
+    assert R[:, 1] @ R_now[:, 1] == pytest.approx(math.cos(math.radians(30)))
+    assert np.allclose(R.T @ R, np.eye(3)) and np.linalg.det(R) == pytest.approx(1.0)
+    assert box_width_across(np.array([0.04, 0.06, 0.05]), T_obj, R[:, 1]) == pytest.approx(0.06)
+
+
+def test_sampled_object_poses_cover_the_range_and_keep_apart():
+    from igen_gs.envs.demos import sample_object_poses
+    from igen_gs.envs.robosuite import RobosuiteConfig
+
+    rest = {"cubeA": np.eye(4), "cubeB": np.eye(4)}
+    rest["cubeA"][2, 3] = 0.82
+    rest["cubeB"][2, 3] = 0.825
+    cfg = RobosuiteConfig(placement_xy_m=0.1)
+    rng = np.random.default_rng(0)
+    xy, yaws = [], []
+    for _ in range(200):
+        p = sample_object_poses(rng, rest, cfg, 0.08)
+        assert np.linalg.norm(p["cubeA"][:2, 3] - p["cubeB"][:2, 3]) >= 0.08
+        assert p["cubeB"][2, 3] == 0.825
+        xy.append(p["cubeA"][:2, 3])
+        yaws.append(math.atan2(p["cubeA"][1, 0], p["cubeA"][0, 0]))
+    xy = np.array(xy)
+    assert np.abs(xy).max() <= 0.1 and np.abs(xy).max() > 0.09
+    assert min(yaws) < -2.5 and max(yaws) > 2.5
+    with pytest.raises(ValueError, match="placement range"):
+        sample_object_poses(rng, rest, RobosuiteConfig(placement_xy_m=None))
+
+
+def test_start_prefix_replaces_the_home_travel_and_starts_at_the_simulators_pose():
+    from igen_gs.envs.demos import with_prefix
+    from igen_gs.planning.types import Plan, Step, Trajectory
+
+    T = 12
+    Ts = np.repeat(np.eye(4)[None], T, 0)
+    Ts[:, 2, 3] = np.linspace(0.5, 0.2, T)
+    phase = ["start"] + ["transport"] * 4 + ["pre-grasp"] * 4 + ["grasp"] * 3
+    traj = Trajectory(timestamps=np.arange(T) / 20, T_world_ee=Ts, gripper=np.ones(T),
+                      gripper_opening_m=np.full(T, 0.08), attached=[""] * T,
+                      object_poses={"cube": np.repeat(np.eye(4)[None], T, 0)},
+                      step_index=np.zeros(T, int), phase=phase,
+                      plan=Plan("lift the cube", [Step("lift", "cube")]), fps=20.0)
+    start = np.eye(4)
+    start[:3, 3] = [0.1, 0.0, 0.3]
+    out = with_prefix(traj, start, 0.25)
+    assert np.allclose(out.T_world_ee[0], start)
+    k = out.phase.index("pre-grasp")
+    assert np.allclose(out.T_world_ee[k - 1], Ts[4])  # the last transport pose, kept
+    assert np.allclose(out.T_world_ee[k:], Ts[5:])
+    steps = np.linalg.norm(np.diff(out.T_world_ee[:k, :3, 3], axis=0), axis=1)
+    assert steps.max() <= 0.25 / 20 * 1.01  # the speed limit
+    assert len(out.timestamps) == len(out) and out.object_poses["cube"].shape[0] == len(out)
+
+
+# ---------------------------------------------------------------------- policy pieces
+def test_wilson_interval_known_values_and_bad_input():
+    from igen_gs.policy.stats import rate_summary, wilson_interval
+
+    lo, hi = wilson_interval(0, 2)
+    assert lo == 0.0 and hi == pytest.approx(0.6576, abs=1e-4)
+    lo, hi = wilson_interval(10, 20)
+    assert (lo, hi) == (pytest.approx(0.2993, abs=1e-4), pytest.approx(0.7007, abs=1e-4))
+    lo, hi = wilson_interval(50, 50)
+    assert hi == 1.0 and lo == pytest.approx(0.9287, abs=1e-4)
+    assert rate_summary(3, 4)["rate"] == 0.75
+    for s, n in ((1, 0), (-1, 3), (4, 3)):
+        with pytest.raises(ValueError):
+            wilson_interval(s, n)
+
+
+def test_action_chunks_and_proprioception():
+    from igen_gs.policy.data import action_chunks, proprio_from_state
+
+    a = np.arange(5)[:, None] * np.ones((1, 2))
+    c = action_chunks(a, 3)
+    assert c.shape == (5, 3, 2) and c[0, :, 0].tolist() == [0, 1, 2]
+    assert c[4, :, 0].tolist() == [4, 4, 4]  # hold the last action past the end
+    rng = np.random.default_rng(4)
+    R = _random_rotation(rng)
+    T = np.eye(4)
+    T[:3, :3] = R
+    T[:3, 3] = [1, 2, 3]
+    p = proprio_from_state(control.state_vector(T, 0.5)[None])[0]
+    assert np.allclose(p[:3], [1, 2, 3]) and np.allclose(p[3:6], R[:, 0], atol=1e-6)
+    assert np.allclose(p[6:9], R[:, 1], atol=1e-6) and p[9] == 0.5
+    with pytest.raises(ValueError, match="8 values"):
+        proprio_from_state(np.zeros((2, 7)))
+
+
+def test_augmentation_shifts_within_the_pad_and_is_seeded():
+    import torch
+
+    from igen_gs.policy.train import TrainConfig, augment
+
+    img = torch.zeros(2, 3, 16, 16)
+    img[:, :, 8, 8] = 1.0
+    cfg = TrainConfig(shift_px=3, brightness=0, contrast=0, channel_gain=0)
+    a = augment(img, cfg, torch.Generator().manual_seed(0))
+    b = augment(img, cfg, torch.Generator().manual_seed(0))
+    assert torch.equal(a, b) and a.shape == img.shape
+    for i in range(2):
+        ys, xs = torch.nonzero(a[i, 0] > 0.5, as_tuple=True)
+        assert len(ys) == 1 and abs(int(ys[0]) - 8) <= 3 and abs(int(xs[0]) - 8) <= 3
