@@ -57,20 +57,22 @@ def parse(argv=None):
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
     q = a.quick
-    a.real = a.real or ([2] if q else [25, 100])
-    a.generated = a.generated or ([2] if q else [100, 1000])
-    a.steps = a.steps or (200 if q else 8000)
-    a.batch_size = a.batch_size or (16 if q else 64)
-    a.rollouts = a.rollouts or (2 if q else 50)
-    a.horizon = a.horizon or (60 if q else (200 if a.task == "Lift" else 320))
-    a.replay = a.replay if a.replay is not None else (2 if q else 50)
-    a.realism_episodes = a.realism_episodes if a.realism_episodes is not None else (1 if q else 5)
+    defaults = {"real": ([2], [25, 100]), "generated": ([2], [100, 1000]),
+                "steps": (200, 8000), "batch_size": (16, 64), "rollouts": (2, 50),
+                "horizon": (60, 200 if a.task == "Lift" else 320), "replay": (2, 50),
+                "realism_episodes": (1, 5)}
+    for name, (quick, full) in defaults.items():
+        if getattr(a, name) is None:
+            setattr(a, name, quick if q else full)
     for name in ("real", "generated"):
         if any(n <= 0 for n in getattr(a, name)):
             p.error(f"--{name} counts must be positive")
     for name in ("steps", "batch_size", "rollouts", "horizon"):
         if getattr(a, name) <= 0:
             p.error(f"--{name.replace('_', '-')} must be positive")
+    for name in ("replay", "realism_episodes"):
+        if getattr(a, name) < 0:
+            p.error(f"--{name.replace('_', '-')} must be 0 (skip) or more")
     tag = a.task + ("_quick" if q else "")
     a.work = a.work or a.out / f"work_{tag}"
     a.tag = tag
@@ -238,10 +240,12 @@ def main(argv=None) -> int:
                               "seconds": {k: round(v, 1) for k, v in gen["seconds"].items()}}
     stage("generate demos", t0)
 
-    t0 = time.perf_counter()
-    rep = replay_open_loop(gen_dir, env_cfg, max_episodes=a.replay, progress=progress)
-    res["replay"] = {"episodes": rep["episodes"], "successes": rep["successes"]}
-    stage("open-loop replay", t0)
+    rep = {"episodes": 0, "successes": 0}
+    if a.replay > 0:
+        t0 = time.perf_counter()
+        rep = replay_open_loop(gen_dir, env_cfg, max_episodes=a.replay, progress=progress)
+        res["replay"] = {"episodes": rep["episodes"], "successes": rep["successes"]}
+        stage("open-loop replay", t0)
 
     if a.realism_episodes > 0:
         t0 = time.perf_counter()
