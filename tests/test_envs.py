@@ -259,3 +259,10 @@ def test_augmentation_shifts_within_the_pad_and_is_seeded():
     for i in range(2):
         ys, xs = torch.nonzero(a[i, 0] > 0.5, as_tuple=True)
         assert len(ys) == 1 and abs(int(ys[0]) - 8) <= 3 and abs(int(xs[0]) - 8) <= 3
+
+
+def test_missing_simulator_venv_is_a_clear_error(tmp_path):
+    from igen_gs.envs.robosuite import RobosuiteConfig, RobosuiteEnv
+
+    with pytest.raises(ValueError, match="robosuite's venv is not installed"):
+        RobosuiteEnv(RobosuiteConfig(python=str(tmp_path / "no-python")))

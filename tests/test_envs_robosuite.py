@@ -92,3 +92,28 @@ def test_scripted_expert_lifts_the_cube_and_the_blind_one_misses(env):
     obs = env.reset(seed)
     nominal = nominal_poses(obs, env.info["table_height"], env.info["object_sizes"])
     assert not run_expert(env, expert, seed, nominal=nominal, record=False)["success"]
+
+
+def _my_servers() -> list[int]:
+    import os
+    from pathlib import Path
+
+    out = []
+    for d in Path("/proc").iterdir():
+        try:
+            if not d.name.isdigit() or b"robosuite_server" not in (d / "cmdline").read_bytes():
+                continue
+            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == os.getpid():
+            out.append(int(d.name))
+    return out
+
+
+def test_a_bad_task_name_is_a_one_line_error_and_leaves_no_server():
+    before = set(_my_servers())
+    with pytest.raises(ValueError, match="could not make task 'Lfit'") as e:
+        RobosuiteEnv(RobosuiteConfig(task="Lfit"))
+    assert "\n" not in str(e.value)
+    assert set(_my_servers()) <= before  # the failed environment's server is gone

@@ -142,10 +142,15 @@ class RobosuiteEnv:
                "PYTHONPATH": "", "OMP_NUM_THREADS": "1"}
         self._proc = subprocess.Popen([str(py), str(SERVER)], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, stderr=self._log, env=env)
-        self.info = self._call("make", task=cfg.task, seed=cfg.model_seed,
-                               cameras=list(cfg.cameras), width=cfg.width, height=cfg.height,
-                               placement=cfg.placement(), horizon=cfg.horizon_steps + 10,
-                               control_freq=cfg.control_freq)
+        try:
+            self.info = self._call("make", task=cfg.task, seed=cfg.model_seed,
+                                   cameras=list(cfg.cameras), width=cfg.width,
+                                   height=cfg.height, placement=cfg.placement(),
+                                   horizon=cfg.horizon_steps + 10,
+                                   control_freq=cfg.control_freq)
+        except BaseException:
+            self.close()
+            raise
         self._last: Observation | None = None
 
     # ------------------------------------------------------------------ plumbing
