@@ -11,7 +11,7 @@ from igen_gs.demo import DemoConfig
 @dataclass
 class DemoCommand:
     """Synthetic tabletop photo -> lifted Gaussian scene -> plan ("put the red block on the blue
-    plate") -> photo view, two more views and the wrist camera rendered with the gripper ->
+    plate") -> photo view, two more views and the wrist camera rendered with the Panda arm ->
     LeRobot v3.0 dataset and previews, in outputs/demo/."""
 
     config: DemoConfig = field(default_factory=DemoConfig)
@@ -51,7 +51,8 @@ class DemoCommand:
         s = summary["seconds"]
         print(f"plan: {'; '.join(summary['steps'])}")
         print(f"{summary['frames']} frames x {len(summary['cameras'])} cameras "
-              f"({', '.join(summary['cameras'])}) in {time.perf_counter() - t0:.1f} s "
+              f"({', '.join(summary['cameras'])}; robot: {summary['robot_mode']}) in "
+              f"{time.perf_counter() - t0:.1f} s "
               f"(lift {s['lift']:.1f}, plan {s['plan']:.1f}, render {s['render']:.1f}, "
               f"write {s['write']:.1f})")
         for k in ("scene", "trajectory", "dataset", "previews"):

@@ -11,8 +11,10 @@ from igen_gs.episode.config import EpisodeConfig
 
 @dataclass
 class RenderEpisodeCommand:
-    """Render a trajectory (from igen plan) on a scene from the rig's cameras with the gripper
-    drawn in, and append it to a LeRobot v3.0 dataset (with previews)."""
+    """Render a trajectory (from igen plan) on a scene from the rig's cameras with the robot
+    drawn in (the whole arm posed by the planned joint angles; --config.render.robot.mode
+    hand|none for the hand only or nothing, --config.render.robot.urdf for another robot), and
+    append it to a LeRobot v3.0 dataset (with previews)."""
 
     scene: Path
     """Scene directory."""

@@ -3,9 +3,12 @@
 Part 1, per stage, one process: a synthetic tabletop photo (640x480) is lifted with its depth
 and masks; a pick-and-place is planned; 60 frames (the first 60 of the trajectory, 4 s at
 15 Hz) are rendered from 4 cameras (photo view, two static views, wrist camera, all at one
-resolution) with the gripper; the frames are encoded and written as a LeRobot v3.0 episode
-(videos, data, depth and label extras; previews off). Resolutions 320x240 and 640x480;
-medians over --reps episodes.
+resolution) with the whole Panda arm drawn in (the default robot mode); the frames are encoded
+and written as a LeRobot v3.0 episode (videos, data, depth and label extras; previews off).
+Resolutions 320x240 and 640x480; medians over --reps episodes. The same clip is also rendered
+with the hand only and with no robot, in the same process, so the arm's cost is measured on
+the same (possibly busy) machine: "arm/hand" is the ratio of render times, "arm share" the
+part of the arm render time that the robot adds over no robot, (arm - none) / arm.
 
 Part 2, throughput: episodes per hour of ``igen generate`` on a manifest of --jobs photos, with
 2 local worker processes and with Ray (2 workers, local cluster), previews off, 320x240.
@@ -68,9 +71,16 @@ def one_episode(width: int, height: int, seed: int, workdir: Path) -> dict[str, 
                    step_index=traj.step_index[:n], phase=traj.phase[:n],
                    joint_positions=None if traj.joint_positions is None
                    else traj.joint_positions[:n])
-    t = time.perf_counter()
-    frames, r = render_trajectory(scene, clip, cfg)
-    times["render"] = time.perf_counter() - t
+    from igen_gs.robot import RobotConfig
+
+    for mode in ("none", "hand", "arm"):  # arm last: its frames are the ones written
+        mcfg = replace(cfg, render=replace(cfg.render, robot=RobotConfig(mode=mode)))
+        t = time.perf_counter()
+        frames, r = render_trajectory(scene, clip, mcfg)
+        times[f"render_{mode}"] = time.perf_counter() - t
+    assert frames.robot_mode == "arm"
+    times["render"] = times["render_arm"]
+    times["arm_gaussians"] = frames.robot_gaussians
     ep = pack_episode(f"bench/{seed}", scene, clip, frames, cfg, r)
     root = workdir / f"ds-{width}-{seed}"
     shutil.rmtree(root, ignore_errors=True)
@@ -79,7 +89,7 @@ def one_episode(width: int, height: int, seed: int, workdir: Path) -> dict[str, 
     t = time.perf_counter()
     writer.add_episode(ep)
     times["encode+write"] = time.perf_counter() - t
-    times["total"] = sum(times.values())
+    times["total"] = sum(times[k] for k in ("lift", "plan", "render", "encode+write"))
     times["frames"] = n
     times["cameras"] = len(frames.camera_names)
     return times
@@ -137,17 +147,33 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="igen-bench-episode-"))
     result = {"command": " ".join(["python", *sys.argv]), "per_stage": {}}
+    # The robot's link Gaussians are built once per process (then cached): timed apart.
+    from igen_gs.robot.gaussians import robot_gaussians
+    from igen_gs.robot.model import load_robot
+
+    t0 = time.perf_counter()
+    robot_gaussians(load_robot())
+    result["robot_build_seconds"] = time.perf_counter() - t0
     con = Console(width=120)
-    t = Table(title="one episode, 60 frames x 4 cameras (median seconds)")
-    for c in ("resolution", "lift", "plan", "render", "encode+write", "total"):
+    t = Table(title="one episode, 60 frames x 4 cameras, arm drawn (median seconds)")
+    for c in ("resolution", "lift", "plan", "render", "encode+write", "total", "render hand",
+              "render none", "arm/hand", "arm share", "arm Gaussians"):
         t.add_column(c, justify="right")
     for w, h in ((320, 240), (640, 480)):
         runs = [one_episode(w, h, seed, workdir) for seed in range(a.reps)]
+        for r in runs:
+            r["arm/hand"] = r["render_arm"] / r["render_hand"]
+            r["arm_share"] = (r["render_arm"] - r["render_none"]) / r["render_arm"]
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         result["per_stage"][f"{w}x{h}"] = {"median": med, "runs": runs}
         t.add_row(f"{w}x{h}", *[f"{med[k]:.2f}" for k in ("lift", "plan", "render",
-                                                           "encode+write", "total")])
+                                                           "encode+write", "total",
+                                                           "render_hand", "render_none",
+                                                           "arm/hand")],
+                  f"{100 * med['arm_share']:.0f} %", f"{med['arm_gaussians']:.0f}")
     con.print(t)
+    con.print(f"robot model + link Gaussians built once per process in "
+              f"{result['robot_build_seconds']:.1f} s (not in the table)")
     if not a.skip_throughput:
         tt = Table(title=f"igen generate, {a.jobs} photos, 2 workers, 320x240 x 4 cameras")
         for c in ("executor", "episodes", "seconds", "episodes/hour"):

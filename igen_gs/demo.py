@@ -3,7 +3,8 @@
 1. build a synthetic tabletop world and ray-cast its photo and metric depth;
 2. lift the photo (with its depth and the objects' masks) into a Gaussian scene -> ``scene/``;
 3. plan "put the red block on the blue plate" -> ``trajectory.json`` / ``.npz``;
-4. render the photo view, two more views and the wrist camera with the gripper drawn in;
+4. render the photo view, two more views and the wrist camera with the whole Franka Panda
+   drawn in (every link posed by the planned joint angles; ``episode.render.robot.mode``);
 5. write a LeRobot v3.0 dataset -> ``dataset/``, with previews -> ``previews/``.
 """
 
@@ -96,4 +97,5 @@ def run_demo(cfg: DemoConfig, progress=None) -> dict:
             "trajectory": str(out / "trajectory.json"), "dataset": str(dataset),
             "previews": str(out / "previews"), "frames": len(traj),
             "cameras": frames.camera_names, "steps": [s.describe() for s in traj.plan.steps],
+            "robot_mode": frames.robot_mode,
             "seconds": times}

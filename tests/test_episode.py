@@ -14,6 +14,7 @@ from igen_gs.episode import (
     make_rig,
     render_episode,
 )
+from igen_gs.robot import RobotConfig
 from igen_gs.scene import frames
 from igen_gs.scene.builtin import builtin_camera, builtin_scene
 
@@ -208,3 +209,91 @@ def test_render_config_switches(scene):
                                             background_color=(1.0, 1.0, 1.0)))
     assert ep.depth == {} and ep.labels == {} and "gripper" not in ep.label_names
     assert (ep.rgb["photo"][0, 0, 0] == 255).all()  # background colour in the empty corner
+
+
+# ------------------------------------------------------------------ the whole arm
+Q_ARM = np.array([0.2, -0.3, 0.1, -2.2, 0.0, 2.0, 0.8])
+
+
+def _base_putting_link_at(point, link="panda_link4"):
+    """T_world_base (no rotation) that puts ``link``'s origin at ``point`` at Q_ARM."""
+    from igen_gs.robot.model import load_robot
+
+    T = np.eye(4)
+    T[:3, 3] = np.asarray(point, float) - load_robot().link_poses(Q_ARM)[link][:3, 3]
+    return T
+
+
+def _arm_frames(scene, T_world_base, n=2, rig=None, **render):
+    from igen_gs.robot.model import load_robot
+
+    q = np.repeat(Q_ARM[None], n, 0)
+    # T_world_ee 2 cm off the arm's own TCP: the drawn hand and the wrist camera follow the
+    # joint angles, not T_world_ee.
+    T_world_ee = np.stack([T_world_base @ load_robot().tcp_pose(Q_ARM)] * n)
+    T_world_ee[:, 2, 3] += 0.02
+    rig = rig or make_rig(scene, RigConfig(num_static_views=0, width=160, height=120,
+                                           wrist_width=64, wrist_height=48))
+    return render_episode(scene, T_world_ee, np.full(n, 0.04), {}, rig,
+                          EpisodeRenderConfig(**render), joint_positions=q,
+                          T_world_base=T_world_base), rig
+
+
+def _block_pixel(scene):
+    cam = scene.camera.resized(160, 120)
+    centre = scene.poses["red block"][:3, 3].double() + torch.tensor([0, 0, 0.025],
+                                                                     dtype=torch.float64)
+    uv, z = cam.project(centre[None])
+    return cam, centre, int(uv[0, 0]), int(uv[0, 1]), float(z[0])
+
+
+@pytest.mark.parametrize("where", ["in_front", "behind"])
+def test_arm_occludes_and_is_occluded_in_depth_order(scene, where):
+    """The elbow placed on the camera ray through the red block, 25 cm before it (the arm
+    hides the block) or 40 cm beyond it (the block hides the arm)."""
+    cam, centre, u, v, z = _block_pixel(scene)
+    ray = centre - cam.center
+    ray = (ray / ray.norm()).numpy()
+    dist = -0.25 if where == "in_front" else 0.40
+    ep, _ = _arm_frames(scene, _base_putting_link_at(centre.numpy() + dist * ray))
+    assert ep.robot_mode == "arm"
+    assert ep.label_names[-2:] == ["robot", "gripper"]
+    lab = ep.labels["photo"][0]
+    robot, block = ep.label_names.index("robot"), ep.label_names.index("red block")
+    assert (lab == robot).sum() > 200  # the arm is in the picture either way
+    patch = lab[v - 1:v + 2, u - 1:u + 2]
+    if where == "in_front":
+        assert (patch == robot).all()
+        assert ep.depth["photo"][0, v, u] < z - 0.15
+    else:
+        assert (patch == block).all()
+        assert ep.depth["photo"][0, v, u] == pytest.approx(z, abs=0.03)
+
+
+def test_arm_labels_wrist_camera_and_fallback(scene, caplog):
+    from igen_gs.robot.model import load_robot
+
+    model = load_robot()
+    T_world_base = _base_putting_link_at((0.0, 0.35, 0.45))
+    ep, rig = _arm_frames(scene, T_world_base, n=2)
+    grip = ep.label_names.index("gripper")
+    assert (ep.labels["photo"][0] == grip).sum() > 10  # hand and fingers labelled apart
+    # The wrist camera hangs on the drawn hand link.
+    T_hand = T_world_base @ model.link_poses(Q_ARM, 0.04)["panda_hand"]
+    expect = T_hand @ model.T_hand_tcp @ rig.T_ee_wrist.numpy()
+    assert np.allclose(ep.T_world_cam["wrist"][0], expect, atol=1e-9)
+    # The wrist camera sees the fingers (gripper label) at the bottom of its image.
+    wl = ep.labels["wrist"][0]
+    assert (wl[wl.shape[0] // 2:] == grip).sum() > 20
+    # No joint angles: the hand only, with a warning.
+    T_world_ee = np.stack([T_world_base @ model.tcp_pose(Q_ARM)] * 2)
+    with caplog.at_level("WARNING"):
+        ep2 = render_episode(scene, T_world_ee, np.full(2, 0.04), {}, rig)
+    assert ep2.robot_mode == "hand" and "robot" not in ep2.label_names
+    assert "no joint angles" in caplog.text
+    with pytest.raises(ValueError, match=r"joint_positions must have shape \[T, 7\]"):
+        render_episode(scene, T_world_ee, np.full(2, 0.04), {}, rig,
+                       joint_positions=np.zeros((2, 6)), T_world_base=T_world_base)
+    ep3, _ = _arm_frames(scene, T_world_base, rig=rig,
+                         robot=RobotConfig(mode="none"))
+    assert ep3.robot_mode == "none" and "gripper" not in ep3.label_names

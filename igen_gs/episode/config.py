@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..planning.config import PlanConfig
+from ..robot.config import RobotConfig
 
 
 @dataclass
@@ -56,7 +57,9 @@ class RenderConfig:
     min_alpha_for_depth: float = 0.5
     """Pixels less opaque than this get depth 0 (no measurement)."""
     draw_gripper: bool = True
-    """Draw the gripper (its label is "gripper")."""
+    """Draw the robot at all (False: as robot.mode = none)."""
+    robot: RobotConfig = field(default_factory=RobotConfig)
+    """Which robot is drawn and how: the whole arm (default), the hand only, or none."""
     backend: str = "auto"
     """Rasterization backend."""
     progress: bool = False

@@ -107,6 +107,10 @@ def pack_episode(key: str, scene: Scene, traj: Trajectory, ep: EpisodeFrames,
     meta = {"plan": traj.plan.to_dict(), "action_kind": cfg.action_kind,
             "T_world_base": traj.T_world_base.tolist(), "fps": traj.fps,
             "state_names": STATE_NAMES, "action_names": ACTION_NAMES[cfg.action_kind],
+            "robot": {"mode_requested": cfg.render.robot.mode if cfg.render.draw_gripper
+                      else "none", "mode_used": ep.robot_mode,
+                      "urdf": cfg.render.robot.urdf or "panda (built in)",
+                      "gaussians": ep.robot_gaussians},
             **(extras or {})}
     return EpisodeData(
         key=key, task=traj.plan.instruction or "; ".join(s.describe() for s in traj.plan.steps),
@@ -126,7 +130,8 @@ def render_trajectory(scene: Scene, traj: Trajectory, cfg: EpisodeConfig, rig=No
     """Render ``traj`` on ``scene`` from ``rig`` (default: :func:`make_rig` of ``cfg.rig``)."""
     rig = rig or make_rig(scene, cfg.rig)
     opening = traj.gripper_opening_m
-    ep = render_episode(scene, traj.T_world_ee, opening, traj.object_poses, rig, cfg.render)
+    ep = render_episode(scene, traj.T_world_ee, opening, traj.object_poses, rig, cfg.render,
+                        joint_positions=traj.joint_positions, T_world_base=traj.T_world_base)
     return ep, rig
 
 

@@ -1,10 +1,11 @@
-"""Rendering an episode: every frame, from every camera of a rig, with the gripper drawn in.
+"""Rendering an episode: every frame, from every camera of a rig, with the robot drawn in.
 
 Each frame is one rasterization call per camera resolution: the scene's background, its
-objects at their poses of that frame and the gripper at ``T_world_ee`` with its finger opening
-are composed into one set of Gaussians, so occlusion between gripper, objects and table is
-right from every camera. Per frame and camera we get RGB, metric depth and instance labels
-(objects, gripper, background) from one-hot channels.
+objects at their poses of that frame and the robot (every link posed by forward kinematics of
+the frame's joint angles, the fingers at its opening; or the hand only at ``T_world_ee``) are
+composed into one set of Gaussians, so occlusion between robot, objects and table is right
+from every camera. Per frame and camera we get RGB, metric depth and instance labels
+(objects, "robot" links, "gripper" hand and fingers, background) from one-hot channels.
 
 Temporal coherence by construction: the static part (background and objects that never move)
 is composed once, in a fixed order, and only the moving parts are rewritten per frame. On the
@@ -14,6 +15,7 @@ inputs in the same order and comes out bit-identical in every frame.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,11 +27,13 @@ from torch import Tensor
 from ..render import rasterization
 from ..render.sh import sh_colors
 from ..scene.camera import Camera, stack_cameras
-from ..scene.field import GaussianField
+from ..scene.field import GaussianField, rgb_to_sh_dc
 from ..scene.scene import Scene
 from .config import RenderConfig
 from .gripper import Gripper, default_gripper
-from .rigs import Rig
+from .rigs import Rig, up_vector
+
+log = logging.getLogger(__name__)
 
 EpisodeRenderConfig = RenderConfig  # the name used by render_episode's callers
 
@@ -51,6 +55,10 @@ class EpisodeFrames:
     K: dict[str, np.ndarray] = field(default_factory=dict)
     T_world_cam: dict[str, np.ndarray] = field(default_factory=dict)
     render_seconds: float = 0.0
+    robot_mode: str = "hand"
+    """What was drawn: "arm", "hand" or "none"."""
+    robot_gaussians: int = 0
+    """How many Gaussians the drawn robot has."""
 
     @property
     def num_frames(self) -> int:
@@ -83,15 +91,60 @@ def _check_trajectory(T_world_ee, opening, object_poses, scene: Scene):
     return T_world_ee, opening, poses
 
 
+def _robot_mode(cfg: RenderConfig, joint_positions) -> str:
+    mode = cfg.robot.mode if cfg.draw_gripper else "none"
+    if mode not in ("arm", "hand", "none"):
+        raise ValueError(f"robot mode must be 'arm', 'hand' or 'none', got {mode!r}")
+    if mode == "arm" and joint_positions is None:
+        log.warning("the trajectory has no joint angles: drawing the hand only (robot mode "
+                    "'hand'); plan with check_reachability to draw the whole arm")
+        mode = "hand"
+    return mode
+
+
+def _check_joints(joint_positions, robot) -> np.ndarray:
+    q = np.asarray(joint_positions, dtype=np.float64)
+    if q.ndim != 2 or q.shape[1] != robot.dof:
+        raise ValueError(f"joint_positions must have shape [T, {robot.dof}] for {robot.name} "
+                         f"({', '.join(robot.arm_joints)}), got {tuple(q.shape)}")
+    if not np.isfinite(q).all():
+        raise ValueError("joint_positions contain NaN or infinite values")
+    return q
+
+
 class EpisodeRenderer:
-    """Renders frames of one scene with a gripper; the static part is composed once."""
+    """Renders frames of one scene with the robot; the static part is composed once.
+
+    Robot modes (``config.robot.mode``): ``arm`` draws every link of the robot
+    (:class:`igen_gs.robot.gaussians.RobotGaussians`) posed by forward kinematics of
+    ``joint_positions[t]`` from ``T_world_base``, labelled "robot" (links) and "gripper" (hand
+    and fingers), the fingers at the frame's opening and the wrist camera mounted on the drawn
+    hand link; without joint angles it falls back to ``hand`` (a logged warning;
+    ``self.mode`` says what was drawn). ``hand`` draws the box-model gripper at ``T_world_ee``
+    (label "gripper"); ``none`` draws no robot.
+    """
 
     def __init__(self, scene: Scene, object_poses: Mapping[str, Tensor], rig: Rig,
-                 config: EpisodeRenderConfig | None = None, gripper: Gripper | None = None):
+                 config: EpisodeRenderConfig | None = None, gripper: Gripper | None = None,
+                 joint_positions=None, T_world_base=None):
         self.scene, self.rig = scene, rig
         self.cfg = config or EpisodeRenderConfig()
+        self.mode = _robot_mode(self.cfg, joint_positions)
         self.gripper = gripper or default_gripper()
         self.poses = dict(object_poses)
+        if self.mode == "arm":
+            from ..robot.gaussians import robot_gaussians
+            from ..robot.model import robot_from_config
+
+            self.robot = robot_from_config(self.cfg.robot)
+            self.robot_g = robot_gaussians(self.robot, self.cfg.robot.spacing)
+            self.q = _check_joints(joint_positions, self.robot)
+            Tb = np.asarray(np.eye(4) if T_world_base is None else T_world_base, np.float64)
+            if Tb.shape != (4, 4) or not np.isfinite(Tb).all():
+                raise ValueError(f"T_world_base must be a finite 4x4 matrix, got shape "
+                                 f"{Tb.shape}")
+            self.T_world_base = Tb
+            self.up = up_vector(scene).float()
         # Objects that move during the episode; the others are frozen into the static part.
         self.moving = [n for n, P in self.poses.items()
                        if not torch.equal(P, P[:1].expand_as(P))]
@@ -104,10 +157,10 @@ class EpisodeRenderer:
             pose = self.poses[n][0] if n in self.poses else scene.poses[n]
             static_parts.append(scene.objects[n].transform(pose))
             static_labels.append(torch.full((len(scene.objects[n]),), i + 1, dtype=torch.long))
-        self.label_names = ["background", *names] + (["gripper"] if self.cfg.draw_gripper
-                                                     else [])
+        robot_labels = {"arm": ["robot", "gripper"], "hand": ["gripper"], "none": []}[self.mode]
+        self.label_names = ["background", *names, *robot_labels]
         L = len(self.label_names)
-        # Layout: [static | moving objects in order | gripper]; fixed for the whole episode.
+        # Layout: [static | moving objects in order | robot]; fixed for the whole episode.
         static = GaussianField.concat(static_parts)
         self.slices: dict[str, slice] = {}
         parts, labels = [static], [torch.cat(static_labels)]
@@ -118,11 +171,16 @@ class EpisodeRenderer:
             parts.append(f)
             labels.append(torch.full((len(f),), names.index(n) + 1, dtype=torch.long))
             start += len(f)
-        if self.cfg.draw_gripper:
+        if self.mode == "hand":
             g0 = self.gripper.field(self.gripper.geometry.max_opening)
             self.slices["gripper"] = slice(start, start + len(g0))
             parts.append(g0)
             labels.append(torch.full((len(g0),), L - 1, dtype=torch.long))
+        elif self.mode == "arm":
+            r0 = self.robot_g.field(self.T_world_base, self.q[0], 0.0)
+            self.slices["robot"] = slice(start, start + len(r0))
+            parts.append(r0)
+            labels.append(torch.where(self.robot_g.is_gripper, L - 1, L - 2).long())
         self.base = GaussianField.concat(parts)
         self.sh_degree = self.base.sh_degree
         self.buf = self.base.clone()
@@ -130,14 +188,36 @@ class EpisodeRenderer:
         if self.sh_degree == 0:
             self.rgb = sh_colors(self.base.sh, self.base.means, None)
         if len(self.buf) == 0:
-            raise ValueError("nothing to render: the scene is empty and there is no gripper")
+            raise ValueError("nothing to render: the scene is empty and there is no robot")
 
-    def _compose(self, t: int, T_world_ee: Tensor, opening: float) -> None:
+    @property
+    def robot_gaussian_count(self) -> int:
+        """Gaussians of the drawn robot (0 when none)."""
+        sl = self.slices.get("robot", self.slices.get("gripper"))
+        return 0 if sl is None else sl.stop - sl.start
+
+    def _compose(self, t: int, T_world_ee: Tensor, opening: float) -> Tensor:
+        """Write frame ``t``'s moving parts; returns the TCP pose the wrist camera hangs on
+        (the drawn hand's in arm mode, else ``T_world_ee``)."""
         for n in self.moving:
             moved = self.scene.objects[n].transform(self.poses[n][t])
             self._write(self.slices[n], moved)
-        if self.cfg.draw_gripper:
+        if self.mode == "hand":
             self._write(self.slices["gripper"], self.gripper.posed(T_world_ee, opening))
+        elif self.mode == "arm":
+            link = self.robot.link_poses(self.q[t], opening)
+            Tb = self.T_world_base
+            T_links = torch.from_numpy(np.stack([Tb @ link[n] for n in self.robot_g.links]))
+            means, quats, rgb = self.robot_g.pose_links(T_links, self.up)
+            sl = self.slices["robot"]
+            self.buf.means[sl] = means
+            self.buf.quats[sl] = quats
+            if self.sh_degree == 0:
+                self.rgb[sl] = rgb
+            else:
+                self.buf.sh[sl, 0] = rgb_to_sh_dc(rgb)
+            return torch.from_numpy(Tb @ link[self.robot.hand_link] @ self.robot.T_hand_tcp)
+        return T_world_ee
 
     def _write(self, sl: slice, f: GaussianField) -> None:
         self.buf.means[sl] = f.means
@@ -154,11 +234,11 @@ class EpisodeRenderer:
     def render_frame(self, t: int, T_world_ee: Tensor, opening: float
                      ) -> dict[str, dict[str, np.ndarray]]:
         """Render frame ``t``; returns camera name -> {"rgb", "depth", "labels", "T_world_cam"}."""
-        self._compose(t, T_world_ee, opening)
+        T_world_tcp = self._compose(t, T_world_ee, opening)
         groups: dict[tuple[int, int], list[Camera]] = {}
         for c in self.rig.static:
             groups.setdefault((c.width, c.height), []).append(c)
-        wrist = self.rig.wrist_at(T_world_ee) if self.rig.wrist is not None else None
+        wrist = self.rig.wrist_at(T_world_tcp) if self.rig.wrist is not None else None
         if wrist is not None:
             groups.setdefault((wrist.width, wrist.height), []).append(wrist)
         out = {}
@@ -190,7 +270,8 @@ class EpisodeRenderer:
 
 def render_episode(scene: Scene, T_world_ee, gripper_opening, object_poses, rig: Rig,
                    config: EpisodeRenderConfig | None = None,
-                   gripper: Gripper | None = None) -> EpisodeFrames:
+                   gripper: Gripper | None = None, joint_positions=None,
+                   T_world_base=None) -> EpisodeFrames:
     """Render a whole episode.
 
     Args:
@@ -200,14 +281,25 @@ def render_episode(scene: Scene, T_world_ee, gripper_opening, object_poses, rig:
         object_poses: name -> ``T_world_obj`` [T, 4, 4] for objects that have a trajectory;
             objects not named stay at their rest pose.
         rig: the cameras (see :func:`igen_gs.episode.rigs.make_rig`).
+        config: rendering options; ``config.robot`` says which robot is drawn and how.
+        joint_positions: [T, dof] joint angles (radians) of the robot (arm mode; see
+            :class:`igen_gs.robot.model.RobotModel` for their order); None: hand mode.
+        T_world_base: [4, 4] the robot's root link in the world (arm mode).
+
+    ``EpisodeFrames.robot_mode`` says what was drawn ("arm", "hand" or "none").
     """
     cfg = config or EpisodeRenderConfig()
     T_world_ee, opening, poses = _check_trajectory(T_world_ee, gripper_opening, object_poses,
                                                    scene)
-    renderer = EpisodeRenderer(scene, poses, rig, cfg, gripper)
     n = T_world_ee.shape[0]
+    if joint_positions is not None and np.shape(joint_positions)[0] != n:
+        raise ValueError(f"joint_positions must have {n} frames like T_world_ee, got "
+                         f"{np.shape(joint_positions)[0]}")
+    renderer = EpisodeRenderer(scene, poses, rig, cfg, gripper, joint_positions, T_world_base)
     names = rig.names
-    frames_out = EpisodeFrames(camera_names=names, rgb={}, label_names=renderer.label_names)
+    frames_out = EpisodeFrames(camera_names=names, rgb={}, label_names=renderer.label_names,
+                               robot_mode=renderer.mode,
+                               robot_gaussians=renderer.robot_gaussian_count)
     steps = range(n)
     if cfg.progress:
         from tqdm import tqdm
