@@ -1,12 +1,14 @@
 """The robot as Gaussians: every link's mesh sampled once into flat, surface-aligned Gaussians
 in the link frame, posed per frame by forward kinematics.
 
-Sampling (once per robot and spacing, cached): points spread evenly over each link's surface
-(seeded rejection sampling, at least ``spacing`` apart, so the count follows the area: tens of
-thousands for the Panda at 4 mm), each a flat Gaussian lying in its triangle's plane: in-plane
-standard deviation ``0.55 * spacing`` and ``0.15 * spacing`` along the normal, opacity 0.99. With
-the front and back walls of a link both covered this makes the arm opaque (alpha >= 0.99
-inside its silhouette at 640x480 from 0.5 m; measured in tests/test_robot_render.py).
+Sampling (once per robot and spacing; seeded, so deterministic): each material of a link is
+sampled on its own, evenly (trimesh's rejection sampling, samples at least ``RADIUS``
+spacings apart: tens of thousands of Gaussians for the Panda at 4 mm); samples that no ray
+from outside the link reaches on their front side (layers under the Panda's coloured trims,
+insides) are dropped. Each sample is a flat Gaussian in its triangle's plane: in-plane
+standard deviation ``IN_PLANE`` spacings (down to ``MIN_PLANE`` next to another material, so
+trims do not bleed), ``NORMAL`` spacings along the normal, opacity 0.99. The arm is opaque:
+alpha >= 0.99 inside its ray-cast silhouette at 640x480 from 0.5 m (tests/test_robot.py).
 
 Colour: the mesh material's albedo times a fixed, view-independent hemispherical shading of
 the surface normal in the world, ``shade(n) = 0.45 + 0.55 (1 + n . up) / 2`` (1 facing up,
@@ -28,12 +30,22 @@ from ..scene.field import GaussianField, rgb_to_sh_dc
 from .model import RobotModel
 
 IN_PLANE = 0.7
-"""In-plane standard deviation of a surface Gaussian, in units of the sample spacing."""
+"""In-plane standard deviation of a surface Gaussian, in sample spacings."""
+MIN_PLANE = 0.3
+"""... at least this much next to a sample of another material ..."""
+BORDER = 0.5
+"""... where it is this fraction of the distance to that sample."""
 NORMAL = 0.15
-"""Standard deviation along the surface normal, in units of the sample spacing."""
+"""Standard deviation along the surface normal, in sample spacings."""
 OPACITY = 0.99
 POOL = 6.0
+"""Candidates drawn per spacing squared of area before the even thinning."""
 RADIUS = 0.5
+"""Smallest distance between samples of one material, in spacings."""
+VIS_TOL = 0.1
+"""A sample counts as seen by a ray that first hits the link within this many spacings of it."""
+FRONT = 0.1
+"""... coming from a direction d with normal . d above this (its front side)."""
 
 
 def shade(normals: np.ndarray | Tensor, up) -> np.ndarray | Tensor:
@@ -50,17 +62,90 @@ def _quat_z_to(n: np.ndarray) -> np.ndarray:
 
 
 def sample_link(mesh, spacing: float, seed: int = 0) -> dict[str, np.ndarray]:
-    """Surface samples of one link mesh: ``points`` [n, 3], ``normals`` [n, 3] (outward face
-    normals), ``rgb`` [n, 3] albedo in [0, 1] (the faces' colours)."""
+    """Surface samples of one link mesh: ``points`` [n, 3], ``normals`` [n, 3] (face
+    normals), ``rgb`` [n, 3] albedo in [0, 1] (the faces' colours), ``size`` [n] in-plane
+    standard deviation (metres)."""
+    import logging
+
     import trimesh
 
-    area = float(mesh.area)
-    count = max(16, int(np.ceil(POOL * area / spacing**2)))
-    pts, face = trimesh.sample.sample_surface_even(mesh, count, radius=RADIUS * spacing,
-                                                   seed=seed)
+    # trimesh warns that the even sampler keeps fewer samples than drawn: that is the point.
+    quiet = logging.getLogger("trimesh")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        return _sample_link(mesh, spacing, seed, trimesh)
+    finally:
+        quiet.setLevel(level)
+
+
+def _sample_link(mesh, spacing: float, seed: int, trimesh) -> dict[str, np.ndarray]:
+
+    # Each material is sampled on its own: the Panda's coloured trims lie on (or just over)
+    # the white shells, and even sampling across both would thin each layer where they meet.
+    cols = np.asarray(mesh.visual.face_colors[:, :3])
+    groups = np.unique(cols, axis=0)
+    pts, face = [], []
+    for g, col in enumerate(groups):
+        ids = np.flatnonzero((cols == col).all(1))
+        sub = mesh.submesh([ids], append=True)
+        count = max(16, int(np.ceil(POOL * float(sub.area) / spacing**2)))
+        p, f = trimesh.sample.sample_surface_even(sub, count, radius=RADIUS * spacing,
+                                                  seed=seed + g)
+        pts.append(p)
+        face.append(ids[f])
+    pts, face = np.concatenate(pts), np.concatenate(face)
+    pts = np.asarray(pts, dtype=np.float64)
     normals = np.asarray(mesh.face_normals[face], dtype=np.float64)
+    keep = _visible(mesh, pts, normals, VIS_TOL * spacing)
     rgb = np.asarray(mesh.visual.face_colors[face][:, :3], dtype=np.float64) / 255.0
-    return {"points": np.asarray(pts, dtype=np.float64), "normals": normals, "rgb": rgb}
+    pts, normals, rgb = pts[keep], normals[keep], rgb[keep]
+    # In-plane size: IN_PLANE spacings, less near a sample of another colour (a trim's edge),
+    # so colours do not bleed across material borders by a whole Gaussian.
+    size = np.full(len(pts), IN_PLANE * spacing)
+    groups = np.unique(rgb, axis=0)
+    if len(groups) > 1:
+        from scipy.spatial import cKDTree
+
+        for col in groups:
+            mine = (rgb == col).all(1)
+            d, _ = cKDTree(pts[~mine]).query(pts[mine], distance_upper_bound=2 * size[0])
+            size[mine] = np.clip(BORDER * d, MIN_PLANE * spacing, IN_PLANE * spacing)
+    return {"points": pts, "normals": normals, "rgb": rgb, "size": size}
+
+
+def _view_directions() -> np.ndarray:
+    """26 unit directions: the faces, edges and corners of a cube."""
+    d = np.array([(x, y, z) for x in (-1, 0, 1) for y in (-1, 0, 1) for z in (-1, 0, 1)
+                  if (x, y, z) != (0, 0, 0)], dtype=np.float64)
+    return d / np.linalg.norm(d, axis=1, keepdims=True)
+
+
+def _visible(mesh, pts: np.ndarray, normals: np.ndarray, tol: float) -> np.ndarray:
+    """bool [n]: which surface points a ray from outside the link's bounding sphere reaches
+    first, on their front side (the side their normal faces), along one of 26 directions.
+    Layers hidden under other surfaces of the link (the Panda's meshes stack coloured trims
+    over white shells) are never seen by a ray caster and are dropped, and so are surfaces
+    seen only from inside the link (a flat Gaussian shows on both sides); other links are
+    not considered (they move)."""
+    lo, hi = mesh.bounds
+    centre = (lo + hi) / 2
+    radius = float(np.linalg.norm(hi - lo)) / 2 + 0.01
+    seen = np.zeros(len(pts), dtype=bool)
+    for d in _view_directions():
+        todo = np.flatnonzero(~seen & (normals @ d > FRONT))
+        if len(todo) == 0:
+            continue
+        p = pts[todo]
+        # Start each ray outside the sphere, on the line through the point along d.
+        t0 = (p - centre) @ d + radius
+        origins = p + d * t0[:, None]
+        tri, ray, loc = mesh.ray.intersects_id(origins, np.broadcast_to(-d, p.shape),
+                                               multiple_hits=False, return_locations=True)
+        hit = np.full(len(p), np.inf)
+        hit[ray] = np.linalg.norm(loc - origins[ray], axis=1)
+        seen[todo[hit >= t0 - tol]] = True
+    return seen
 
 
 class RobotGaussians:
@@ -77,12 +162,13 @@ class RobotGaussians:
         self.model, self.spacing = model, spacing
         meshes = model.link_meshes
         self.links = [n for n in model.visual_links if n in meshes]
-        pts, nrm, rgb, idx = [], [], [], []
+        pts, nrm, rgb, idx, size = [], [], [], [], []
         for i, name in enumerate(self.links):
             s = sample_link(meshes[name], spacing, seed)
             pts.append(s["points"])
             nrm.append(s["normals"])
             rgb.append(s["rgb"])
+            size.append(s["size"])
             idx.append(np.full(len(s["points"]), i))
         self.points = torch.from_numpy(np.concatenate(pts)).float()
         self.normals = torch.from_numpy(np.concatenate(nrm)).float()
@@ -90,13 +176,13 @@ class RobotGaussians:
         self.link_index = torch.from_numpy(np.concatenate(idx))
         self.quats = torch.from_numpy(_quat_z_to(np.concatenate(nrm))).float()
         n = len(self.points)
-        self.scales = torch.tensor([IN_PLANE * spacing, IN_PLANE * spacing, NORMAL * spacing]
-                                   ).expand(n, 3).clone()
+        size = torch.from_numpy(np.concatenate(size)).float()
+        self.scales = torch.stack([size, size, torch.full((n,), NORMAL * spacing)], 1)
         self.opacities = torch.full((n,), OPACITY)
         grip = [name in model.gripper_links for name in self.links]
         self.is_gripper = torch.tensor(grip, dtype=torch.bool)[self.link_index]
-        self.counts = {name: int((self.link_index == i).sum()) for i, name in
-                       enumerate(self.links)}
+        per_link = torch.bincount(self.link_index, minlength=len(self.links)).tolist()
+        self.counts = dict(zip(self.links, per_link))
 
     def __len__(self) -> int:
         return len(self.points)
@@ -111,7 +197,12 @@ class RobotGaussians:
               ) -> tuple[Tensor, Tensor, Tensor]:
         """World ``means`` [N, 3], ``quats`` [N, 4] (w, x, y, z) and shaded ``rgb`` [N, 3] at
         joint angles ``q`` and gripper ``opening`` (metres), the base at ``T_world_base``."""
-        T = self.link_transforms(T_world_base, q, opening).float()
+        return self.pose_links(self.link_transforms(T_world_base, q, opening), up)
+
+    def pose_links(self, T_world_links: Tensor, up=(0.0, 0.0, 1.0)
+                   ) -> tuple[Tensor, Tensor, Tensor]:
+        """As :meth:`posed`, from the links' world poses [L, 4, 4] (``self.links`` order)."""
+        T = torch.as_tensor(T_world_links).float()
         R = T[:, :3, :3][self.link_index]
         t = T[:, :3, 3][self.link_index]
         means = torch.einsum("nij,nj->ni", R, self.points) + t

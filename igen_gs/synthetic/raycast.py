@@ -27,11 +27,14 @@ class Surface:
             in the world frame, metres.
         label: written into the label image where this surface is hit first.
         albedo: world points [n, 3] (float64) -> albedo [n, 3] in [0, 1].
+        face_albedo: instead of ``albedo``, one albedo per triangle [F, 3] (the hit
+            triangle's is used; e.g. a robot link's mesh materials).
     """
 
     mesh: object
     label: int
-    albedo: Callable[[np.ndarray], np.ndarray]
+    albedo: Callable[[np.ndarray], np.ndarray] | None = None
+    face_albedo: np.ndarray | None = None
 
 
 def raycast(camera: Camera, surfaces: Sequence[Surface],
@@ -76,12 +79,14 @@ def raycast(camera: Camera, surfaces: Sequence[Surface],
     nh[(nh * dh).sum(-1) > 0] *= -1
     ph = o + dh * th[:, None]
     gh = gid[hit]
+    prim = ans["primitive_ids"].numpy()[hit]
     albedo = np.zeros((hit.size, 3))
     lab = np.full(hit.size, -1, dtype=np.int32)
     for geom, srf in by_id.items():
         sel = gh == geom
         if sel.any():
-            albedo[sel] = srf.albedo(ph[sel])
+            albedo[sel] = (srf.albedo(ph[sel]) if srf.face_albedo is None
+                           else np.asarray(srf.face_albedo)[prim[sel]])
             lab[sel] = srf.label
     rgb = np.zeros((H * W, 3), np.uint8)
     rgb[hit] = np.clip(np.round(albedo * shading(nh)[:, None] * 255.0), 0, 255)

@@ -39,6 +39,23 @@ PLACEMENT_REGION = ((-0.28, 0.28), (-0.18, 0.22))  # x, y ranges for object cent
 
 
 @dataclass
+class RobotPose:
+    """A robot standing in a synthetic world: joint angles ``q`` (radians, the model's
+    ``arm_joints`` order), gripper ``opening`` (metres) and ``T_world_base`` [4, 4];
+    ``urdf`` None is the built-in Franka Panda (:func:`igen_gs.robot.model.load_robot`)."""
+
+    q: Sequence[float]
+    opening: float = 0.04
+    T_world_base: object = field(default_factory=lambda: np.eye(4))
+    urdf: str | None = None
+
+    def model(self):
+        from ..robot.model import load_robot
+
+        return load_robot(self.urdf)
+
+
+@dataclass
 class SyntheticWorld:
     """A tabletop world: named objects with rest poses ``T_world_obj`` (object frame: bottom
     centre, z up)."""
@@ -119,22 +136,56 @@ class SyntheticWorld:
                 s, p @ Ti[:3, :3].T + Ti[:3, 3])))
         return out
 
-    def render(self, camera: Camera, object_poses: Mapping[str, object] | None = None) -> dict:
+    def robot_surfaces(self, robot: RobotPose) -> list[Surface]:
+        """The robot's links as ray-castable world-frame meshes (label ``robot_label``), each
+        triangle with its mesh material's albedo; shaded by the same hemispherical
+        :func:`.materials.shade` as everything else (the Gaussian robot of
+        :mod:`igen_gs.robot.gaussians` uses this shading too)."""
+        import open3d as o3d
+
+        model = robot.model()
+        poses = model.link_poses(robot.q, robot.opening)
+        Tb = np.asarray(robot.T_world_base, dtype=np.float64)
+        out = []
+        for name, mesh in model.link_meshes.items():
+            T = Tb @ poses[name]
+            v = np.asarray(mesh.vertices) @ T[:3, :3].T + T[:3, 3]
+            m = o3d.t.geometry.TriangleMesh()
+            m.vertex.positions = o3d.core.Tensor(v.astype(np.float32))
+            m.triangle.indices = o3d.core.Tensor(np.asarray(mesh.faces, dtype=np.int32))
+            rgb = np.asarray(mesh.visual.face_colors[:, :3], dtype=np.float64) / 255.0
+            out.append(Surface(m, self.robot_label, face_albedo=rgb))
+        return out
+
+    @property
+    def robot_label(self) -> int:
+        """Instance label of the robot in :meth:`render` (after the objects')."""
+        return len(self.specs) + 1
+
+    def render(self, camera: Camera, object_poses: Mapping[str, object] | None = None,
+               robot: RobotPose | None = None) -> dict:
         """Ray-cast ``camera``'s view (:func:`.raycast.raycast`), objects at ``object_poses``
-        (default: the rest :attr:`poses`).
+        (default: the rest :attr:`poses`), with the ``robot`` in the world when given.
 
         Returns ``rgb`` uint8 [H, W, 3], ``depth`` float32 [H, W] (camera z, metres; 0 where
         the ray hits nothing), ``instance`` int32 [H, W] (0 table/floor, i + 1 for object i
-        of ``object_names``, -1 for nothing), ``masks`` {name: bool [H, W]} and ``normals``
-        float32 [H, W, 3] (world, facing the camera; 0 where nothing is hit).
+        of ``object_names``, :attr:`robot_label` for the robot, -1 for nothing), ``masks``
+        {name: bool [H, W]} (objects; "robot" too when it is drawn) and ``normals`` float32
+        [H, W, 3] (world, facing the camera; 0 where nothing is hit).
         """
-        hits = raycast(camera, self.surfaces(object_poses))
+        surfaces = self.surfaces(object_poses)
+        if robot is not None:
+            surfaces += self.robot_surfaces(robot)
+        hits = raycast(camera, surfaces)
         instance = hits["label"]
+        masks = {nm: instance == i + 1 for i, nm in enumerate(self.object_names)}
+        if robot is not None:
+            masks["robot"] = instance == self.robot_label
         return {
             "rgb": hits["rgb"],
             "depth": hits["depth"],
             "instance": instance,
-            "masks": {nm: instance == i + 1 for i, nm in enumerate(self.object_names)},
+            "masks": masks,
             "normals": hits["normals"],
         }
 
