@@ -110,18 +110,27 @@ def test_osc_command_scales_clips_and_turns_the_right_way():
     T0 = np.eye(4)
     T0[:3, :3] = _random_rotation(rng)
     T0[:3, 3] = [0.4, 0.0, 0.2]
-    same = control.osc_command(T0, T0, 1.0)
-    assert np.allclose(same[:6], 0) and same[6] == -1.0
+    same = control.osc_command(T0, T0, 1.0, 0.5)
+    assert np.allclose(same[:6], 0) and same[6] == -1.0  # opens towards the target
     T1 = T0.copy()
     T1[:3, 3] += [0.01, -0.02, 0.5]
-    c = control.osc_command(T0, T1, 0.4)
-    assert np.allclose(c[:3], [0.2, -0.4, 1.0]) and c[6] == 1.0  # 1 cm = 0.2; clipped; closed
+    c = control.osc_command(T0, T1, 0.4, 1.0)
+    assert np.allclose(c[:3], [0.2, -0.4, 1.0]) and c[6] == 1.0  # 1 cm = 0.2; clipped; closes
     # 0.1 rad about the world z axis, applied on the left (the controller's convention)
     Rz = control.quat_to_matrix([math.cos(0.05), 0, 0, math.sin(0.05)])
     T2 = T0.copy()
     T2[:3, :3] = Rz @ T0[:3, :3]
-    assert np.allclose(control.osc_command(T0, T2, 1.0)[3:6], [0, 0, 0.2], atol=1e-9)
-    assert control.osc_command(T0, T0, control.CLOSE_BELOW + 1e-3)[6] == -1.0
+    assert np.allclose(control.osc_command(T0, T2, 1.0, 1.0)[3:6], [0, 0, 0.2], atol=1e-9)
+
+
+def test_gripper_closes_opens_and_holds_between():
+    m = control.GRIPPER_MARGIN
+    assert control.gripper_command(0.45, 1.0) == 1.0  # closing onto an object
+    assert control.gripper_command(0.45, 0.45 + 0.9 * m) == 0.0  # holding: the grip stays
+    assert control.gripper_command(0.68, 0.49) == -1.0  # releasing a little (stacking)
+    assert control.gripper_command(0.68, 0.66) == 0.0  # ... and staying there
+    assert control.gripper_command(1.0, 1.0) == 0.0
+    assert control.gripper_command(1.0, 0.52) == -1.0
 
 
 def test_rotvec_and_quaternions_round_trip_also_near_a_half_turn():

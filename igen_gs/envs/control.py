@@ -15,7 +15,8 @@ need no conversion; positions are those of the TCP.
 
 :func:`osc_command` turns a target pose into robosuite's default OSC_POSE input (delta mode,
 base frame): position error / 5 cm and rotation-vector error / 0.5 rad (the controller's
-output limits), clipped to [-1, 1], and the gripper's -1 (open) / +1 (close).
+output limits), clipped to [-1, 1], and the gripper's -1 (open) / +1 (close) / 0 (hold) from
+the target and the measured opening (:func:`gripper_command`).
 """
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ OSC_POS_SCALE_M = 0.05
 """robosuite's default OSC_POSE output limit for position: input 1 moves the goal 5 cm."""
 OSC_ROT_SCALE_RAD = 0.5
 """... and for rotation: input 1 turns the goal 0.5 rad."""
-CLOSE_BELOW = 0.75
-"""The gripper is commanded closed when the target opening is below this (normalised): the
-planner closes to the object's width (about half open for a 4 cm cube), the expert likewise."""
+GRIPPER_MARGIN = 0.05
+"""The fingers are driven (closed or opened) while the target opening differs from the
+measured one by more than this (normalised, 4 mm), and held where they are otherwise.
+robosuite's Panda gripper integrates the sign of its input into a finger position command
+(0 holds it), so a target opening between closed and open -- the planner's "open 2 cm more"
+to release on a stack, or a closed grip on an object -- is reachable and held."""
 MAX_OPENING_M = 0.08
 """The Panda hand's full finger opening."""
 
@@ -86,15 +90,26 @@ def rotvec(R: np.ndarray) -> np.ndarray:
     return w / (2 * np.sin(angle)) * angle
 
 
-def osc_command(T_base_tcp: np.ndarray, T_base_target: np.ndarray, gripper_target: float
-                ) -> np.ndarray:
+def gripper_command(gripper_target: float, gripper_now: float) -> float:
+    """robosuite gripper input: +1 closes, -1 opens, 0 holds the fingers' current command
+    (see :data:`GRIPPER_MARGIN`); openings normalised (0 closed, 1 open)."""
+    if gripper_target < gripper_now - GRIPPER_MARGIN:
+        return 1.0
+    if gripper_target > gripper_now + GRIPPER_MARGIN:
+        return -1.0
+    return 0.0
+
+
+def osc_command(T_base_tcp: np.ndarray, T_base_target: np.ndarray, gripper_target: float,
+                gripper_now: float) -> np.ndarray:
     """robosuite OSC_POSE (delta, base frame) + gripper input [7] that moves the TCP from
-    ``T_base_tcp`` towards ``T_base_target`` and opens/closes the gripper."""
+    ``T_base_tcp`` towards ``T_base_target`` and the fingers from the opening ``gripper_now``
+    towards ``gripper_target``."""
     T0 = np.asarray(T_base_tcp, dtype=np.float64)
     T1 = np.asarray(T_base_target, dtype=np.float64)
     dp = (T1[:3, 3] - T0[:3, 3]) / OSC_POS_SCALE_M
     dr = rotvec(T1[:3, :3] @ T0[:3, :3].T) / OSC_ROT_SCALE_RAD
-    grip = 1.0 if gripper_target < CLOSE_BELOW else -1.0
+    grip = gripper_command(gripper_target, gripper_now)
     return np.concatenate([np.clip(dp, -1, 1), np.clip(dr, -1, 1), [grip]])
 
 

@@ -228,7 +228,8 @@ class RobosuiteEnv:
         (normalised) -- the one conversion every data source and policy goes through."""
         if self._last is None:
             raise ValueError("reset the environment before stepping")
-        return self.step_raw(osc_command(self._last.T_base_tcp, T_base_target, gripper))
+        return self.step_raw(osc_command(self._last.T_base_tcp, T_base_target, gripper,
+                                         self._last.gripper))
 
     def state(self) -> Observation:
         return Observation.from_reply(self._call("state"))
