@@ -79,8 +79,7 @@ def parse(argv=None):
     return a
 
 
-def realism(env, dataset: Path, episodes: int, lifted_photo: dict | None, frames_per_ep: int
-            ) -> dict:
+def realism(env, dataset: Path, episodes: int, frames_per_ep: int) -> dict:
     """PSNR/SSIM of generated frames against the simulator's renders of the same states."""
     from igen_gs.envs.demos import sim_renders_of_episode
     from igen_gs.io import load_lerobot_dataset
@@ -250,8 +249,7 @@ def main(argv=None) -> int:
     if a.realism_episodes > 0:
         t0 = time.perf_counter()
         with RobosuiteEnv(replace(env_cfg, cameras=())) as env:
-            res["realism"] = realism(env, gen_dir, a.realism_episodes, None,
-                                     8 if a.quick else 40)
+            res["realism"] = realism(env, gen_dir, a.realism_episodes, 8 if a.quick else 40)
         stage("realism of generated frames", t0)
 
     for src, root, counts in (("real", real_dir, a.real), ("generated", gen_dir, a.generated)):
