@@ -213,3 +213,25 @@ def test_a_small_urdf_robot_loads_poses_and_renders(tmp_path):
     bad.write_text(TWO_LINK_URDF.replace("meshes/base.obj", "meshes/missing.obj"))
     with pytest.raises(ValueError, match="mesh file 'meshes/missing.obj' not found"):
         _ = load_robot(str(bad)).link_meshes
+
+
+def test_sampled_robots_are_cached_on_disk_bit_identically(tmp_path, monkeypatch):
+    from igen_gs.robot import gaussians
+    from igen_gs.robot.model import load_robot
+
+    urdf = write_two_link(tmp_path)
+    model = load_robot(str(urdf))
+    monkeypatch.setenv("IGEN_GS_CACHE", str(tmp_path / "cache"))
+    fresh = gaussians.RobotGaussians(model, spacing=0.006)
+    assert len(list((tmp_path / "cache" / "robot").glob("twolink-*.npz"))) == 1
+
+    def no_sampling(*a, **k):
+        raise AssertionError("sampled again instead of reading the cache")
+
+    monkeypatch.setattr(gaussians, "_sample_robot", no_sampling)
+    again = gaussians.RobotGaussians(model, spacing=0.006)
+    for name in ("points", "normals", "albedo", "scales", "quats", "link_index"):
+        assert torch.equal(getattr(fresh, name), getattr(again, name)), name
+    assert again.links == fresh.links
+    with pytest.raises(AssertionError, match="sampled again"):  # another spacing: a new build
+        gaussians.RobotGaussians(model, spacing=0.007)

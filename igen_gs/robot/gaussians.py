@@ -20,6 +20,11 @@ shading of the synthetic worlds' ray caster (:func:`igen_gs.synthetic.materials.
 from __future__ import annotations
 
 import functools
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,6 +33,8 @@ from torch import Tensor
 from ..scene import frames
 from ..scene.field import GaussianField, rgb_to_sh_dc
 from .model import RobotModel
+
+log = logging.getLogger(__name__)
 
 IN_PLANE = 0.7
 """In-plane standard deviation of a surface Gaussian, in sample spacings."""
@@ -65,8 +72,6 @@ def sample_link(mesh, spacing: float, seed: int = 0) -> dict[str, np.ndarray]:
     """Surface samples of one link mesh: ``points`` [n, 3], ``normals`` [n, 3] (face
     normals), ``rgb`` [n, 3] albedo in [0, 1] (the faces' colours), ``size`` [n] in-plane
     standard deviation (metres)."""
-    import logging
-
     import trimesh
 
     # trimesh warns that the even sampler keeps fewer samples than drawn: that is the point.
@@ -148,6 +153,57 @@ def _visible(mesh, pts: np.ndarray, normals: np.ndarray, tol: float) -> np.ndarr
     return seen
 
 
+SAMPLER_VERSION = 1
+"""Bumped whenever sampling changes, so cached samples are rebuilt."""
+
+
+def cache_dir() -> Path:
+    """Where sampled robots are kept between processes: ``$IGEN_GS_CACHE/robot`` (default
+    ``~/.cache/igen-gs/robot``)."""
+    root = os.environ.get("IGEN_GS_CACHE") or Path.home() / ".cache" / "igen-gs"
+    return Path(root) / "robot"
+
+
+def _sample_robot(model: RobotModel, spacing: float, seed: int) -> dict[str, np.ndarray]:
+    meshes = model.link_meshes
+    links = [n for n in model.visual_links if n in meshes]
+    parts = [sample_link(meshes[name], spacing, seed) for name in links]
+    out = {k: np.concatenate([p[k] for p in parts]) for k in ("points", "normals", "rgb",
+                                                               "size")}
+    out["link_index"] = np.concatenate([np.full(len(p["points"]), i)
+                                        for i, p in enumerate(parts)])
+    out["links"] = np.array(links)
+    return out
+
+
+def _load_or_sample(model: RobotModel, spacing: float, seed: int, cache: bool
+                    ) -> dict[str, np.ndarray]:
+    """The robot's samples: from the disk cache when an identical build is there (same
+    URDF and mesh files, spacing, seed and sampler), else sampled and stored (atomically;
+    an unwritable cache is skipped). Cached and fresh samples are bit-identical."""
+    if not cache:
+        return _sample_robot(model, spacing, seed)
+    key = hashlib.sha256(repr((model.fingerprint(), float(spacing), int(seed),
+                               SAMPLER_VERSION)).encode()).hexdigest()[:32]
+    path = cache_dir() / f"{model.name}-{key}.npz"
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        except (OSError, ValueError) as e:
+            log.warning("ignoring unreadable robot cache %s: %s", path, e)
+    out = _sample_robot(model, spacing, seed)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **out)
+        os.replace(tmp, path)
+    except OSError as e:
+        log.info("robot cache not written (%s): %s", path, e)
+    return out
+
+
 class RobotGaussians:
     """The robot's links as Gaussians (built once), posed per frame.
 
@@ -156,27 +212,20 @@ class RobotGaussians:
     fingers (episode label "gripper") or of the arm ("robot").
     """
 
-    def __init__(self, model: RobotModel, spacing: float = 0.004, seed: int = 0):
+    def __init__(self, model: RobotModel, spacing: float = 0.004, seed: int = 0,
+                 cache: bool = True):
         if not 0.0005 <= spacing <= 0.05:
             raise ValueError(f"robot spacing must be within [0.0005, 0.05] m, got {spacing}")
         self.model, self.spacing = model, spacing
-        meshes = model.link_meshes
-        self.links = [n for n in model.visual_links if n in meshes]
-        pts, nrm, rgb, idx, size = [], [], [], [], []
-        for i, name in enumerate(self.links):
-            s = sample_link(meshes[name], spacing, seed)
-            pts.append(s["points"])
-            nrm.append(s["normals"])
-            rgb.append(s["rgb"])
-            size.append(s["size"])
-            idx.append(np.full(len(s["points"]), i))
-        self.points = torch.from_numpy(np.concatenate(pts)).float()
-        self.normals = torch.from_numpy(np.concatenate(nrm)).float()
-        self.albedo = torch.from_numpy(np.concatenate(rgb)).float()
-        self.link_index = torch.from_numpy(np.concatenate(idx))
-        self.quats = torch.from_numpy(_quat_z_to(np.concatenate(nrm))).float()
+        s = _load_or_sample(model, spacing, seed, cache)
+        self.links = [str(n) for n in s["links"]]
+        self.points = torch.from_numpy(s["points"]).float()
+        self.normals = torch.from_numpy(s["normals"]).float()
+        self.albedo = torch.from_numpy(s["rgb"]).float()
+        self.link_index = torch.from_numpy(s["link_index"]).long()
+        self.quats = torch.from_numpy(_quat_z_to(s["normals"])).float()
         n = len(self.points)
-        size = torch.from_numpy(np.concatenate(size)).float()
+        size = torch.from_numpy(s["size"]).float()
         self.scales = torch.stack([size, size, torch.full((n,), NORMAL * spacing)], 1)
         self.opacities = torch.full((n,), OPACITY)
         grip = [name in model.gripper_links for name in self.links]

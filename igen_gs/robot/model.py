@@ -76,6 +76,11 @@ class RobotModel:
                  tcp_offset=(0.0, 0.0, 0.0), source: str = "urdf"):
         import yourdfpy
 
+        if isinstance(urdf_file, (str, Path)):
+            self._text = Path(urdf_file).read_bytes()
+        else:
+            self._text = urdf_file.read()
+            urdf_file.seek(0)
         try:
             self.urdf = yourdfpy.URDF.load(urdf_file, build_scene_graph=False,
                                            load_meshes=False, mesh_dir=str(mesh_dir))
@@ -186,6 +191,21 @@ class RobotModel:
         return self.link_poses(q, opening)[self.hand_link] @ self.T_hand_tcp
 
     # ---------------------------------------------------------------- meshes
+    def fingerprint(self) -> str:
+        """A hash of the URDF text and its visual mesh files (path, size, modification time),
+        the TCP and hand choice: the key of caches built from this robot's meshes."""
+        import hashlib
+
+        h = hashlib.sha256(self._text)
+        h.update(repr((self.hand_link, self.T_hand_tcp.tolist())).encode())
+        for lk in self.urdf.robot.links:
+            for v in lk.visuals:
+                if v.geometry is not None and v.geometry.mesh is not None:
+                    p = _resolve(v.geometry.mesh.filename, self.mesh_dir)
+                    st = p.stat() if p.is_file() else None
+                    h.update(repr((str(p), st and (st.st_size, st.st_mtime_ns))).encode())
+        return h.hexdigest()
+
     @functools.cached_property
     def link_meshes(self) -> dict[str, object]:
         """Link name -> ``trimesh.Trimesh`` in the link frame (all visuals of the link joined),
