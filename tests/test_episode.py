@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from igen_gs.episode import (
-    EpisodeRenderConfig,
     Gripper,
     GripperGeometry,
+    RenderConfig,
     RigConfig,
     make_rig,
     render_episode,
@@ -148,7 +148,7 @@ def test_moving_object_is_coherent_under_its_known_motion(scene):
     rig = make_rig(scene, RigConfig(num_static_views=0, wrist_camera=False, width=320,
                                     height=240))
     ep = render_episode(scene, T_world_ee, opening, poses, rig,
-                        EpisodeRenderConfig(draw_gripper=False))
+                        RenderConfig(draw_gripper=False))
     block = ep.label_names.index("red block")
     labels, depth = ep.labels["photo"].astype(np.int64), ep.depth["photo"]
     K, cam = ep.K["photo"], ep.T_world_cam["photo"]
@@ -205,8 +205,8 @@ def test_render_config_switches(scene):
     T_world_ee, opening, poses = descend_and_lift(4)
     rig = make_rig(scene, RigConfig(num_static_views=0, wrist_camera=False, width=64, height=48))
     ep = render_episode(scene, T_world_ee, opening, poses, rig,
-                        EpisodeRenderConfig(depth=False, labels=False, draw_gripper=False,
-                                            background_color=(1.0, 1.0, 1.0)))
+                        RenderConfig(depth=False, labels=False, draw_gripper=False,
+                                     background_color=(1.0, 1.0, 1.0)))
     assert ep.depth == {} and ep.labels == {} and "gripper" not in ep.label_names
     assert (ep.rgb["photo"][0, 0, 0] == 255).all()  # background colour in the empty corner
 
@@ -235,7 +235,7 @@ def _arm_frames(scene, T_world_base, n=2, rig=None, **render):
     rig = rig or make_rig(scene, RigConfig(num_static_views=0, width=160, height=120,
                                            wrist_width=64, wrist_height=48))
     return render_episode(scene, T_world_ee, np.full(n, 0.04), {}, rig,
-                          EpisodeRenderConfig(**render), joint_positions=q,
+                          RenderConfig(**render), joint_positions=q,
                           T_world_base=T_world_base), rig
 
 

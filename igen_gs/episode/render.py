@@ -35,7 +35,6 @@ from .rigs import Rig, up_vector
 
 log = logging.getLogger(__name__)
 
-EpisodeRenderConfig = RenderConfig  # the name used by render_episode's callers
 
 
 @dataclass
@@ -125,10 +124,10 @@ class EpisodeRenderer:
     """
 
     def __init__(self, scene: Scene, object_poses: Mapping[str, Tensor], rig: Rig,
-                 config: EpisodeRenderConfig | None = None, gripper: Gripper | None = None,
+                 config: RenderConfig | None = None, gripper: Gripper | None = None,
                  joint_positions=None, T_world_base=None):
         self.scene, self.rig = scene, rig
-        self.cfg = config or EpisodeRenderConfig()
+        self.cfg = config or RenderConfig()
         self.mode = _robot_mode(self.cfg, joint_positions)
         self.gripper = gripper or default_gripper()
         self.poses = dict(object_poses)
@@ -269,7 +268,7 @@ class EpisodeRenderer:
 
 
 def render_episode(scene: Scene, T_world_ee, gripper_opening, object_poses, rig: Rig,
-                   config: EpisodeRenderConfig | None = None,
+                   config: RenderConfig | None = None,
                    gripper: Gripper | None = None, joint_positions=None,
                    T_world_base=None) -> EpisodeFrames:
     """Render a whole episode.
@@ -288,7 +287,7 @@ def render_episode(scene: Scene, T_world_ee, gripper_opening, object_poses, rig:
 
     ``EpisodeFrames.robot_mode`` says what was drawn ("arm", "hand" or "none").
     """
-    cfg = config or EpisodeRenderConfig()
+    cfg = config or RenderConfig()
     T_world_ee, opening, poses = _check_trajectory(T_world_ee, gripper_opening, object_poses,
                                                    scene)
     n = T_world_ee.shape[0]
@@ -325,4 +324,4 @@ def render_episode(scene: Scene, T_world_ee, gripper_opening, object_poses, rig:
     return frames_out
 
 
-__all__ = ["EpisodeFrames", "EpisodeRenderConfig", "EpisodeRenderer", "render_episode"]
+__all__ = ["EpisodeFrames", "EpisodeRenderer", "render_episode"]
