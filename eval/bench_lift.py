@@ -22,14 +22,14 @@ completion, and lifting without object completion. Object completion is also mea
 directly: the fraction of each object's true silhouette covered from behind and from both
 sides ("silhouette cover").
 
-Erase (synthetic, 640x480): a Franka Panda (the link meshes of igen_gs.robot, posed by
-forward kinematics) stands at the back right corner of the table and reaches over it; the photo
-is lifted with the robot's mask as an erase mask, and without it. Scored against the same world
-ray-cast without the robot, in the photo view and in a view 15 cm to the side: the fraction of
-the robot's distinguishable pixels (those differing from what is behind them by > 0.15 in
-some channel) where the re-render still looks more like the robot than like the background,
-and the PSNR on the pixels the robot hid; the reference "no robot" lifts the photo of the world
-without the robot (the best erasing can do).
+Erase (synthetic, 640x480): the synthetic world's Franka Panda (the link meshes of
+igen_gs.robot, posed by forward kinematics) stands at the back right corner of the table and
+reaches over it; the photo is lifted with the robot's mask as an erase mask, and without it.
+Scored against the same world ray-cast without the robot, in the photo view and in a view
+15 cm to the side: the fraction of the robot's distinguishable pixels (those differing from
+what is behind them by > 0.15 in some channel) where the re-render still looks more like the
+robot than like the background, and the PSNR on the pixels the robot hid; the reference
+"no robot" lifts the photo of the world without the robot (the best erasing can do).
 
 Speed: seconds per lift of a 640x480 frame with given depth (redkitchen: no objects;
 synthetic: four objects), medians.
@@ -152,47 +152,18 @@ def synthetic(seeds=(0, 1, 2)) -> dict:
     return out
 
 
-PANDA_LABEL = 99
-
-
-def panda_surfaces(T_world_base: np.ndarray, q: np.ndarray, opening: float) -> list:
-    """Ray-castable surfaces of the built-in Panda at joint angles ``q`` (its link meshes in
-    world coordinates, one surface per mesh colour, label PANDA_LABEL)."""
-    import open3d as o3d
-
-    from igen_gs.robot.model import load_robot
-    from igen_gs.synthetic.raycast import Surface
-
-    robot = load_robot()
-    poses = robot.link_poses(q, opening)
-    out = []
-    for name, mesh in robot.link_meshes.items():
-        T = T_world_base @ poses[name]
-        v = np.asarray(mesh.vertices) @ T[:3, :3].T + T[:3, 3]
-        colours, which = np.unique(np.asarray(mesh.visual.face_colors)[:, :3], axis=0,
-                                   return_inverse=True)
-        for k, c in enumerate(colours):
-            tm = o3d.t.geometry.TriangleMesh()
-            tm.vertex.positions = o3d.core.Tensor(v.astype(np.float32))
-            tm.triangle.indices = o3d.core.Tensor(
-                np.asarray(mesh.faces)[which.ravel() == k].astype(np.int32))
-            out.append(Surface(tm, PANDA_LABEL,
-                               lambda p, c=c / 255.0: np.broadcast_to(c, p.shape)))
-    return out
-
-
 def erase(seeds=(0, 1, 2)) -> dict:
     from igen_gs import Camera, lift
     from igen_gs.metrics import psnr
-    from igen_gs.synthetic import make_tabletop_world
-    from igen_gs.synthetic.raycast import raycast
+    from igen_gs.synthetic import RobotPose, make_tabletop_world
 
     yaw = math.atan2(-0.25, -0.35)  # base at the back right corner, facing the table's middle
     T_world_base = np.eye(4)
     T_world_base[:3, :3] = [[math.cos(yaw), -math.sin(yaw), 0], [math.sin(yaw), math.cos(yaw), 0],
                             [0, 0, 1]]
     T_world_base[:3, 3] = [0.42, 0.32, 0.0]
-    arm = panda_surfaces(T_world_base, np.array([0.0, 0.3, 0.0, -2.0, 0.0, 2.3, 0.785]), 0.04)
+    arm = RobotPose(q=[0.0, 0.3, 0.0, -2.0, 0.0, 2.3, 0.785], opening=0.04,
+                    T_world_base=T_world_base)
     out = {}
     for seed in seeds:
         world = make_tabletop_world(seed)
@@ -201,15 +172,15 @@ def erase(seeds=(0, 1, 2)) -> dict:
                               width=640, height=480, K=cam.K, name="side")
         shots = {}
         for view in (cam, side):
-            hits = raycast(view, world.surfaces() + arm)
-            truth = raycast(view, world.surfaces())
-            robot = hits["label"] == PANDA_LABEL
+            hits = world.render(view, robot=arm)
+            truth = world.render(view)
+            robot = hits["masks"]["robot"]
             behind = robot & (truth["depth"] > 0)
             photo, gt = hits["rgb"] / 255.0, truth["rgb"] / 255.0
             shots[view.name] = (hits, robot, behind, photo, gt,
                                 behind & (np.abs(photo - gt).max(-1) > 0.15))
         hits, robot = shots["photo"][:2]
-        masks = {n: hits["label"] == i + 1 for i, n in enumerate(world.object_names)}
+        masks = {n: hits["masks"][n] for n in world.object_names}
         empty = world.render(cam)
         r = {"robot_pixels": int(robot.sum())}
         for label, inputs, kw in (

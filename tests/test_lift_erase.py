@@ -3,9 +3,9 @@
 Two photos of the synthetic tabletop, each with the ground truth of what is behind the thing
 to erase (the same world ray-cast without it):
 
-* a real Franka Panda (the link meshes of :mod:`igen_gs.robot`, posed by forward kinematics,
-  ray-cast in their own colours) standing at the back right corner of the table and reaching
-  over it;
+* a real Franka Panda (the synthetic world's robot: the link meshes of :mod:`igen_gs.robot`,
+  posed by forward kinematics, ray-cast in their own colours) standing at the back right corner
+  of the table and reaching over it;
 * a tall column (10 x 10 x 30 cm) at the same corner painted magenta, a colour that nothing
   else in the world has, so "robot pixels" can be counted by colour alone in any render (used
   by the cheaper tests: objects win, GrabCut boxes, errors, the CLI).
@@ -44,35 +44,6 @@ MAX_PANDA_FRACTION = 0.005
 look like it in the photo view (measured: 1 of 2,092 with the erase mask, 2,001 without)."""
 MAX_PANDA_FRACTION_SIDE = 0.02
 """... and in a view 15 cm to the side (measured: 14 of 2,061; 1,916 without)."""
-PANDA_LABEL = 99
-
-
-def panda_surfaces(T_world_base: np.ndarray, q: np.ndarray, opening: float) -> list:
-    """Ray-castable surfaces of the built-in Panda at joint angles ``q`` (the link meshes in
-    world coordinates, one surface per mesh colour, label :data:`PANDA_LABEL`)."""
-    import open3d as o3d
-
-    from igen_gs.robot.model import load_robot
-    from igen_gs.synthetic.raycast import Surface
-
-    robot = load_robot()
-    poses = robot.link_poses(q, opening)
-    out = []
-    for name, mesh in robot.link_meshes.items():
-        T = T_world_base @ poses[name]
-        v = np.asarray(mesh.vertices) @ T[:3, :3].T + T[:3, 3]
-        colours, which = np.unique(np.asarray(mesh.visual.face_colors)[:, :3], axis=0,
-                                   return_inverse=True)
-        for k, c in enumerate(colours):
-            tm = o3d.t.geometry.TriangleMesh()
-            tm.vertex.positions = o3d.core.Tensor(v.astype(np.float32))
-            tm.triangle.indices = o3d.core.Tensor(
-                np.asarray(mesh.faces)[which.ravel() == k].astype(np.int32))
-            out.append(Surface(tm, PANDA_LABEL,
-                               lambda p, c=c / 255.0: np.broadcast_to(c, p.shape)))
-    return out
-
-
 def still_visible(render: np.ndarray, photo: np.ndarray, truth: np.ndarray,
                   region: np.ndarray) -> tuple[int, int]:
     """(pixels of ``region`` where the thing in ``photo`` differs clearly from what is behind
@@ -87,7 +58,7 @@ def test_an_erased_panda_is_gone_from_every_view(photo):
     """A ray-cast Franka Panda reaching over the table, erased with its mask: the re-rendered
     photo view and a side view show the table and floor behind it, not the arm; without the
     erase mask the same checks fail."""
-    from igen_gs.synthetic.raycast import raycast
+    from igen_gs.synthetic import RobotPose
 
     empty, cam, _, _ = photo
     yaw = np.arctan2(-0.25, -0.35)  # base at the back right corner, facing the table's middle
@@ -95,17 +66,18 @@ def test_an_erased_panda_is_gone_from_every_view(photo):
     T_world_base[:3, :3] = [[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0],
                             [0, 0, 1]]
     T_world_base[:3, 3] = [0.42, 0.32, 0.0]
-    arm = panda_surfaces(T_world_base, np.array([0.0, 0.3, 0.0, -2.0, 0.0, 2.3, 0.785]), 0.04)
+    arm = RobotPose(q=[0.0, 0.3, 0.0, -2.0, 0.0, 2.3, 0.785], opening=0.04,
+                    T_world_base=T_world_base)
     side = side_view(cam)
     shots = {}
     for name, view in (("photo", cam), ("side", side)):
-        hits = raycast(view, empty.surfaces() + arm)
-        truth = raycast(view, empty.surfaces())
-        shots[name] = (hits, truth, (hits["label"] == PANDA_LABEL) & (truth["depth"] > 0))
+        hits = empty.render(view, robot=arm)
+        truth = empty.render(view)
+        shots[name] = (hits, truth, hits["masks"]["robot"] & (truth["depth"] > 0))
     hits = shots["photo"][0]
-    robot = hits["label"] == PANDA_LABEL
+    robot = hits["masks"]["robot"]
     assert robot.sum() > 5000
-    masks = {n: hits["label"] == i + 1 for i, n in enumerate(empty.object_names)}
+    masks = {n: hits["masks"][n] for n in empty.object_names}
     for erase, limit in (({"panda": robot}, True), (None, False)):
         scene = lift(hits["rgb"], hits["depth"], cam.K, masks=masks, erase=erase,
                      T_world_cam=cam.T_world_cam)
