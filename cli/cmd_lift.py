@@ -71,10 +71,7 @@ class LiftCommand:
 
         import numpy as np
 
-        from igen_gs.lifting import lift
-        from igen_gs.lifting.models.depth import DepthModelConfig
-        from igen_gs.lifting.models.segment import AutoMaskConfig, SegmentConfig
-
+        # Flags, files and the output are checked before the heavy imports and any work.
         if self.depth_scale is not None and not (math.isfinite(self.depth_scale)
                                                  and self.depth_scale > 0):
             raise ValueError(f"--depth-scale must be positive (and finite), got {self.depth_scale}")
@@ -104,6 +101,11 @@ class LiftCommand:
                 raise ValueError(f"cannot read a 4x4 pose from {self.pose}: {e}") from None
             if not np.isfinite(T).all():
                 raise ValueError(f"the pose in {self.pose} must be finite numbers")
+
+        from igen_gs.lifting import lift
+        from igen_gs.lifting.models.depth import DepthModelConfig
+        from igen_gs.lifting.models.segment import AutoMaskConfig, SegmentConfig
+
         cfg = self.config
         if self.depth_scale is not None:
             cfg = LiftConfig(**{**cfg.__dict__, "depth_scale": self.depth_scale})

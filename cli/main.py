@@ -149,7 +149,9 @@ def _setup_logging(debug: bool) -> None:
     handler.setFormatter(_WarningFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    # Our warnings (and everything with --debug); other libraries' only from ERROR up.
+    root.setLevel(logging.DEBUG if debug else logging.ERROR)
+    logging.getLogger("igen_gs").setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
 def run(argv: list[str] | None = None) -> int:

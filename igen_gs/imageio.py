@@ -52,9 +52,9 @@ def open_image_array(path, what: str = "image", max_pixels: int | None = None,
             w, h = im.size
             if w * h > limit:
                 raise ValueError(
-                    f"{what} {path} is {w}x{h} ({w * h / 1e6:.0f} Mpx), above the limit of "
-                    f"{limit / 1e6:.0f} Mpx; downscale it, or raise the limit with --max-pixels "
-                    f"(or $IGEN_MAX_PIXELS)")
+                    f"{what} {path} is {w}x{h} ({w * h:,} pixels), above the limit of "
+                    f"{limit:,}; downscale it, or raise the limit with --max-pixels (or "
+                    f"$IGEN_MAX_PIXELS)")
             if w == 0 or h == 0:
                 raise ValueError(f"cannot read {what} {path}: it is {w}x{h} pixels")
             im.load()

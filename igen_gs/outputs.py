@@ -100,6 +100,9 @@ def claim_output(path, kind: Kind, *, flag: str = "--out", what: str = "",
     if str(path) in ("", "."):
         raise OutputError(f"{flag} must name a {'file' if kind == 'file' else 'directory'}")
     suffixes = tuple(s.lower() for s in suffixes)
+    if kind == "file" and path.is_dir():
+        example = path / ("name" + (suffixes[0] if suffixes else ""))
+        raise OutputError(f"{flag} {path} is a directory; give a file name such as {example}")
     if kind == "file" and suffixes and path.suffix.lower() not in suffixes:
         got = f"'{path.suffix}'" if path.suffix else "no suffix"
         raise OutputError(f"{flag} {path}: the file name must end in {', '.join(suffixes)} "
@@ -113,10 +116,6 @@ def claim_output(path, kind: Kind, *, flag: str = "--out", what: str = "",
         return Claim(path, kind, False)
     # Something is there already.
     if kind == "file":
-        if path.is_dir():
-            example = path / ("name" + (suffixes[0] if suffixes else ""))
-            raise OutputError(f"{flag} {path} is a directory; give a file name such as "
-                              f"{example}")
         if not path.is_file():
             raise OutputError(f"{flag} {path} exists and is not a regular file")
         _probe_writable(path.parent, flag, path)

@@ -39,8 +39,26 @@ def _set_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
+def _worker_logging() -> None:
+    """A worker's log records on stderr as one line each, like the driver's: igen-gs warnings
+    and anything at ERROR or above (third-party libraries' warnings are noise to a user)."""
+    import logging
+
+    root = logging.getLogger()
+    if getattr(root, "_igen_worker", False):
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("igen: %(levelname)s (worker %(process)d): "
+                                           "%(message)s"))
+    root.handlers[:] = [handler]
+    root.setLevel(logging.ERROR)
+    logging.getLogger("igen_gs").setLevel(logging.WARNING)
+    root._igen_worker = True
+
+
 def _call(fn: Callable[[Any], Any], item: Any, threads: int) -> tuple[bool, Any]:
     """Runs in the worker: never raises, returns (ok, value or reason)."""
+    _worker_logging()
     _set_threads(threads)
     try:
         return True, fn(item)

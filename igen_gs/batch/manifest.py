@@ -20,6 +20,7 @@ Blank lines and lines starting with ``#`` are skipped. Every episode of the batc
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,9 +78,14 @@ def parse_job(obj: Any, base: Path, path: Path, line: int) -> Job:
     intr = obj.get("intrinsics")
     if intr is not None:
         if not (isinstance(intr, list) and len(intr) == 4 and
-                all(isinstance(v, (int, float)) for v in intr)):
+                all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in intr)):
             raise _err(path, line, "'intrinsics' must be [fx, fy, cx, cy] (numbers, pixels)")
         intr = tuple(float(v) for v in intr)
+        if not all(math.isfinite(v) for v in intr):
+            raise _err(path, line, f"'intrinsics' must be finite numbers, got {list(intr)}")
+        if intr[0] <= 0 or intr[1] <= 0:
+            raise _err(path, line, f"'intrinsics': focal lengths must be positive, got "
+                                   f"fx={intr[0]}, fy={intr[1]}")
     variations = obj.get("variations", 1)
     if not isinstance(variations, int) or isinstance(variations, bool) or variations < 1:
         raise _err(path, line, "'variations' must be a positive integer")
@@ -87,7 +93,8 @@ def parse_job(obj: Any, base: Path, path: Path, line: int) -> Job:
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise _err(path, line, "'seed' must be an integer")
     scale = obj.get("depth_scale", 0.001)
-    if not isinstance(scale, (int, float)) or scale <= 0:
+    if not isinstance(scale, (int, float)) or isinstance(scale, bool) or \
+            not math.isfinite(scale) or scale <= 0:
         raise _err(path, line, "'depth_scale' must be a positive number")
     masks = obj.get("masks") or {}
     if not isinstance(masks, dict) or not all(isinstance(v, str) for v in masks.values()):
