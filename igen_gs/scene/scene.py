@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,7 +184,9 @@ class Scene:
             raise ValueError(f"will not replace {directory}: it exists and is not a scene "
                              "directory (no scene.json); choose another output path")
         directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        from ..outputs import make_temp_dir
+
+        tmp = make_temp_dir(directory)  # the user's umask (mkdtemp's 0700 would stay)
         try:
             self.background.save_ply(tmp / "background.ply")
             objs = []
