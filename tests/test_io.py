@@ -21,6 +21,7 @@ import pytest
 
 from igen_gs.io import CameraInfo, EpisodeData, LeRobotWriter, WriterConfig, load_lerobot_dataset
 from igen_gs.io import lerobot as lr
+from igen_gs.io import writer as wr
 from igen_gs.io.stats import (
     Q_KEYS,
     aggregate,
@@ -419,10 +420,10 @@ CRASH_SCRIPT = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     from test_io import episode
     from igen_gs.io import LeRobotWriter
-    from igen_gs.io import lerobot as lr
+    from igen_gs.io import writer as wr
 
     point = {point!r}
-    real_move, real_write = lr._move, lr._atomic_write
+    real_move, real_write = wr._move, wr._atomic_write
 
     def move(src, dst):
         if point == "videos" and "videos" in str(dst) and "file-001" in str(dst):
@@ -436,7 +437,7 @@ CRASH_SCRIPT = textwrap.dedent("""
             os._exit(17)
         return real_write(path, data)
 
-    lr._move, lr._atomic_write = move, atomic_write
+    wr._move, wr._atomic_write = move, atomic_write
     w = LeRobotWriter({root!r}, fps=15, previews=True)
     for i in range(3):
         w.add_episode(episode(f"k/{{i}}", T=10 + i, seed=i))
@@ -504,7 +505,7 @@ def test_ctrl_c_during_commit_is_deferred_until_the_episode_is_committed(
     if existing:
         w.add_episode(episode("c/0", 8, 0))
         keys.append("c/0")
-    real = lr._move
+    real = wr._move
     sent = []
 
     def move(src, dst):
@@ -513,7 +514,7 @@ def test_ctrl_c_during_commit_is_deferred_until_the_episode_is_committed(
             os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C in the middle of the renames
         return real(src, dst)
 
-    monkeypatch.setattr(lr, "_move", move)
+    monkeypatch.setattr(wr, "_move", move)
     key = f"c/{len(keys)}"
     if sigint_disposition == "default":  # acted on right after the commit
         with pytest.raises(KeyboardInterrupt):

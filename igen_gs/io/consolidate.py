@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..outputs import staged_dir
 from .lerobot import (
     CHUNKS_SIZE,
     CODEBASE_VERSION,
@@ -145,10 +146,8 @@ def consolidate_dataset(src, dst, data_files_size_in_mb: float = 100.0,
         raise ValueError(f"{src} already shares video files between episodes (episode "
                          f"{shared[0]} starts inside one); consolidate a per-episode dataset")
 
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
     steps = 1 + len(video_keys)
-    try:
+    with staged_dir(dst) as tmp:  # renamed into place when complete, else removed
         with tqdm(total=steps, desc="consolidate", unit="part", disable=not progress) as bar:
             # Data files.
             sizes = [data_file(r).stat().st_size for r in rows]
@@ -211,9 +210,5 @@ def consolidate_dataset(src, dst, data_files_size_in_mb: float = 100.0,
         info.setdefault("igen_gs", {})[LAYOUT_KEY] = CONCATENATED
         (tmp / "meta" / "info.json").write_text(json.dumps(info, indent=4,
                                                            default=_json_default))
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, dst)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return dst
 

@@ -184,7 +184,7 @@ class Scene:
             raise ValueError(f"will not replace {directory}: it exists and is not a scene "
                              "directory (no scene.json); choose another output path")
         directory.parent.mkdir(parents=True, exist_ok=True)
-        from ..outputs import make_temp_dir
+        from ..outputs import make_temp_dir, replace_dir
 
         tmp = make_temp_dir(directory)  # the user's umask (mkdtemp's 0700 would stay)
         try:
@@ -211,15 +211,7 @@ class Scene:
                 "meta": self.meta,
             }
             (tmp / "scene.json").write_text(json.dumps(doc, indent=2))
-            if directory.exists():
-                old = directory.with_name(directory.name + ".old")
-                if old.exists():
-                    shutil.rmtree(old)
-                directory.rename(old)
-                tmp.rename(directory)
-                shutil.rmtree(old)
-            else:
-                tmp.rename(directory)
+            replace_dir(tmp, directory)  # an existing scene is moved aside, then deleted
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
