@@ -110,7 +110,7 @@ def pack_episode(key: str, scene: Scene, traj: Trajectory, ep: EpisodeFrames,
             "robot": {"mode_requested": cfg.render.robot.mode if cfg.render.draw_gripper
                       else "none", "mode_used": ep.robot_mode,
                       "urdf": cfg.render.robot.urdf or "panda (built in)",
-                      "gaussians": ep.robot_gaussians},
+                      "gaussians": ep.robot_gaussians, "base": traj.base_info},
             **(extras or {})}
     return EpisodeData(
         key=key, task=traj.plan.instruction or "; ".join(s.describe() for s in traj.plan.steps),

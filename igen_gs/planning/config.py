@@ -22,12 +22,22 @@ class PlanConfig:
     check_reachability: bool = True
     """Solve Panda inverse kinematics for every frame; unreachable plans are rejected."""
     robot_base: tuple[float, ...] | None = None
-    """T_world_base as 16 row-major floats; None: on the support plane, base_distance_m in
-    front of the workspace centre (towards the camera), facing it."""
+    """T_world_base as 16 row-major floats (a simulator's or a real setup's base: used
+    exactly); None: base_pixel, else automatic."""
+    base_pixel: tuple[float, float] | None = None
+    """Place the base where the photo's ray through this image point (u v, pixels) meets the
+    support plane, facing the workspace centre turned by base_yaw_deg."""
+    base_yaw_deg: float | None = None
+    """With base_pixel: turn the base this much about up (counter-clockwise from above)."""
     base_distance_m: float = 0.55
     """Distance of the automatic robot base from the workspace centre."""
+    base_angles_deg: tuple[float, ...] = (180.0, 135.0, -135.0, 90.0, -90.0, 45.0, -45.0, 0.0)
+    """Automatic base: where around the workspace it may stand (degrees about up from the
+    direction towards the camera: 0 between camera and workspace, 180 beyond it, facing the
+    camera). Ranked by how much of the task objects the arm hides in the photo; the first
+    from which the plan is reachable is used, and its hidden fraction is recorded."""
     base_search_m: tuple[float, ...] = (0.1, -0.1, 0.2)
-    """Automatic base only: when the plan is unreachable from ``base_distance_m``, these
-    offsets to it are tried in turn (the first reachable one is kept)."""
+    """Automatic base only: at each angle, when the plan is unreachable from
+    ``base_distance_m``, these offsets to it are tried in turn."""
     seed: int = 0
     """Seed of the inverse-kinematics restarts (same inputs and seed -> same trajectory)."""

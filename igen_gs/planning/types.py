@@ -139,6 +139,9 @@ class Trajectory:
         plan: the plan it came from.
         T_world_base: [4, 4] robot base pose used for the kinematics.
         joint_positions: [T, 7] Panda joint angles (radians) when computed, else None.
+        base_info: how the base was placed ("placement": given, pixel, automatic or front)
+            and, with joint angles, "photo_occlusion": the fraction of the task objects'
+            pixels in the photo camera that the arm hides (mean over every 10th frame).
     """
 
     timestamps: np.ndarray
@@ -154,6 +157,7 @@ class Trajectory:
     max_opening_m: float = 0.08
     T_world_base: np.ndarray = field(default_factory=lambda: np.eye(4))
     joint_positions: np.ndarray | None = None
+    base_info: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.timestamps.shape[0])
@@ -187,7 +191,8 @@ class Trajectory:
         os.replace(tmp, base.with_suffix(".npz"))
         doc = {"format": "igen-gs trajectory", "version": 1, "fps": self.fps,
                "max_opening_m": self.max_opening_m, "objects": names,
-               "attached": self.attached, "phase": self.phase, "plan": self.plan.to_dict()}
+               "attached": self.attached, "phase": self.phase, "plan": self.plan.to_dict(),
+               "base_info": self.base_info}
         tmpj = base.with_name(base.name + f".{os.getpid()}.tmp.json")
         tmpj.write_text(json.dumps(doc, indent=1))
         os.replace(tmpj, base.with_suffix(".json"))
@@ -229,4 +234,5 @@ class Trajectory:
             attached=list(doc["attached"]), object_poses=poses, step_index=data["step_index"],
             phase=list(doc["phase"]), plan=Plan.from_dict(doc["plan"]), fps=float(doc["fps"]),
             max_opening_m=float(doc["max_opening_m"]), T_world_base=data["T_world_base"],
-            joint_positions=data["joint_positions"] if "joint_positions" in data else None)
+            joint_positions=data["joint_positions"] if "joint_positions" in data else None,
+            base_info=dict(doc.get("base_info", {})))
