@@ -88,3 +88,30 @@ def test_world_render_with_the_robot_labels_it_and_hides_the_table(world):
     both = robot & (bare["depth"] > 0)
     assert (withr["depth"][both] < bare["depth"][both]).all()
     assert np.array_equal(withr["rgb"][~robot], bare["rgb"][~robot])
+
+
+@pytest.mark.slow
+def test_the_demo_shows_the_arm_in_every_camera_and_its_previews(tmp_path):
+    from igen_gs.demo import DemoConfig, run_demo
+    from igen_gs.episode.config import EpisodeConfig, RigConfig, VariationConfig
+    from igen_gs.io import load_lerobot_dataset
+
+    cfg = DemoConfig(out=tmp_path / "demo", photo_width=320, photo_height=240,
+                     episode=EpisodeConfig(rig=RigConfig(width=96, height=72, wrist_width=64,
+                                                         wrist_height=48, num_static_views=1),
+                                           variation=VariationConfig(enabled=False)))
+    summary = run_demo(cfg)
+    assert summary["robot_mode"] == "arm"
+    ep = load_lerobot_dataset(tmp_path / "demo" / "dataset").episodes[0]
+    names = ep.extras["label_names"]
+    assert ep.extras["robot"]["mode_used"] == "arm"
+    assert ep.extras["robot"]["base"]["placement"] == "automatic"
+    robot, grip = names.index("robot"), names.index("gripper")
+    for cam in ("photo", "view_0"):
+        lab = ep.labels(cam)
+        seen = ((lab == robot) | (lab == grip)).reshape(len(lab), -1).sum(1)
+        assert (seen > 20).mean() > 0.9, cam  # the arm is in (nearly) every frame
+    assert ((ep.labels("wrist") == grip).reshape(len(ep.labels("wrist")), -1).sum(1) > 0
+            ).mean() > 0.5  # the wrist camera sees its own fingers
+    previews = list((tmp_path / "demo" / "previews").rglob("*"))
+    assert any(p.suffix in (".mp4", ".png", ".gif") for p in previews)
