@@ -142,8 +142,11 @@ class GeneratedConfig:
 
     photo_seed: int = 0
     """The reset whose agentview photo is lifted (the one photo)."""
-    lift_size: int = 128
-    """Photo resolution for lifting (square)."""
+    lift_size: int | None = None
+    """Photo resolution for lifting (square); None: the observations' size. At the policy's
+    84 x 84, lifting at 84 renders the photo's own view at 28.7 dB / SSIM 0.93 against the
+    simulator (robot pixels left out), lifting at 128 or 168 and rendering at 84 at 24.9 /
+    24.1 dB (the splats of a finer lift alias when drawn smaller)."""
     erase_robot: bool = True
     """Erase the robot from the photo before lifting (it is drawn per frame instead)."""
     variation_seed: int = 0
@@ -189,7 +192,9 @@ def lift_photo(env: RobosuiteEnv, cfg: GeneratedConfig) -> dict[str, Any]:
     from ..lifting import lift
 
     env.reset(cfg.photo_seed)
-    photo = env.capture(CAMERA, cfg.lift_size, cfg.lift_size)
+    w, h = ((env.config.width, env.config.height) if cfg.lift_size is None
+            else (cfg.lift_size, cfg.lift_size))
+    photo = env.capture(CAMERA, w, h)
     inp = lift_inputs(photo, env.object_names)
     t0 = time.perf_counter()
     scene = lift(inp["image"], inp["depth"], inp["K"], masks=inp["masks"],
