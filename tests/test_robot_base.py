@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from igen_gs.planning import PlanConfig, plan_task
+from igen_gs.planning import PlanConfig, UnreachableError, plan_task
 from igen_gs.planning.geometry import task_frame
 from igen_gs.planning.pipeline import (
     _hover_joints,
@@ -81,3 +81,29 @@ def test_automatic_base_is_reachable_and_hides_least(scene):
     t2 = plan_task(scene, "put the red block on the blue plate",
                    PlanConfig(robot_base=tuple(given.ravel())))
     assert np.array_equal(t2.T_world_base, given) and t2.base_info["placement"] == "given"
+
+
+def test_arm_collisions_name_the_step_and_the_link(scene):
+    """A plan whose elbow passes through a block of scene Gaussians floating in its way is
+    rejected (with the base given, no other base is tried); the clear scene passes."""
+    from igen_gs.robot.model import load_robot
+    from igen_gs.scene.field import GaussianField
+    from igen_gs.scene.scene import Scene
+
+    instr = "put the red block on the blue plate"
+    clear = plan_task(scene, instr)  # collision-checked: passes
+    base = tuple(clear.T_world_base.ravel())
+    t = len(clear) // 2
+    elbow = clear.T_world_base @ load_robot().link_poses(clear.joint_positions[t])["panda_link4"]
+    g = np.stack(np.meshgrid(*[np.linspace(-0.03, 0.03, 7)] * 3, indexing="ij"), -1)
+    cube = torch.from_numpy(g.reshape(-1, 3) + elbow[:3, 3])
+    block = GaussianField.from_points(cube, torch.full((len(cube), 3), 0.5), 0.005)
+    cluttered = Scene(GaussianField.concat([scene.background, block]), scene.objects,
+                      scene.poses, scene.camera, scene.support_plane)
+    with pytest.raises(UnreachableError, match=r"^the arm collides at step '[^']+' \(frame "
+                                               r"\d+\): panda_link\d comes within 5 mm of the "
+                                               r"scene at \[") as e:
+        plan_task(cluttered, instr, PlanConfig(robot_base=base))
+    assert "\n" not in str(e.value)
+    ok = plan_task(cluttered, instr, PlanConfig(robot_base=base, check_arm_collisions=False))
+    assert len(ok) == len(clear)

@@ -21,6 +21,12 @@ class PlanConfig:
     """VLM endpoint (planner = vlm)."""
     check_reachability: bool = True
     """Solve Panda inverse kinematics for every frame; unreachable plans are rejected."""
+    check_arm_collisions: bool = True
+    """With joint angles: reject plans in which an arm link (not the base's two links, not
+    the hand and fingers, whose clearance the grasp planner keeps) comes within
+    collision_margin_m of the scene's Gaussians or of an object it does not hold."""
+    collision_margin_m: float = 0.005
+    """Clearance of the arm links from the scene (metres)."""
     robot_base: tuple[float, ...] | None = None
     """T_world_base as 16 row-major floats (a simulator's or a real setup's base: used
     exactly); None: base_pixel, else automatic."""

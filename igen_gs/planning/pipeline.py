@@ -194,6 +194,8 @@ def plan_task(scene: Scene, instruction: str | None = None, config: PlanConfig |
             if cfg.check_reachability:
                 traj.joint_positions = joint_trajectory(traj.T_world_ee, T_world_base,
                                                         traj.step_labels(), seed=cfg.seed)
+                if cfg.check_arm_collisions:
+                    check_arm_collisions(scene, traj, cfg.collision_margin_m)
                 every = traj.joint_positions[::OCCLUSION_EVERY]
                 traj.base_info = {"placement": placement, "photo_occlusion": photo_occlusion(
                     scene, T_world_base, every, _task_objects(plan, scene))}
@@ -204,6 +206,72 @@ def plan_task(scene: Scene, instruction: str | None = None, config: PlanConfig |
             first_error = first_error or e
             log.info("plan unreachable from the base at %s: %s", T_world_base[:3, 3], e)
     raise first_error
+
+
+COLLISION_EVERY = 2
+"""Arm collisions are checked on every 2nd frame (and the last) ..."""
+COLLISION_POINT_STRIDE = 3
+"""... with every 3rd surface Gaussian of the links."""
+
+
+def check_arm_collisions(scene: Scene, traj: Trajectory, margin: float = 0.005) -> None:
+    """Raise :class:`UnreachableError` naming the first step, frame and link at which an arm
+    link comes within ``margin`` metres of the scene's background Gaussians or of an object
+    that is not held at that frame. The base's two links (fixed where the base stands) and
+    the hand and fingers (the grasp planner keeps their clearance, and they touch what they
+    grasp) are not checked."""
+    from scipy.spatial import cKDTree
+
+    from ..robot.gaussians import robot_gaussians
+    from ..robot.model import load_robot
+
+    model = load_robot()
+    rg = robot_gaussians(model)
+    fixed = {model.root} | {j.child for j in model.joints if j.parent == model.root}
+    link_idx = rg.link_index.numpy()
+    all_pts = rg.points.double().numpy()
+    links = []  # (link index, its points [n, 3] in the link frame, centre, radius)
+    for i, n in enumerate(rg.links):
+        if n in fixed or n in model.gripper_links:
+            continue
+        p = all_pts[link_idx == i][::COLLISION_POINT_STRIDE]
+        c = (p.min(0) + p.max(0)) / 2
+        links.append((i, p, c, float(np.linalg.norm(p - c, axis=1).max())))
+    bg = scene.background.means.double().numpy()
+    obstacles = {"the scene": (bg, cKDTree(bg))}
+    for n, f in scene.objects.items():
+        m = f.means.double().numpy()
+        obstacles[repr(n)] = (m, cKDTree(m))
+    labels = traj.step_labels()
+    T = len(traj)
+    for t in sorted(set(range(0, T, COLLISION_EVERY)) | {T - 1}):
+        poses = model.link_poses(traj.joint_positions[t], float(traj.gripper_opening_m[t]))
+        held = repr(traj.attached[t]) if traj.attached[t] else None
+        for i, p, c, r in links:
+            T_wl = traj.T_world_base @ poses[rg.links[i]]
+            for what, (pts, tree) in obstacles.items():
+                if what == held:
+                    continue
+                T_ow = np.eye(4)  # obstacle frame <- world (objects: their frame)
+                if what != "the scene":
+                    name = what[1:-1]
+                    P = (np.asarray(traj.object_poses[name][t]) if name in traj.object_poses
+                         else scene.poses[name].double().numpy())
+                    T_ow = np.linalg.inv(P)
+                T_ol = T_ow @ T_wl
+                # Broad phase: obstacle points within the link's bounding sphere.
+                near = tree.query_ball_point(T_ol[:3, :3] @ c + T_ol[:3, 3], r + margin)
+                if not near:
+                    continue
+                q = p @ T_ol[:3, :3].T + T_ol[:3, 3]
+                d, _ = cKDTree(pts[near]).query(q, distance_upper_bound=margin)
+                bad = np.flatnonzero(np.isfinite(d))
+                if len(bad):
+                    w = np.round(p[bad[0]] @ T_wl[:3, :3].T + T_wl[:3, 3], 3).tolist()
+                    raise UnreachableError(
+                        f"the arm collides at step '{labels[t]}' (frame {t}): {rg.links[i]} "
+                        f"comes within {1000 * margin:.0f} mm of {what} at {w} m; move the "
+                        "robot base or the objects")
 
 
 OCCLUSION_EVERY = 10
