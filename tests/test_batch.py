@@ -50,6 +50,12 @@ def test_manifest_parsing_and_resolution(tmp_path):
      "'intrinsics' must be [fx, fy, cx, cy]"),
     (json.dumps({"image": "a.png", "instruction": "x", "colour": "red"}),
      "unknown field(s) colour"),
+    ('{"image": "a.png", "instruction": "x", "intrinsics": [NaN, NaN, 80, 60]}',
+     "'intrinsics' must be finite numbers"),
+    (json.dumps({"image": "a.png", "instruction": "x", "intrinsics": [-100, 100, 80, 60]}),
+     "focal lengths must be positive"),
+    ('{"image": "a.png", "instruction": "x", "depth_scale": Infinity}',
+     "'depth_scale' must be a positive number"),
 ])
 def test_manifest_errors_name_file_and_line(tmp_path, line, message):
     m = write_manifest(tmp_path / "jobs.jsonl", [line])
