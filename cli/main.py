@@ -120,7 +120,7 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     """Exception types that mean "the input or the environment is wrong", not "a bug"."""
     kinds: list[type[BaseException]] = [ValueError, OSError, EOFError]
     for mod, name in (("PIL.Image", "DecompressionBombError"),
-                      ("igen_gs.io.lerobot", "DatasetBusyError")):
+                      ("igen_gs.io.schema", "DatasetBusyError")):
         m = sys.modules.get(mod)  # only if the command imported it: nothing heavy here
         if m is not None and hasattr(m, name):
             kinds.append(getattr(m, name))
