@@ -1,0 +1,331 @@
+"""The stage language: schema and validation messages, compilation into one trajectory, IGen's
+three tasks (water the flowers, hit the box, place the toy in the basket) from hand-written
+stage files and from recorded VLM replies, checked geometrically."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+import torch
+
+from igen_gs.lifting.keypoints import geometric_keypoints
+from igen_gs.planning.config import PlanConfig
+from igen_gs.planning.keypoint_vlm import keypoint_vlm_plan
+from igen_gs.planning.stage_compiler import compile_stages
+from igen_gs.planning.stages import load_stages, parse_stages, validate_stages
+from igen_gs.planning.vlm_config import VLMConfig
+from igen_gs.scene import frames
+from igen_gs.synthetic import make_tabletop_world
+from igen_gs.synthetic.shapes import ObjectSpec
+
+
+def _pose(x, y, yaw=0.0):
+    R = frames.axis_angle_to_rotmat(torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64),
+                                    torch.tensor(yaw, dtype=torch.float64))
+    return frames.make_T(R, torch.tensor([x, y, 0.0], dtype=torch.float64))
+
+
+def _world(specs, poses):
+    w = make_tabletop_world(0, specs).with_poses(poses)
+    s = w.gaussian_scene(spacing=0.005)
+    s.camera = w.default_camera(320, 240)
+    return w, s, geometric_keypoints(s)
+
+
+# A watering can (an open cup with a handle, poured from the rim opposite the handle), a
+# flower pot (full of soil to the brim: a cylinder), a box, a toy and a basket (a wide open
+# cup with a handle).
+@pytest.fixture(scope="module")
+def water():
+    return _world([ObjectSpec("can", "mug", (0.07, 0.07, 0.10), (0.2, 0.5, 0.8)),
+                   ObjectSpec("pot", "cylinder", (0.10, 0.10, 0.08), (0.6, 0.35, 0.2))],
+                  {"can": _pose(0.08, 0.0), "pot": _pose(-0.10, 0.02)})
+
+
+@pytest.fixture(scope="module")
+def strike():
+    return _world([ObjectSpec("box", "box", (0.06, 0.06, 0.06), (0.8, 0.6, 0.2))],
+                  {"box": _pose(0.0, 0.05)})
+
+
+@pytest.fixture(scope="module")
+def place():
+    return _world([ObjectSpec("toy", "box", (0.04, 0.04, 0.04), (0.9, 0.2, 0.2)),
+                   ObjectSpec("basket", "mug", (0.16, 0.16, 0.07), (0.7, 0.55, 0.3))],
+                  {"toy": _pose(0.12, -0.02), "basket": _pose(-0.10, 0.04)})
+
+
+def kp_id(kp, obj, kind):
+    return next(k.id for k in kp.keypoints if k.object == obj and k.kind == kind)
+
+
+def can_rims(kp):
+    """(the can's rim keypoint nearest its handle, the one farthest: the spout)."""
+    handle = next(k for k in kp.keypoints if k.object == "can" and k.kind == "handle")
+    rims = [k for k in kp.keypoints if k.object == "can" and k.kind.startswith("rim")]
+    dist = [np.linalg.norm(np.subtract(k.p_world, handle.p_world)) for k in rims]
+    return rims[int(np.argmin(dist))].id, rims[int(np.argmax(dist))].id
+
+
+def water_stages(kp):
+    """Grasp the can by its rim on the handle side, bring the spout (the rim opposite the
+    handle) 8 cm over the pot's top, tilt by 60 degrees about the spout, tilt back, carry it
+    back beside the pot and let go."""
+    grip, spout = can_rims(kp)
+    pot = kp_id(kp, "pot", "top")
+    return {"instruction": "water the flowers with the can", "stages": [
+        {"op": "grasp", "kp": grip},
+        {"op": "move_to", "kp": pot, "offset_m": [0, 0, 0.08], "point": spout},
+        {"op": "tilt", "deg": -60, "about": "forward", "pivot": spout},
+        {"op": "tilt", "deg": 60, "about": "forward", "pivot": spout},
+        {"op": "move_to", "kp": pot, "offset_m": [0, -0.17, 0.03], "point": kp_id(kp, "can",
+                                                                                  "top")},
+        {"op": "release"}]}
+
+
+def strike_stages(kp, speed=0.15):
+    return {"instruction": "hit the box", "stages": [
+        {"op": "strike", "kp": kp_id(kp, "box", "-a1"), "direction": "forward",
+         "speed": speed}]}
+
+
+def place_stages(kp):
+    return {"instruction": "place the toy in the basket", "stages": [
+        {"op": "grasp", "kp": kp_id(kp, "toy", "top")},
+        {"op": "move_to", "kp": kp_id(kp, "basket", "top"), "offset_m": [0, 0, 0.06],
+         "point": kp_id(kp, "toy", "top")},
+        {"op": "release"}]}
+
+
+def _plan_file(tmp_path, doc, kp):
+    p = tmp_path / "plan.json"
+    p.write_text(json.dumps(doc))
+    return load_stages(p, kp)
+
+
+def _smooth(traj, cfg=PlanConfig()):
+    """Limits of the motion module hold on every frame (with the finite-difference slack of
+    one frame)."""
+    p = traj.T_world_ee[:, :3, 3]
+    v = np.linalg.norm(np.diff(p, axis=0), axis=1) * traj.fps
+    assert v.max() <= cfg.motion.max_speed * 1.01
+    assert np.isfinite(traj.T_world_ee).all()
+    R = traj.T_world_ee[:, :3, :3]
+    assert np.allclose(np.einsum("tij,tkj->tik", R, R), np.eye(3), atol=1e-9)
+
+
+def check_watering(traj, kp):
+    spout = kp.by_id(can_rims(kp)[1])
+    C = traj.object_poses["can"]
+    pot = traj.object_poses["pot"][0]
+    sp = np.einsum("tij,j->ti", C[:, :3, :3], np.array(spout.p_obj)) + C[:, :3, 3]
+    tilt = np.degrees(np.arccos(np.clip(C[:, 2, 2], -1, 1)))
+    poured = tilt >= 45
+    assert poured.sum() >= 5  # held tilted for a while
+    assert np.linalg.norm(sp[poured, :2] - pot[:2, 3], axis=1).max() <= 0.03
+    # Tilted about the spout, which stays where move_to put it: 8 cm above the pot's top.
+    assert np.abs(sp[poured, 2] - (0.08 + 0.08)).max() < 0.005
+    # Returned upright onto the table, let go.
+    assert tilt[-1] < 1 and abs(C[-1, 2, 3]) < 0.004 and traj.attached[-1] == ""
+    assert np.linalg.norm(C[-1, :2, 3] - pot[:2, 3]) > 0.12
+
+
+def check_strike(traj, speed=0.15):
+    B = traj.object_poses["box"][:, :3, 3]
+    p = traj.T_world_ee[:, :3, 3]
+    moved = np.linalg.norm(B - B[0], axis=1)
+    t = int(np.argmax(moved > 1e-6))  # first frame after contact
+    assert t > 0 and (traj.gripper[t - 3:t + 1] == 0).all()  # closed fingers
+    v = np.linalg.norm(p[t] - p[t - 1]) * traj.fps  # over the frame of contact
+    assert 0.9 * speed <= v <= 1.01 * speed
+    assert traj.phase[t] == "strike"
+    # The box slid forward (away from the camera: world +y here) and stays on the table.
+    assert B[-1, 1] - B[0, 1] > 0.02 and abs(B[-1, 2]) < 1e-9
+
+
+def check_in_basket(traj):
+    T = traj.object_poses["toy"][-1]
+    Bk = traj.object_poses["basket"][-1]
+    assert np.linalg.norm(T[:2, 3] - Bk[:2, 3]) < 0.08 - 0.02 - 0.0065  # inside the wall
+    assert T[2, 3] < 0.02  # its bottom on the basket's floor, below the 7 cm rim
+    assert traj.attached[-1] == ""
+
+
+# ---------------------------------------------------------------------------- validation
+@pytest.mark.parametrize("doc,message", [
+    ({"stages": []}, "should be non-empty"),
+    ({"stages": [{"op": "jump"}]}, "stage 1: op must be one of"),
+    ({"stages": [{"op": "grasp"}]}, "stage 1 (grasp): 'kp' is a required property"),
+    ({"stages": [{"op": "grasp", "kp": 99}]}, "keypoints are numbered 0 to"),
+    ({"stages": [{"op": "release"}]}, "stage 1 (release) needs a grasped object"),
+    ({"stages": [{"op": "grasp", "kp": 0}, {"op": "grasp", "kp": 10}]}, "still holding 'can'"),
+    ({"stages": [{"op": "move_to", "kp": 10, "point": 0}]}, "which is not held"),
+    ({"stages": [{"op": "grasp", "kp": 0}, {"op": "tilt", "deg": 30, "pivot": 10}]},
+     "but it acts on the held 'can'"),
+    ({"stages": [{"op": "strike", "kp": 10, "direction": "up", "speed": 0.1}]},
+     "stage 1 (strike) direction"),
+    ({"stages": [{"op": "grasp", "kp": 0, "code": "import os"}]}, "Additional properties"),
+    ({"stages": [{"op": "tilt", "deg": "45"}]}, "stage 1 (tilt) deg"),
+])
+def test_invalid_stages_get_one_line_messages(water, doc, message):
+    _, _, kp = water
+    with pytest.raises(ValueError) as e:
+        validate_stages(doc, kp)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_stage_files(tmp_path, water):
+    _, _, kp = water
+    plan = _plan_file(tmp_path, water_stages(kp), kp)
+    assert [s.op for s in plan.stages] == ["grasp", "move_to", "tilt", "tilt", "move_to",
+                                           "release"]
+    again = validate_stages(plan.to_dict(), kp)
+    assert again.to_dict() == plan.to_dict()
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ValueError, match="bad.json: not valid JSON"):
+        load_stages(tmp_path / "bad.json", kp)
+    with pytest.raises(ValueError, match="stage file not found"):
+        load_stages(tmp_path / "missing.json", kp)
+    fenced = "Here:\n```json\n" + json.dumps(water_stages(kp)) + "\n```"
+    assert parse_stages(fenced, kp).to_dict() == plan.to_dict()
+
+
+def test_compile_errors_name_the_stage(strike, water):
+    _, s, kp = strike
+    doc = {"stages": [{"op": "strike", "kp": 0, "direction": "forward", "speed": 0.5}]}
+    with pytest.raises(ValueError, match=r"stage 1 \(strike .*speed limit is 0.25"):
+        compile_stages(s, validate_stages(doc, kp), kp, PlanConfig(check_reachability=False))
+    _, s, kp = water  # releasing the can 1 cm into the table
+    doc = water_stages(kp)
+    doc["stages"][4]["offset_m"] = [0, -0.17, -0.01]
+    with pytest.raises(ValueError, match=r"stage 6 \(release\).*inside what is under it"):
+        compile_stages(s, validate_stages(doc, kp), kp, PlanConfig(check_reachability=False))
+
+
+# ---------------------------------------------------------------------------- the three tasks
+@pytest.mark.slow
+def test_water_the_flowers_from_a_stage_file(tmp_path, water):
+    _, s, kp = water
+    traj = compile_stages(s, _plan_file(tmp_path, water_stages(kp), kp), kp, PlanConfig())
+    assert traj.joint_positions is not None and traj.joint_positions.shape == (len(traj), 7)
+    _smooth(traj)
+    check_watering(traj, kp)
+
+
+@pytest.mark.slow
+def test_hit_the_box_from_a_stage_file(tmp_path, strike):
+    _, s, kp = strike
+    traj = compile_stages(s, _plan_file(tmp_path, strike_stages(kp), kp), kp, PlanConfig())
+    assert traj.joint_positions is not None
+    _smooth(traj)
+    check_strike(traj)
+
+
+@pytest.mark.slow
+def test_place_the_toy_in_the_basket_from_a_stage_file(tmp_path, place):
+    _, s, kp = place
+    traj = compile_stages(s, _plan_file(tmp_path, place_stages(kp), kp), kp, PlanConfig())
+    assert traj.joint_positions is not None
+    _smooth(traj)
+    check_in_basket(traj)
+
+
+# ---------------------------------------------------------------------------- recorded VLM
+class _Recorded(BaseHTTPRequestHandler):
+    """Chat completions replaying recorded assistant replies in order."""
+
+    replies: list = []
+    requests: list = []
+
+    def do_POST(self):  # noqa: N802 - http.server API
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).requests.append(body)
+        out = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+               "choices": [{"index": 0, "finish_reason": "stop",
+                            "message": {"role": "assistant",
+                                        "content": type(self).replies.pop(0)}}],
+               "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+        data = json.dumps(out).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def chat_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorded)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Recorded.requests = []
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+
+
+def _ask(world_fixture, server, replies, instruction, attempts=3):
+    w, s, kp = world_fixture
+    _Recorded.replies = list(replies)
+    photo = w.render(s.camera)["rgb"]
+    cfg = VLMConfig(base_url=server, model="rec-vlm", max_attempts=attempts)
+    return keypoint_vlm_plan(instruction, s.object_names, kp, cfg, photo)
+
+
+def test_keypoint_vlm_retries_with_the_validators_message(water, chat_server):
+    _, s, kp = water
+    good = json.dumps(water_stages(kp))
+    plan = _ask(water, chat_server, [
+        "I would tilt the can.",
+        json.dumps({"stages": [{"op": "grasp", "kp": 999}]}),
+        json.dumps({"stages": [{"op": "exec", "code": "__import__('os').system('true')"}]}),
+        "```json\n" + good + "\n```"], "water the flowers with the can", attempts=4)
+    assert plan.to_dict()["stages"] == validate_stages(json.loads(good), kp).to_dict()["stages"]
+    assert plan.planner == "keypoint-vlm:rec-vlm"
+    reqs = _Recorded.requests
+    assert len(reqs) == 4
+    first = reqs[0]["messages"]
+    text = first[1]["content"][0]["text"]
+    assert "water the flowers" in text and f"{kp_id(kp, 'pot', 'top')}: pot top" in text
+    assert any(p.get("type") == "image_url" for p in first[1]["content"])
+    assert "not valid JSON" in reqs[1]["messages"][-1]["content"]
+    assert "keypoints are numbered 0 to" in reqs[2]["messages"][-1]["content"]
+    assert "op must be one of" in reqs[3]["messages"][-1]["content"]
+    with pytest.raises(ValueError, match="gave no valid stages in 2 attempts"):
+        _ask(water, chat_server, ["{}", "[]"], "water the flowers", attempts=2)
+
+
+def test_the_sent_photo_has_the_keypoints_drawn(water, chat_server):
+    import base64
+    import io
+
+    from PIL import Image
+
+    w, s, kp = water
+    _ask(water, chat_server, [json.dumps(water_stages(kp))], "water")
+    url = _Recorded.requests[0]["messages"][1]["content"][1]["image_url"]["url"]
+    sent = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+    photo = w.render(s.camera)["rgb"]
+    assert sent.shape == photo.shape and not np.array_equal(sent, photo)
+    u, v = (int(round(c)) for c in kp.keypoints[0].uv)
+    assert not np.array_equal(sent[v, u], photo[v, u])
+
+
+@pytest.mark.slow
+def test_three_tasks_from_recorded_vlm_replies(water, strike, place, chat_server):
+    for fixture, stages, check, instruction in (
+            (water, water_stages, lambda t, kp: check_watering(t, kp),
+             "water the flowers with the can"),
+            (strike, strike_stages, lambda t, kp: check_strike(t), "hit the box"),
+            (place, place_stages, lambda t, kp: check_in_basket(t),
+             "place the toy in the basket")):
+        _, s, kp = fixture
+        plan = _ask(fixture, chat_server, [json.dumps(stages(kp))], instruction)
+        traj = compile_stages(s, plan, kp, PlanConfig(check_reachability=False))
+        assert traj.plan.planner == "keypoint-vlm:rec-vlm"
+        check(traj, kp)
