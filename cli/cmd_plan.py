@@ -22,11 +22,15 @@ class PlanCommand:
     out: Path = Path("outputs/plan.json")
     """Trajectory file, ending in .json (the .npz with the arrays and the .png plot are
     written beside it, all three only once planning succeeded)."""
-    planner: Literal["rule", "vlm"] = "rule"
+    planner: Literal["rule", "vlm", "keypoint-vlm"] = "rule"
     """Rule-based parser (offline) or a VLM: an OpenAI-compatible endpoint or a local
     transformers model (--config.vlm.backend, --config.vlm.base-url, --config.vlm.model,
     --config.vlm.local-model; the environment variables IGEN_VLM_BASE_URL, IGEN_VLM_MODEL,
-    IGEN_VLM_API_KEY, IGEN_VLM_LOCAL_MODEL)."""
+    IGEN_VLM_API_KEY, IGEN_VLM_LOCAL_MODEL); keypoint-vlm: the VLM sees the photo with
+    numbered keypoints and writes stages (igen_gs.planning.stages)."""
+    stages: Path | None = None
+    """A stage plan (JSON, igen_gs.planning.stages) on the scene's numbered keypoints, executed
+    instead of planning the instruction (which still names the task)."""
     config: PlanConfig = field(default_factory=PlanConfig)
     """Planning options."""
 
@@ -45,7 +49,7 @@ class PlanCommand:
 
         scene = Scene.load(self.scene)
         cfg = PlanConfig(**{**self.config.__dict__, "planner": self.planner})
-        traj = plan_task(scene, self.instruction, cfg)
+        traj = plan_task(scene, self.instruction, cfg, stages=self.stages)
         write_plan(traj, scene, self.out)
         print(f"plan ({traj.plan.planner}): " + "; ".join(
             f"{i + 1}. {s.describe()}" for i, s in enumerate(traj.plan.steps)))

@@ -329,3 +329,42 @@ def test_three_tasks_from_recorded_vlm_replies(water, strike, place, chat_server
         traj = compile_stages(s, plan, kp, PlanConfig(check_reachability=False))
         assert traj.plan.planner == "keypoint-vlm:rec-vlm"
         check(traj, kp)
+
+
+# ---------------------------------------------------------------------------- CLI / pipeline
+def test_cli_plan_with_a_stage_file(tmp_path, strike):
+    import subprocess
+    import sys
+
+    from igen_gs.planning.types import Trajectory
+
+    _, s, kp = strike
+    s.save(tmp_path / "scene")
+    (tmp_path / "hit.json").write_text(json.dumps(strike_stages(kp)))
+    run = [sys.executable, "-c", "from igen_gs.cli.main import entrypoint; entrypoint()", "plan",
+           "--scene", str(tmp_path / "scene"), "--instruction", "hit the box",
+           "--config.no-check-reachability"]
+    r = subprocess.run(run + ["--stages", str(tmp_path / "hit.json"), "--out",
+                              str(tmp_path / "p" / "plan.json")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "plan (stages): 1. strike kp 2 forward at 0.15 m/s box" in r.stdout
+    check_strike(Trajectory.load(tmp_path / "p" / "plan.json"))
+    (tmp_path / "bad.json").write_text(json.dumps({"stages": [{"op": "release"}]}))
+    r = subprocess.run(run + ["--stages", str(tmp_path / "bad.json"), "--out",
+                              str(tmp_path / "q" / "plan.json")], capture_output=True, text=True)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "stage 1 (release) needs a grasped object" in r.stderr
+    assert not (tmp_path / "q" / "plan.json").exists()
+
+
+def test_plan_task_with_the_keypoint_vlm(place, chat_server):
+    from igen_gs.planning import plan_task
+
+    _, s, kp = place
+    _Recorded.replies = [json.dumps(place_stages(kp))]
+    cfg = PlanConfig(planner="keypoint-vlm", check_reachability=False,
+                     vlm=VLMConfig(base_url=chat_server, model="rec-vlm"))
+    traj = plan_task(s, "place the toy in the basket", cfg)
+    assert traj.plan.planner == "keypoint-vlm:rec-vlm"
+    assert traj.plan.instruction == "place the toy in the basket"
+    check_in_basket(traj)

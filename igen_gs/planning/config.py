@@ -13,8 +13,9 @@ from .vlm_config import VLMConfig
 class PlanConfig:
     """How an instruction becomes a trajectory."""
 
-    planner: Literal["rule", "vlm"] = "rule"
-    """Rule-based English parser (offline) or an OpenAI-compatible VLM."""
+    planner: Literal["rule", "vlm", "keypoint-vlm"] = "rule"
+    """Rule-based English parser (offline), an OpenAI-compatible VLM writing primitives, or
+    one writing keypoint stages from the photo with numbered keypoints (keypoint-vlm)."""
     motion: MotionConfig = field(default_factory=MotionConfig)
     """Timing, limits and distances of the motion."""
     vlm: VLMConfig = field(default_factory=VLMConfig)

@@ -167,13 +167,21 @@ def make_plan(scene: Scene, instruction: str, cfg: PlanConfig | None = None) -> 
 
 
 def plan_task(scene: Scene, instruction: str | None = None, config: PlanConfig | None = None,
-              plan: Plan | None = None) -> Trajectory:
+              plan: Plan | None = None, stages=None) -> Trajectory:
     """Plan ``instruction`` (or execute a given ``plan``) on ``scene``: steps, grasps, a
     smooth time-parametrised TCP trajectory, gripper commands, the objects' poses per frame
     and, when ``config.check_reachability``, Panda joint angles (unreachable plans raise a
     one-line ValueError naming the step and the pose). With the automatic robot base, other
-    base distances (``config.base_search_m``) are tried before giving up."""
+    base distances (``config.base_search_m``) are tried before giving up.
+
+    ``stages`` (a stage file, document or StagePlan on the scene's keypoints) or
+    ``config.planner == "keypoint-vlm"``: the keypoint planner
+    (:func:`igen_gs.planning.keypoint_planner.plan_keypoint_task`)."""
     cfg = config or PlanConfig()
+    if stages is not None or cfg.planner == "keypoint-vlm":
+        from .keypoint_planner import plan_keypoint_task
+
+        return plan_keypoint_task(scene, instruction, cfg, stages)
     if plan is None:
         if instruction is None:
             raise ValueError("give an instruction or a plan")

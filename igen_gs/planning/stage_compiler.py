@@ -205,7 +205,8 @@ class _StageRunner:
 
 
 def _stage_steps(plan: StagePlan, keypoints) -> list[Step]:
-    """Plan steps standing for the stages (for labels, saving and language annotations)."""
+    """Plan steps standing for the stages (for labels, saving and language annotations):
+    action = the stage's description, object = the object it acts on."""
     steps, held = [], None
     for s in plan.stages:
         k = s.kp if s.kp is not None else s.point
@@ -216,7 +217,7 @@ def _stage_steps(plan: StagePlan, keypoints) -> list[Step]:
             name = held
         if s.op == "release":
             held = None
-        steps.append(Step(action="stage", object=name or "", target=s.describe()))
+        steps.append(Step(action=s.describe(), object=name or ""))
     return steps
 
 
