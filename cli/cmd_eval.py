@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from igen_gs.metrics.evaluate import EvalConfig
+from igen_gs.metrics.config import EvalConfig
 
 
 @dataclass

@@ -3,24 +3,29 @@
 
 Images are channels-last [H, W, 3] (float in [0, 1], or uint8 divided by 255), masks bool
 [H, W]; every function accepts torch tensors or NumPy arrays and computes on the CPU.
+
+The names below are imported on first use (PEP 562), so that ``igen_gs.metrics.config`` -- the
+plain dataclass the CLI parses -- loads without torch and ``igen eval --help`` stays fast.
 """
 
-from .depth import depth_errors
-from .evaluate import EvalConfig, EvalReport, StreamReport, evaluate
-from .image import mse, psnr, ssim, ssim_map
-from .perceptual import load_lpips, lpips, lpips_backbone_path, lpips_map
-from .temporal import (
-    bilinear_sample,
-    flicker,
-    frame_changes,
-    iter_motion_correspondences,
-    motion_correspondences,
-    pair_correspondences,
-    warp_error,
-    warp_errors,
-)
+from importlib import import_module
 
-__all__ = ["EvalConfig", "EvalReport", "StreamReport", "bilinear_sample", "depth_errors",
-           "evaluate", "flicker", "frame_changes", "iter_motion_correspondences", "load_lpips",
-           "lpips", "lpips_backbone_path", "lpips_map", "motion_correspondences", "mse",
-           "pair_correspondences", "psnr", "ssim", "ssim_map", "warp_error", "warp_errors"]
+_EXPORTS = {
+    "EvalConfig": ".config", "depth_errors": ".depth", "EvalReport": ".evaluate",
+    "StreamReport": ".evaluate", "evaluate": ".evaluate", "mse": ".image", "psnr": ".image",
+    "ssim": ".image", "ssim_map": ".image", "load_lpips": ".perceptual", "lpips": ".perceptual",
+    "lpips_backbone_path": ".perceptual", "lpips_map": ".perceptual",
+    "bilinear_sample": ".temporal", "flicker": ".temporal", "frame_changes": ".temporal",
+    "iter_motion_correspondences": ".temporal", "motion_correspondences": ".temporal",
+    "pair_correspondences": ".temporal", "warp_error": ".temporal", "warp_errors": ".temporal",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(import_module(_EXPORTS[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
