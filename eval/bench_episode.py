@@ -7,13 +7,15 @@ resolution) with the whole Panda arm drawn in (the default robot mode); the fram
 and written as a LeRobot v3.0 episode (videos, data, depth and label extras; previews off).
 Resolutions 320x240 and 640x480; medians over --reps episodes. The same clip is also rendered
 with the hand only and with no robot, in the same process, so the arm's cost is measured on
-the same (possibly busy) machine: "arm/hand" is the ratio of render times, "arm share" the
-part of the arm render time that the robot adds over no robot, (arm - none) / arm.
+the same (possibly busy) machine, once per mode (columns "render hand", "render none") and
+once with the three modes' frames interleaved: "arm/hand" is the ratio of the interleaved
+render times, "arm share" the part of the arm's that the robot adds, (arm - none) / arm.
 
 Part 2, throughput: episodes per hour of ``igen generate`` on a manifest of --jobs photos, with
 2 local worker processes and with Ray (2 workers, local cluster), previews off, 320x240.
 
-    python eval/bench_episode.py [--reps 3] [--jobs 4] [--out eval/results/bench_episode.json]
+    python eval/bench_episode.py [--reps 3] [--jobs 4] [--resolutions 640x480]
+                                 [--out eval/results/bench_episode.json]
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ def one_episode(width: int, height: int, seed: int, workdir: Path) -> dict[str, 
     assert frames.robot_mode == "arm"
     times["render"] = times["render_arm"]
     times["arm_gaussians"] = frames.robot_gaussians
+    times.update(interleaved(scene, clip, cfg))
     ep = pack_episode(f"bench/{seed}", scene, clip, frames, cfg, r)
     root = workdir / f"ds-{width}-{seed}"
     shutil.rmtree(root, ignore_errors=True)
@@ -93,6 +96,33 @@ def one_episode(width: int, height: int, seed: int, workdir: Path) -> dict[str, 
     times["frames"] = n
     times["cameras"] = len(frames.camera_names)
     return times
+
+
+def interleaved(scene, clip, cfg) -> dict[str, float]:
+    """Render seconds per mode with the three modes' frames interleaved (frame t with no
+    robot, the hand, the arm, then t + 1, ...), so a busy machine slows all three alike."""
+    from dataclasses import replace as dc_replace
+
+    import torch
+
+    from igen_gs.episode.render import EpisodeRenderer, _check_trajectory
+    from igen_gs.episode.rigs import make_rig
+    from igen_gs.robot import RobotConfig
+
+    rig = make_rig(scene, cfg.rig)
+    T_ee, opening, poses = _check_trajectory(clip.T_world_ee, clip.gripper_opening_m,
+                                             clip.object_poses, scene)
+    rs = {m: EpisodeRenderer(scene, poses, rig, dc_replace(cfg.render, robot=RobotConfig(mode=m)),
+                             None, clip.joint_positions, clip.T_world_base)
+          for m in ("none", "hand", "arm")}
+    secs = dict.fromkeys(rs, 0.0)
+    with torch.no_grad():
+        for t in range(len(clip)):
+            for m, r in rs.items():
+                t0 = time.perf_counter()
+                r.render_frame(t, T_ee[t], float(opening[t]))
+                secs[m] += time.perf_counter() - t0
+    return {f"interleaved_{m}": v for m, v in secs.items()}
 
 
 def throughput(executor: str, jobs: int, workdir: Path) -> dict[str, float]:
@@ -141,6 +171,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=4)
     ap.add_argument("--out", default=str(REPO / "eval/results/bench_episode.json"))
     ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--resolutions", nargs="+", default=["320x240", "640x480"],
+                    help="per-stage part at these WxH")
     a = ap.parse_args()
     from rich.console import Console
     from rich.table import Table
@@ -159,11 +191,11 @@ def main() -> None:
     for c in ("resolution", "lift", "plan", "render", "encode+write", "total", "render hand",
               "render none", "arm/hand", "arm share", "arm Gaussians"):
         t.add_column(c, justify="right")
-    for w, h in ((320, 240), (640, 480)):
+    for w, h in (tuple(int(v) for v in r.split("x")) for r in a.resolutions):
         runs = [one_episode(w, h, seed, workdir) for seed in range(a.reps)]
         for r in runs:
-            r["arm/hand"] = r["render_arm"] / r["render_hand"]
-            r["arm_share"] = (r["render_arm"] - r["render_none"]) / r["render_arm"]
+            r["arm/hand"] = r["interleaved_arm"] / r["interleaved_hand"]
+            r["arm_share"] = (r["interleaved_arm"] - r["interleaved_none"]) / r["interleaved_arm"]
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         result["per_stage"][f"{w}x{h}"] = {"median": med, "runs": runs}
         t.add_row(f"{w}x{h}", *[f"{med[k]:.2f}" for k in ("lift", "plan", "render",
