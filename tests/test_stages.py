@@ -368,3 +368,33 @@ def test_plan_task_with_the_keypoint_vlm(place, chat_server):
     assert traj.plan.planner == "keypoint-vlm:rec-vlm"
     assert traj.plan.instruction == "place the toy in the basket"
     check_in_basket(traj)
+
+
+# ---------------------------------------------------------------------------- rule plans
+def test_rule_plans_compile_to_stages(place, water, strike):
+    """The rule planner's plan, run as stages, leaves the objects where its primitives do:
+    the toy in the basket within 1 cm (horizontally) and 5 mm (height); the tilted can at
+    the same peak tilt (60 deg) and back upright, still held."""
+    from igen_gs.planning import plan_task
+    from igen_gs.planning.keypoint_planner import rule_plan_to_stages
+    from igen_gs.planning.rule import rule_plan
+
+    cfg = PlanConfig(check_reachability=False)
+    for fixture, instruction in ((place, "put the toy in the basket"),
+                                 (water, "tilt the can by 60 degrees")):
+        _, s, kp = fixture
+        plan = rule_plan(instruction, s.object_names)
+        direct = plan_task(s, plan=plan, config=cfg)
+        staged = compile_stages(s, rule_plan_to_stages(plan, kp), kp, cfg)
+        assert staged.plan.planner == "rule-stages"
+        for name in s.object_names:
+            a, b = direct.object_poses[name], staged.object_poses[name]
+            assert np.linalg.norm(a[-1, :2, 3] - b[-1, :2, 3]) < 0.01
+            assert abs(a[-1, 2, 3] - b[-1, 2, 3]) < 0.005
+            tilt = [np.degrees(np.arccos(np.clip(P[:, 2, 2], -1, 1))).max() for P in (a, b)]
+            assert abs(tilt[0] - tilt[1]) < 0.5
+        assert direct.attached[-1] == staged.attached[-1]
+    check_in_basket(compile_stages(place[1], rule_plan_to_stages(
+        rule_plan("put the toy in the basket", place[1].object_names), place[2]), place[2], cfg))
+    with pytest.raises(ValueError, match=r"step 1 \(push box forward 0.10 m\) has no stage"):
+        rule_plan_to_stages(rule_plan("push the box forward", ["box"]), strike[2])

@@ -63,3 +63,57 @@ def plan_keypoint_task(scene: Scene, instruction: str | None, config: PlanConfig
     from .stage_compiler import compile_stages
 
     return compile_stages(scene, plan, kp, cfg)
+
+
+def rule_plan_to_stages(plan, keypoints) -> StagePlan:
+    """The stages of a rule (or VLM primitive) :class:`~igen_gs.planning.types.Plan`, so a
+    plan can run on the stage executor:
+
+    * pick X: grasp X's ``top`` keypoint;
+    * place / stack X on / in Y: (grasp X,) move X's top to Y's top raised by X's height
+      plus 1 cm, release (X drops onto Y, or into it);
+    * tilt X by A: (grasp X,) tilt A degrees about forward, tilt back (as the tilt primitive,
+      through the gripper's centre).
+
+    The motion differs from the primitives' in detail (the grasp nearest the top keypoint,
+    the release height); the objects end where the primitives put them to within about a
+    centimetre (tests/test_stages.py measures it). Other steps (push, move_to, lift, rotate,
+    beside relations) have no stage form here: ValueError naming the step."""
+    plane = np.asarray(keypoints.support_plane)
+    top, height = {}, {}
+    for k in keypoints.keypoints:
+        if k.kind == "top" and k.object not in top:
+            top[k.object] = k.id
+            height[k.object] = float(plane[:3] @ np.asarray(k.p_world) + plane[3])
+    stages: list[dict] = []
+    held = None
+    for i, step in enumerate(plan.steps, 1):
+        for n in (step.object, step.target):
+            if n is not None and n not in top:
+                raise ValueError(f"step {i} ({step.describe()}) names {n!r}, which has no "
+                                 "keypoints")
+        if step.action in ("pick", "place", "stack", "tilt") and held != step.object:
+            if held is not None:
+                raise ValueError(f"step {i} ({step.describe()}): still holding {held!r}")
+            stages.append({"op": "grasp", "kp": top[step.object]})
+            held = step.object
+        if step.action == "pick":
+            continue
+        if step.action in ("place", "stack") and (step.relation or "on") in ("on", "in"):
+            if step.target is None:
+                raise ValueError(f"step {i} ({step.describe()}) needs a target")
+            stages += [{"op": "move_to", "kp": top[step.target],
+                        "offset_m": [0.0, 0.0, height[step.object] + 0.01],
+                        "point": top[step.object]},
+                       {"op": "release"}]
+            held = None
+        elif step.action == "tilt":
+            angle = 90.0 if step.angle_deg is None else float(step.angle_deg)
+            stages += [{"op": "tilt", "deg": angle, "about": "forward"},
+                       {"op": "tilt", "deg": -angle, "about": "forward"}]
+        else:
+            raise ValueError(f"step {i} ({step.describe()}) has no stage form; run it with "
+                             "the rule planner's motion")
+    out = validate_stages({"stages": stages}, keypoints)
+    out.instruction, out.planner = plan.instruction, f"{plan.planner}-stages"
+    return out
