@@ -357,17 +357,36 @@ def test_cli_plan_with_a_stage_file(tmp_path, strike):
     assert not (tmp_path / "q" / "plan.json").exists()
 
 
-def test_plan_task_with_the_keypoint_vlm(place, chat_server):
+def test_plan_task_with_the_keypoint_vlm(tmp_path, place, chat_server):
+    """planner = keypoint-vlm sends the given photo (the synthetic world's ray-cast image,
+    not a render of the Gaussians) with the keypoints drawn, and executes the reply."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from igen_gs.lifting.keypoints import draw_keypoints
     from igen_gs.planning import plan_task
 
-    _, s, kp = place
+    w, s, kp = place
+    photo = w.render(s.camera)["rgb"]
+    Image.fromarray(photo).save(tmp_path / "photo.png")
     _Recorded.replies = [json.dumps(place_stages(kp))]
     cfg = PlanConfig(planner="keypoint-vlm", check_reachability=False,
-                     vlm=VLMConfig(base_url=chat_server, model="rec-vlm"))
+                     vlm=VLMConfig(base_url=chat_server, model="rec-vlm",
+                                   photo=str(tmp_path / "photo.png")))
     traj = plan_task(s, "place the toy in the basket", cfg)
     assert traj.plan.planner == "keypoint-vlm:rec-vlm"
     assert traj.plan.instruction == "place the toy in the basket"
     check_in_basket(traj)
+    url = _Recorded.requests[0]["messages"][1]["content"][1]["image_url"]["url"]
+    sent = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+    assert np.array_equal(sent, draw_keypoints(photo, kp))
+    Image.fromarray(photo[::2, ::2]).save(tmp_path / "small.png")
+    with pytest.raises(ValueError, match="160x120, but the scene's camera is 320x240"):
+        plan_task(s, "place the toy", PlanConfig(
+            planner="keypoint-vlm", vlm=VLMConfig(base_url=chat_server,
+                                                  photo=str(tmp_path / "small.png"))))
 
 
 # ---------------------------------------------------------------------------- rule plans

@@ -29,13 +29,26 @@ def scene_keypoints(scene: Scene):
     return geometric_keypoints(scene)
 
 
+def _read_photo(path, scene: Scene) -> np.ndarray:
+    """The photo at ``path`` (uint8 [H, W, 3]); it must have the scene camera's size, since
+    the keypoints are drawn at that camera's pixels."""
+    from ..imageio import read_rgb
+
+    rgb = read_rgb(path)
+    if scene.camera is not None and rgb.shape[:2] != (scene.camera.height, scene.camera.width):
+        raise ValueError(f"photo {path} is {rgb.shape[1]}x{rgb.shape[0]}, but the scene's camera "
+                         f"is {scene.camera.width}x{scene.camera.height}")
+    return rgb
+
+
 def plan_keypoint_task(scene: Scene, instruction: str | None, config: PlanConfig | None = None,
                        stages: StagePlan | dict | str | Path | None = None,
                        photo: np.ndarray | None = None) -> Trajectory:
     """Trajectory of ``stages`` (a stage file, a parsed document or a :class:`StagePlan`,
     validated against the scene's keypoints) or, without them, of the stages a VLM
     (``config.vlm``) writes for ``instruction`` from ``photo`` (uint8 [H, W, 3]; default:
-    the scene rendered from its photo camera) with the keypoints drawn on it."""
+    the image file ``config.vlm.photo``, else the scene rendered from its photo camera) with
+    the keypoints drawn on it."""
     cfg = config or PlanConfig()
     if not scene.object_names:
         raise ValueError("the scene has no objects to manipulate")
@@ -45,6 +58,8 @@ def plan_keypoint_task(scene: Scene, instruction: str | None, config: PlanConfig
 
         if instruction is None or not instruction.strip():
             raise ValueError("the keypoint VLM planner needs an instruction")
+        if photo is None and cfg.vlm.photo and cfg.vlm.send_image:
+            photo = _read_photo(cfg.vlm.photo, scene)
         if photo is None and scene.camera is not None and cfg.vlm.send_image:
             photo = (scene.render(scene.camera, labels=False)["rgb"][0].clamp(0, 1) * 255
                      + 0.5).byte().numpy()

@@ -25,6 +25,9 @@ class VLMConfig:
     """Per-request timeout."""
     send_image: bool = True
     """Attach the scene's photo (rendered from its input camera) to the request."""
+    photo: str | None = None
+    """planner = keypoint-vlm: the photo to send (the image the scene was lifted from, at the
+    scene camera's size), keypoints drawn on it; else the scene rendered from its camera."""
     local_model: str | None = None
     """backend = transformers: hub id or local directory (save_pretrained layout) of an
     image-text-to-text model with a chat template (else $IGEN_VLM_LOCAL_MODEL)."""
