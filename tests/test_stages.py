@@ -417,3 +417,23 @@ def test_rule_plans_compile_to_stages(place, water, strike):
         rule_plan("put the toy in the basket", place[1].object_names), place[2]), place[2], cfg))
     with pytest.raises(ValueError, match=r"step 1 \(push box forward 0.10 m\) has no stage"):
         rule_plan_to_stages(rule_plan("push the box forward", ["box"]), strike[2])
+
+
+def test_keypoint_vlm_on_a_local_transformers_model(tmp_path, water):
+    """Plumbing only: the tiny random LLaVA-style model of test_planning_local_vlm (random
+    weights: its replies are never valid stages). The photo with keypoints goes through its
+    chat template, generation runs, each invalid reply is retried, then a one-line error."""
+    from test_planning_local_vlm import _save_tiny_llava
+
+    from igen_gs.planning.keypoint_vlm import SYSTEM_PROMPT
+
+    w, s, kp = water
+    _save_tiny_llava(tmp_path, [SYSTEM_PROMPT, json.dumps(water_stages(kp))] * 4)
+    cfg = VLMConfig(backend="transformers", local_model=str(tmp_path), max_attempts=2,
+                    max_new_tokens=16)
+    photo = w.render(s.camera)["rgb"]
+    with pytest.raises(ValueError) as e:
+        keypoint_vlm_plan("water the flowers", s.object_names, kp, cfg, photo)
+    msg = str(e.value)
+    assert msg.startswith(f"the local VLM '{tmp_path}' gave no valid stages in 2 attempts; "
+                          "last problem: ") and "\n" not in msg
