@@ -141,7 +141,7 @@ def check_strike(traj, speed=0.15):
     t = int(np.argmax(moved > 1e-6))  # first frame after contact
     assert t > 0 and (traj.gripper[t - 3:t + 1] == 0).all()  # closed fingers
     v = np.linalg.norm(p[t] - p[t - 1]) * traj.fps  # over the frame of contact
-    assert 0.9 * speed <= v <= 1.01 * speed
+    assert 0.95 * speed <= v <= 1.01 * speed  # (the mean over the frame: a little below)
     assert traj.phase[t] == "strike"
     # The box slid forward (away from the camera: world +y here) and stays on the table.
     assert B[-1, 1] - B[0, 1] > 0.02 and abs(B[-1, 2]) < 1e-9

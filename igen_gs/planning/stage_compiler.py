@@ -27,8 +27,9 @@ is wherever the can is now. How each stage moves (task frame: x forward, y left,
   over and down to a start behind the object, then one minimum-jerk stroke whose midpoint is
   the moment of contact (the hand's leading face on the object's first point along D in its
   path), so the speed there is V; the stroke length 2 L, L = max(3 cm, 0.821 V^2 /
-  max_accel), keeps the acceleration limit; the object slides with the fingers for the
-  follow-through L; the hand then rises ``approach_m``. V above ``max_speed`` is rejected.
+  max_accel) (lengthened to a whole number of frames), keeps the acceleration limit; the
+  object slides with the fingers for the follow-through L; the hand then rises
+  ``approach_m``. V above ``max_speed`` is rejected.
 """
 
 from __future__ import annotations
@@ -183,6 +184,9 @@ class _StageRunner:
         first = float((rel[corridor] @ d_t).min())  # the object's first point along d
         contact = np.array([k_t[0], k_t[1], z_tcp]) + (first - g.finger_width / 2) * d_t
         half = max(_STRIKE_MIN_HALF_M, 0.8211 * s.speed ** 2 / cfg.max_accel)
+        # A whole number of frames at exactly the asked peak speed (T = 3.75 half / speed).
+        frames_n = math.ceil(3.75 * half / s.speed * cfg.fps - 1e-9)
+        half = frames_n * s.speed / (3.75 * cfg.fps) * (1 - 1e-9)
         R = np.stack([d_t, np.cross([0.0, 0.0, -1.0], d_t), [0.0, 0.0, -1.0]], 1)
         T_c = np.eye(4)
         T_c[:3, :3], T_c[:3, 3] = R, contact

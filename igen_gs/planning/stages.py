@@ -20,7 +20,8 @@ in the photo: forward = away from the camera, left = image left, up; offsets are
   the gripper backs off;
 * ``{"op": "strike", "kp": K, "direction": D, "speed": V}``: with the gripper closed, hit
   keypoint K moving horizontally along D at V m/s (at most the motion's speed limit) at the
-  moment of contact, following through by up to 5 cm (the struck object slides with it).
+  moment of contact, following through (3 cm or more, see the compiler; the struck object
+  slides with it).
 
 Validation (:func:`validate_stages`) checks the schema and the meaning (keypoints exist,
 grasp before move_to with a point / align / tilt / release, keypoints of the held object
