@@ -12,7 +12,10 @@ class RobotConfig:
 
     ``arm``: every link of the robot, posed per frame by forward kinematics of the
     trajectory's joint angles from ``T_world_base`` (a trajectory without joint angles falls
-    back to ``hand``, with a logged warning and ``robot_mode_used: hand`` in the metadata).
+    back to ``hand``, with a logged warning and ``robot.mode_used: hand`` in the episode
+    metadata). Planning solves the Panda's inverse kinematics: another robot (``urdf``) is
+    drawn from joint trajectories of its own joint count
+    (:func:`igen_gs.episode.render_episode`).
     ``hand``: only a box model of the gripper at the TCP pose. ``none``: no robot.
     """
 
