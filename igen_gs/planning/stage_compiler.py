@@ -18,7 +18,8 @@ is wherever the can is now. How each stage moves (task frame: x forward, y left,
   goes there with the orientation unchanged; "above": up to above everything (5 cm over the
   tallest other object, plus the held object's hang), across, then down;
 * align A B D / tilt X about D: one rotation of the held object about keypoint A / the pivot
-  (the TCP by default) -- the shortest turn taking A->B onto D, or X degrees about D;
+  (the TCP by default) -- the shortest turn taking A->B onto D, or X degrees about D --,
+  along the arc (the pivot stays put on every frame), timed by the arc's length;
 * release: ValueError when the held object is more than 3 mm inside what is under it; else
   the gripper opens 2 cm wider, the object drops straight down onto whatever is
   under it (:func:`~igen_gs.planning.geometry.rest_shift`), the hand backs off along its
@@ -46,7 +47,7 @@ from ..scene.scene import Scene
 from .config import PlanConfig
 from .geometry import rest_shift
 from .grasp import Grasp
-from .motion import MotionPlanner, _Builder, _translate
+from .motion import MotionPlanner, _Builder, _translate, min_jerk, segment_duration
 from .stages import StagePlan
 from .types import Plan, Step, Trajectory, UnreachableError
 
@@ -119,17 +120,35 @@ class _StageRunner:
         b.move(mp._over(b, T_goal, travel_z), "transport")
         b.move(T_goal, "approach")
 
-    def _turn(self, R: np.ndarray, pivot: np.ndarray, phase: str) -> None:
-        b = self.b
-        T = b.T_ee.copy()
-        T[:3, :3] = R @ b.T_ee[:3, :3]
-        T[:3, 3] = pivot + R @ (b.T_ee[:3, 3] - pivot)
-        b.move(T, phase)
-        b.hold(self.mp.cfg.settle_seconds * 2, phase)
+    def _turn(self, axis: np.ndarray, angle: float, pivot: np.ndarray, phase: str) -> None:
+        """Rotate the hand (and what it holds) by ``angle`` about ``axis`` through ``pivot``,
+        along the arc (every frame is the same rotation, by a minimum-jerk fraction of the
+        angle, so the pivot stays put), timed within the speed limits of the arc."""
+        b, cfg = self.b, self.mp.cfg
+        T0 = b.T_ee.copy()
+        T1 = T0.copy()
+        R = _rotation(axis, angle)
+        T1[:3, :3] = R @ T0[:3, :3]
+        T1[:3, 3] = pivot + R @ (T0[:3, 3] - pivot)
+        arc = abs(angle) * float(np.linalg.norm(np.cross(axis, T0[:3, 3] - pivot)))
+        chord = float(np.linalg.norm(T1[:3, 3] - T0[:3, 3]))
+        T_far = T1.copy()  # the same rotation over the arc's length: the duration's bound
+        if chord > 1e-9:
+            T_far[:3, 3] = T0[:3, 3] + (T1[:3, 3] - T0[:3, 3]) * (arc / chord)
+        dur = segment_duration(T0, T_far, cfg)
+        n = max(1, int(math.ceil(dur * cfg.fps)))
+        for s in min_jerk(np.arange(1, n + 1) / n):
+            Rs = _rotation(axis, s * angle)
+            T = T0.copy()
+            T[:3, :3] = Rs @ T0[:3, :3]
+            T[:3, 3] = pivot + Rs @ (T0[:3, 3] - pivot)
+            b.T_ee = T
+            b._emit(phase)
+        b.hold(cfg.settle_seconds * 2, phase)
 
     def op_tilt(self, s) -> None:
         pivot = self.b.T_ee[:3, 3].copy() if s.pivot is None else self.kp_world(s.pivot)
-        self._turn(_rotation(self.direction(s.about), math.radians(s.deg)), pivot, "tilt")
+        self._turn(self.direction(s.about), math.radians(s.deg), pivot, "tilt")
 
     def op_align(self, s) -> None:
         a, c = self.kp_world(s.kp_pair[0]), self.kp_world(s.kp_pair[1])
@@ -146,7 +165,7 @@ class _StageRunner:
             axis = np.cross(v, self.tf.up)
             if np.linalg.norm(axis) < 1e-9:
                 axis = self.tf.direction("forward")
-        self._turn(_rotation(axis / np.linalg.norm(axis), angle), a, "align")
+        self._turn(axis / np.linalg.norm(axis), angle, a, "align")
 
     def op_release(self, s) -> None:
         b, mp = self.b, self.mp
