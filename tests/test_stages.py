@@ -463,3 +463,12 @@ def test_align_turns_the_held_object_about_its_first_keypoint(water):
     assert max(np.linalg.norm(at(handle, t) - before) for t in turning) < 1e-6
     start = at(spout, turning[0] - 1) - before
     assert start @ forward / np.linalg.norm(start) < 0.5  # it did have to turn
+
+
+def test_compiling_is_deterministic(water):
+    _, s, kp = water
+    plan = validate_stages(water_stages(kp), kp)
+    cfg = PlanConfig(check_reachability=False)
+    a, b = compile_stages(s, plan, kp, cfg), compile_stages(s, plan, kp, cfg)
+    assert np.array_equal(a.T_world_ee, b.T_world_ee) and np.array_equal(a.gripper, b.gripper)
+    assert all(np.array_equal(a.object_poses[n], b.object_poses[n]) for n in s.object_names)
