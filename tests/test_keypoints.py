@@ -117,3 +117,22 @@ def test_dinov2_feature_keypoints_plumbing(scene, world):
         T = scene.poses[k.object].numpy()
         P = scene.objects[k.object].means.double().numpy() @ T[:3, :3].T + T[:3, 3]
         assert np.linalg.norm(P - np.array(k.p_world), axis=1).min() < 1e-5
+
+
+def test_lift_records_the_keypoints_in_the_scene(world, tmp_path):
+    """A lifted scene carries its objects' keypoints in meta (what the keypoint planner reads),
+    equal to computing them afresh, and they survive save/load."""
+    from igen_gs import lift
+    from igen_gs.scene import Scene
+
+    cam = world.default_camera(320, 240)
+    obs = world.render(cam)
+    s = lift(obs["rgb"], obs["depth"], cam.K, masks=obs["masks"], T_world_cam=cam.T_world_cam)
+    stored = SceneKeypoints.from_meta(s.meta["keypoints"])
+    fresh = geometric_keypoints(s)
+    assert [(k.object, k.kind) for k in stored.keypoints] == \
+        [(k.object, k.kind) for k in fresh.keypoints]
+    assert {k.object for k in stored.keypoints} == {"cup", "block"}
+    s.save(tmp_path / "scene")
+    again = SceneKeypoints.from_meta(Scene.load(tmp_path / "scene").meta["keypoints"])
+    assert again.to_meta() == stored.to_meta()

@@ -29,11 +29,14 @@ the user saw.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from ..scene.scene import Scene
+
+log = logging.getLogger(__name__)
 
 KINDS = ("top", "+a1", "-a1", "+a2", "-a2", "rim+a1", "rim-a1", "rim+a2", "rim-a2", "handle")
 
@@ -312,3 +315,16 @@ def draw_keypoints(photo: np.ndarray, keypoints: SceneKeypoints, radius: int | N
         draw.rectangle((x0 - 1, y0 - 1, x1 + 1, y1 + 1), fill=(0, 0, 0))
         draw.text((u + r + 1, v - r), text, fill=(255, 255, 255), font=font)
     return np.asarray(im)
+
+
+def record_keypoints(scene: Scene) -> None:
+    """Store the geometric keypoints of ``scene``'s objects in ``scene.meta["keypoints"]``
+    (what the keypoint planner reads). A scene without objects gets none; an object too small
+    for keypoints leaves them out, with the reason in ``scene.meta["keypoints_skipped"]``."""
+    if not scene.object_names:
+        return
+    try:
+        scene.meta["keypoints"] = geometric_keypoints(scene).to_meta()
+    except ValueError as e:
+        log.warning("no keypoints recorded: %s", e)
+        scene.meta["keypoints_skipped"] = str(e)

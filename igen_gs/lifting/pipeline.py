@@ -48,6 +48,7 @@ from .background import lift_background
 from .config import LiftConfig, resolve_config
 from .depth_input import metric_depth
 from .inputs import load_image
+from .keypoints import record_keypoints
 from .masks import assign_pixels, gather_masks
 from .objects import lift_objects
 from .pixels import pixel_geometry
@@ -101,7 +102,8 @@ def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
         ``T_world_obj``, ``camera`` = the input view, ``support_plane`` (a, b, c, d) in the world
         frame with the normal pointing from the table towards the camera, and
         ``meta["lift"]``: inputs' provenance, thresholds, counts and timing, and under
-        ``"erase"`` what was erased (per name: source, pixels given, pixels erased).
+        ``"erase"`` what was erased (per name: source, pixels given, pixels erased);
+        ``meta["keypoints"]``: the objects' numbered task keypoints (see :mod:`.keypoints`).
 
     Raises:
         ValueError / FileNotFoundError (one line, naming the input) for unreadable or
@@ -136,6 +138,7 @@ def lift(image, depth=None, K=None, masks: Mapping[str, Any] | None = None,
     scene = assemble_scene(background.splats, objects.splats, support.plane, geom.K, T_wc, W, H,
                            cfg, meta)
     refine_scene(scene, background.splats, objects.splats, rgb, cfg)
+    record_keypoints(scene)
     meta["num_gaussians"] = {"background": len(background.splats),
                              **{n: len(s) for n, s in objects.splats.items()}}
     meta["seconds"] = time.perf_counter() - t0
