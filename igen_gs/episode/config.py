@@ -61,7 +61,10 @@ class RenderConfig:
     robot: RobotConfig = field(default_factory=RobotConfig)
     """Which robot is drawn and how: the whole arm (default), the hand only, or none."""
     backend: str = "auto"
-    """Rasterization backend."""
+    """Rasterization backend ("auto": gsplat for CUDA tensors, the CPU kernels otherwise)."""
+    device: str = "auto"
+    """Where frames are composed and rendered: "auto" (the first CUDA device if there is
+    one, else the CPU), "cpu", "cuda" or "cuda:N"."""
     progress: bool = False
     """Show a progress bar over frames."""
 

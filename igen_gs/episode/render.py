@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..device import resolve_device
 from ..render import rasterization
 from ..render.sh import sh_colors
 from ..scene.camera import Camera, stack_cameras
@@ -128,6 +129,7 @@ class EpisodeRenderer:
                  joint_positions=None, T_world_base=None):
         self.scene, self.rig = scene, rig
         self.cfg = config or RenderConfig()
+        self.device = dev = resolve_device(self.cfg.device)
         self.mode = _robot_mode(self.cfg, joint_positions)
         self.gripper = gripper or default_gripper()
         self.poses = dict(object_poses)
@@ -136,26 +138,29 @@ class EpisodeRenderer:
             from ..robot.model import robot_from_config
 
             self.robot = robot_from_config(self.cfg.robot)
-            self.robot_g = robot_gaussians(self.robot, self.cfg.robot.spacing)
+            self.robot_g = robot_gaussians(self.robot, self.cfg.robot.spacing).to(dev)
             self.q = _check_joints(joint_positions, self.robot)
             Tb = np.asarray(np.eye(4) if T_world_base is None else T_world_base, np.float64)
             if Tb.shape != (4, 4) or not np.isfinite(Tb).all():
                 raise ValueError(f"T_world_base must be a finite 4x4 matrix, got shape "
                                  f"{Tb.shape}")
             self.T_world_base = Tb
-            self.up = up_vector(scene).float()
+            self.up = up_vector(scene).float().to(dev)
         # Objects that move during the episode; the others are frozen into the static part.
         self.moving = [n for n, P in self.poses.items()
                        if not torch.equal(P, P[:1].expand_as(P))]
-        static_parts = [scene.background]
-        static_labels = [torch.zeros(len(scene.background), dtype=torch.long)]
+        # Every tensor is made on the device from here on: the scene's fields move once.
+        self.objects = {n: f.to(dev) for n, f in scene.objects.items()}
+        static_parts = [scene.background.to(dev)]
+        static_labels = [torch.zeros(len(scene.background), dtype=torch.long, device=dev)]
         names = scene.object_names
         for i, n in enumerate(names):
             if n in self.moving:
                 continue
             pose = self.poses[n][0] if n in self.poses else scene.poses[n]
-            static_parts.append(scene.objects[n].transform(pose))
-            static_labels.append(torch.full((len(scene.objects[n]),), i + 1, dtype=torch.long))
+            static_parts.append(self.objects[n].transform(pose))
+            static_labels.append(torch.full((len(scene.objects[n]),), i + 1, dtype=torch.long,
+                                            device=dev))
         robot_labels = {"arm": ["robot", "gripper"], "hand": ["gripper"], "none": []}[self.mode]
         self.label_names = ["background", *names, *robot_labels]
         L = len(self.label_names)
@@ -165,16 +170,17 @@ class EpisodeRenderer:
         parts, labels = [static], [torch.cat(static_labels)]
         start = len(static)
         for n in self.moving:
-            f = scene.objects[n]
+            f = self.objects[n]
             self.slices[n] = slice(start, start + len(f))
             parts.append(f)
-            labels.append(torch.full((len(f),), names.index(n) + 1, dtype=torch.long))
+            labels.append(torch.full((len(f),), names.index(n) + 1, dtype=torch.long,
+                                     device=dev))
             start += len(f)
         if self.mode == "hand":
-            g0 = self.gripper.field(self.gripper.geometry.max_opening)
+            g0 = self.gripper.field(self.gripper.geometry.max_opening).to(dev)
             self.slices["gripper"] = slice(start, start + len(g0))
             parts.append(g0)
-            labels.append(torch.full((len(g0),), L - 1, dtype=torch.long))
+            labels.append(torch.full((len(g0),), L - 1, dtype=torch.long, device=dev))
         elif self.mode == "arm":
             r0 = self.robot_g.field(self.T_world_base, self.q[0], 0.0)
             self.slices["robot"] = slice(start, start + len(r0))
@@ -199,10 +205,11 @@ class EpisodeRenderer:
         """Write frame ``t``'s moving parts; returns the TCP pose the wrist camera hangs on
         (the drawn hand's in arm mode, else ``T_world_ee``)."""
         for n in self.moving:
-            moved = self.scene.objects[n].transform(self.poses[n][t])
+            moved = self.objects[n].transform(self.poses[n][t])
             self._write(self.slices[n], moved)
         if self.mode == "hand":
-            self._write(self.slices["gripper"], self.gripper.posed(T_world_ee, opening))
+            self._write(self.slices["gripper"],
+                        self.gripper.posed(T_world_ee, opening).to(self.device))
         elif self.mode == "arm":
             link = self.robot.link_poses(self.q[t], opening)
             Tb = self.T_world_base
@@ -227,7 +234,7 @@ class EpisodeRenderer:
         """RGB per Gaussian: [N, 3], or [C, N, 3] when the SH colours are view-dependent."""
         if self.sh_degree == 0:
             return self.rgb
-        viewmats, _, _, _ = stack_cameras(cams)
+        viewmats, _, _, _ = stack_cameras(cams, device=self.device)
         return sh_colors(self.buf.sh, self.buf.means, viewmats)
 
     def render_frame(self, t: int, T_world_ee: Tensor, opening: float
@@ -243,9 +250,9 @@ class EpisodeRenderer:
         out = {}
         L = len(self.label_names)
         for cams in groups.values():
-            viewmats, Ks, w, h = stack_cameras(cams)
-            bg = torch.tensor(self.cfg.background_color, dtype=torch.float32).expand(
-                len(cams), 3).clone()
+            viewmats, Ks, w, h = stack_cameras(cams, device=self.device)
+            bg = torch.tensor(self.cfg.background_color, dtype=torch.float32,
+                              device=self.device).expand(len(cams), 3).clone()
             with torch.no_grad():
                 img, alpha, meta = rasterization(
                     self.buf.means, self.buf.quats, self.buf.scales, self.buf.opacities,
@@ -253,16 +260,21 @@ class EpisodeRenderer:
                     render_mode="RGB+ED" if self.cfg.depth else "RGB", backend=self.cfg.backend,
                     label_ids=self.labels if self.cfg.labels else None,
                     num_labels=L if self.cfg.labels else None, return_meta=False)
+            # Finished images are made on the device; they cross to NumPy here, in one place.
+            rgb8 = (img[..., :3].clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()
+            if self.cfg.depth:
+                d = img[..., -1]
+                depth = torch.where(alpha[..., 0] >= self.cfg.min_alpha_for_depth, d,
+                                    torch.zeros_like(d)).cpu().numpy()
+            if self.cfg.labels:
+                best, idx = meta["label_weights"].max(-1)
+                labels = torch.where(best > 0, idx, -1).to(torch.int16).cpu().numpy()
             for i, cam in enumerate(cams):
-                rec = {"rgb": (img[i, ..., :3].clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy(),
-                       "T_world_cam": cam.T_world_cam.numpy()}
+                rec = {"rgb": rgb8[i], "T_world_cam": cam.T_world_cam.numpy()}
                 if self.cfg.depth:
-                    d = img[i, ..., -1]
-                    rec["depth"] = torch.where(alpha[i, ..., 0] >= self.cfg.min_alpha_for_depth,
-                                               d, torch.zeros_like(d)).numpy()
+                    rec["depth"] = depth[i]
                 if self.cfg.labels:
-                    best, idx = meta["label_weights"][i].max(-1)
-                    rec["labels"] = torch.where(best > 0, idx, -1).to(torch.int16).numpy()
+                    rec["labels"] = labels[i]
                 out[cam.name] = rec
         return out
 

@@ -19,6 +19,7 @@ shading of the synthetic worlds' ray caster (:func:`igen_gs.synthetic.materials.
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import logging
@@ -236,6 +237,21 @@ class RobotGaussians:
     def __len__(self) -> int:
         return len(self.points)
 
+    @property
+    def device(self) -> torch.device:
+        return self.points.device
+
+    def to(self, device) -> RobotGaussians:
+        """These Gaussians with every tensor on ``device`` (``self`` when already there)."""
+        device = torch.device(device)
+        if self.points.device == device:
+            return self
+        out = copy.copy(self)
+        for name in ("points", "normals", "albedo", "link_index", "quats", "scales",
+                     "opacities", "is_gripper"):
+            setattr(out, name, getattr(self, name).to(device))
+        return out
+
     def link_transforms(self, T_world_base, q, opening: float) -> Tensor:
         """[L, 4, 4] ``T_world_link`` of the sampled links."""
         poses = self.model.link_poses(q, opening)
@@ -251,14 +267,14 @@ class RobotGaussians:
     def pose_links(self, T_world_links: Tensor, up=(0.0, 0.0, 1.0)
                    ) -> tuple[Tensor, Tensor, Tensor]:
         """As :meth:`posed`, from the links' world poses [L, 4, 4] (``self.links`` order)."""
-        T = torch.as_tensor(T_world_links).float()
+        T = torch.as_tensor(T_world_links).to(dtype=torch.float32, device=self.device)
         R = T[:, :3, :3][self.link_index]
         t = T[:, :3, 3][self.link_index]
         means = torch.einsum("nij,nj->ni", R, self.points) + t
         normals = torch.einsum("nij,nj->ni", R, self.normals)
         qR = frames.rotmat_to_quat(T[:, :3, :3].double()).float()[self.link_index]
         quats = frames.quat_multiply(qR, self.quats)
-        up_t = torch.as_tensor(up, dtype=torch.float32)
+        up_t = torch.as_tensor(up, dtype=torch.float32, device=self.device)
         rgb = (self.albedo * shade(normals, up_t / up_t.norm())[:, None]).clamp(0, 1)
         return means, quats, rgb
 

@@ -194,9 +194,10 @@ class Camera:
                    int(d["height"]), d.get("name", "camera"))
 
 
-def stack_cameras(cameras: Camera | Sequence[Camera], dtype=torch.float32
+def stack_cameras(cameras: Camera | Sequence[Camera], dtype=torch.float32, device=None
                   ) -> tuple[Tensor, Tensor, int, int]:
-    """Cameras of one resolution -> (viewmats [C, 4, 4], Ks [C, 3, 3], width, height)."""
+    """Cameras of one resolution -> (viewmats [C, 4, 4], Ks [C, 3, 3], width, height), on
+    ``device`` (default: the CPU, where cameras live)."""
     cams = [cameras] if isinstance(cameras, Camera) else list(cameras)
     if not cams:
         raise ValueError("cameras is empty: give at least one Camera")
@@ -205,6 +206,6 @@ def stack_cameras(cameras: Camera | Sequence[Camera], dtype=torch.float32
         if (c.width, c.height) != (w, h):
             raise ValueError(f"all cameras of one render call must share a resolution; got "
                              f"{w}x{h} and {c.width}x{c.height} ({c.name})")
-    viewmats = torch.stack([c.T_cam_world for c in cams]).to(dtype)
-    Ks = torch.stack([c.K for c in cams]).to(dtype)
+    viewmats = torch.stack([c.T_cam_world for c in cams]).to(dtype=dtype, device=device)
+    Ks = torch.stack([c.K for c in cams]).to(dtype=dtype, device=device)
     return viewmats, Ks, w, h

@@ -104,21 +104,29 @@ class Scene:
             poses[name] = T
         return poses
 
+    def to(self, device) -> Scene:
+        """This scene with its Gaussians on ``device`` (poses, camera and plane stay float64
+        on the CPU; they are small and cross at render time)."""
+        return Scene(self.background.to(device),
+                     {n: f.to(device) for n, f in self.objects.items()}, dict(self.poses),
+                     self.camera, self.support_plane, self.meta)
+
     # ------------------------------------------------------------------ composition
     def compose(self, object_poses: Mapping[str, Any] | None = None,
                 extra: Mapping[str, GaussianField] | None = None
                 ) -> tuple[GaussianField, Tensor]:
         """All Gaussians in the world frame and their labels [N] (int64)."""
         poses = self.resolve_poses(object_poses)
+        dev = self.background.device
         parts = [self.background]
-        labels = [torch.zeros(len(self.background), dtype=torch.long)]
+        labels = [torch.zeros(len(self.background), dtype=torch.long, device=dev)]
         for i, (name, f) in enumerate(self.objects.items()):
             parts.append(f.transform(poses[name]))
-            labels.append(torch.full((len(f),), i + 1, dtype=torch.long))
+            labels.append(torch.full((len(f),), i + 1, dtype=torch.long, device=dev))
         base = 1 + len(self.objects)
         for j, f in enumerate((extra or {}).values()):
             parts.append(f)
-            labels.append(torch.full((len(f),), base + j, dtype=torch.long))
+            labels.append(torch.full((len(f),), base + j, dtype=torch.long, device=dev))
         return GaussianField.concat(parts), torch.cat(labels)
 
     # ------------------------------------------------------------------ rendering
@@ -132,7 +140,8 @@ class Scene:
         backend: str = "auto",
     ) -> dict[str, Any]:
         """Render the scene (objects at ``object_poses``, else at rest) into ``cameras``
-        (one resolution) with a single rasterization call.
+        (one resolution) with a single rasterization call, on the device of its Gaussians
+        (see :meth:`to`); the results stay on that device.
 
         ``extra`` adds world-frame fields (e.g. a gripper) with labels after the objects.
 
@@ -144,14 +153,15 @@ class Scene:
         gs, lab = self.compose(object_poses, extra)
         if len(gs) == 0:
             raise ValueError("the scene is empty: no Gaussians to render")
-        viewmats, Ks, width, height = stack_cameras(cameras)
+        viewmats, Ks, width, height = stack_cameras(cameras, device=gs.device)
         C = viewmats.shape[0]
         names = self.label_names + list(extra or {})
         L = len(names)
         rgb = sh_colors(gs.sh, gs.means, viewmats)  # [N, 3], or [C, N, 3] if view-dependent
         bgs = None
         if background_color is not None:
-            bgs = torch.as_tensor(background_color, dtype=torch.float32).expand(C, 3).clone()
+            bgs = torch.as_tensor(background_color, dtype=torch.float32,
+                                  device=gs.device).expand(C, 3).clone()
         with torch.no_grad():
             out, alpha, meta = rasterization(
                 gs.means, gs.quats, gs.scales, gs.opacities, rgb, viewmats, Ks, width,
