@@ -25,6 +25,11 @@ class GenerateCommand:
     """Parallel workers."""
     ray_address: str | None = None
     """Connect to this Ray cluster instead of starting a local one."""
+    device: str | None = None
+    """Where lifting and rendering run: "auto" (the first CUDA device when there is one, else
+    the CPU), "cpu", "cuda" or "cuda:N" (default: --config.lift.device and
+    --config.episode.render.device, both "auto"). With CUDA, local workers take one GPU each
+    when several are visible (else they share one) and Ray tasks request GPUs."""
     config: GenerateConfig = field(default_factory=GenerateConfig)
     """Episode, lifting and preview options."""
 
@@ -43,7 +48,9 @@ class GenerateCommand:
         claim_dataset(self.out)
         read_manifest(self.manifest)  # a bad manifest fails before any worker starts
         cfg = GenerateConfig(**{**self.config.__dict__, "executor": self.executor,
-                                "workers": self.workers, "ray_address": self.ray_address})
+                                "workers": self.workers, "ray_address": self.ray_address,
+                                "device": self.device if self.device is not None
+                                else self.config.device})
         s = generate_dataset(self.manifest, self.out, cfg, progress=sys.stderr.isatty())
         print(f"{len(s['written'])} episodes written, {len(s['skipped'])} already there, "
               f"{len(s['failed'])} failed; {s['episodes_in_dataset']} episodes in {s['dataset']} "

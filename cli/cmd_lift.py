@@ -53,8 +53,10 @@ class LiftCommand:
     """segment-anything checkpoint file (--segmenter auto), e.g. sam_vit_b_01ec64.pth."""
     sam_model_type: str = "vit_b"
     """Architecture of --sam-checkpoint (vit_b, vit_l, vit_h)."""
-    device: str = "cpu"
-    """torch device of the depth and segmentation models."""
+    device: str = "auto"
+    """Where every stage runs that can use a GPU: the depth and segmentation models and the
+    colour refinement (also sets --config.device): "auto" (the first CUDA device when there
+    is one, else the CPU), "cpu", "cuda" or "cuda:N"."""
     pose: Path | None = None
     """Text file with the camera-to-world pose T_world_cam (4x4); default: world = camera."""
     preview_shift_m: float = 0.1
@@ -102,19 +104,21 @@ class LiftCommand:
             if not np.isfinite(T).all():
                 raise ValueError(f"the pose in {self.pose} must be finite numbers")
 
+        from igen_gs.device import resolve_device
         from igen_gs.lifting import lift
         from igen_gs.lifting.models.depth import DepthModelConfig
         from igen_gs.lifting.models.segment import AutoMaskConfig, SegmentConfig
 
-        cfg = self.config
+        device = str(resolve_device(self.device))
+        cfg = LiftConfig(**{**self.config.__dict__, "device": self.device})
         if self.depth_scale is not None:
             cfg = LiftConfig(**{**cfg.__dict__, "depth_scale": self.depth_scale})
         scene = lift(self.image, self.depth, self.intrinsics, masks=masks or None,
                      prompts=prompts or None, T_world_cam=T, config=cfg,
                      erase=erase or None, erase_prompts=erase_prompts or None,
-                     depth_model=DepthModelConfig(model=self.depth_model, device=self.device),
+                     depth_model=DepthModelConfig(model=self.depth_model, device=device),
                      segmenter=SegmentConfig(
-                         method=self.segmenter, sam_model=self.sam_model, device=self.device,
+                         method=self.segmenter, sam_model=self.sam_model, device=device,
                          auto=AutoMaskConfig(checkpoint=None if self.sam_checkpoint is None
                                              else str(self.sam_checkpoint),
                                              model_type=self.sam_model_type)))

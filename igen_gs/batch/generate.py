@@ -46,6 +46,41 @@ def _lifted(job: Job, lift_cfg: LiftConfig):
     return scene
 
 
+def with_device(cfg: GenerateConfig) -> GenerateConfig:
+    """``cfg`` with ``cfg.device`` (when set) copied into its lift and render options; a bad
+    or unavailable device raises a one-line ValueError here, before any worker starts."""
+    from dataclasses import replace
+
+    from ..device import resolve_device
+
+    if cfg.device is None:
+        return cfg
+    resolve_device(cfg.device)
+    return replace(cfg, lift=replace(cfg.lift, device=cfg.device),
+                   episode=replace(cfg.episode, render=replace(cfg.episode.render,
+                                                               device=cfg.device)))
+
+
+def job_gpus(cfg: GenerateConfig) -> int:
+    """How many CUDA devices the workers use: 0 when the jobs render on the CPU, 1 for an
+    explicit ``cuda:N`` (shared by every worker), else every visible one."""
+    from ..device import resolve_device
+
+    devices = {resolve_device(cfg.lift.device), resolve_device(cfg.episode.render.device)}
+    cuda = [d for d in devices if d.type == "cuda"]
+    if not cuda:
+        return 0
+    specs = {cfg.lift.device, cfg.episode.render.device}
+    if any(s.strip().lower().startswith("cuda:") for s in specs):
+        if cfg.executor == "ray":
+            raise ValueError("Ray picks each task's GPU: with --executor ray use --device cuda "
+                             "or auto, not cuda:N")
+        return 1
+    import torch
+
+    return torch.cuda.device_count()
+
+
 def run_job(task: tuple[Job, int, GenerateConfig]) -> dict[str, Any]:
     """One episode of one job (runs in a worker). Returns the episode record and timings."""
     from ..episode.produce import produce_episode
@@ -70,7 +105,7 @@ def generate_dataset(manifest, out, cfg: GenerateConfig | None = None,
     from ..planning.actions import ACTION_NAMES, STATE_NAMES
     from .executors import make_executor
 
-    cfg = cfg or GenerateConfig()
+    cfg = with_device(cfg or GenerateConfig())
     jobs = read_manifest(manifest)
     out = Path(out)
     fps = cfg.episode.plan.motion.fps
@@ -91,7 +126,7 @@ def generate_dataset(manifest, out, cfg: GenerateConfig | None = None,
     written: list[str] = []
     stage_seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    executor = make_executor(cfg.executor, cfg.workers, cfg.ray_address)
+    executor = make_executor(cfg.executor, cfg.workers, cfg.ray_address, gpus=job_gpus(cfg))
     bar = None
     if progress and tasks:
         from tqdm import tqdm

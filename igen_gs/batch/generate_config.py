@@ -18,6 +18,10 @@ class GenerateConfig:
     """Parallel workers (processes or Ray CPUs)."""
     ray_address: str | None = None
     """An existing Ray cluster (default: start a local one)."""
+    device: str | None = None
+    """Where every stage runs ("auto", "cpu", "cuda", "cuda:N"); sets lift.device and
+    episode.render.device (None: keep theirs). With CUDA, local workers take one GPU each
+    when several are visible (else share it) and Ray tasks request GPUs."""
     episode: EpisodeConfig = field(default_factory=EpisodeConfig)
     """Episode options (cameras, rendering, planning, variations, actions)."""
     lift: LiftConfig = field(default_factory=lambda: LiftConfig(stride=2))

@@ -107,6 +107,10 @@ class LiftConfig:
     """Seed of the RANSAC fits (results are deterministic for a given seed)."""
     backend: str = "auto"
     """Rasterization backend used for colour refinement."""
+    device: str = "auto"
+    """Where colour refinement renders: "auto" (the first CUDA device if there is one, else
+    the CPU), "cpu", "cuda" or "cuda:N". The geometry stages (NumPy, Open3D, OpenCV) run on
+    the CPU and the lifted scene is returned on the CPU."""
 
 
 def resolve_config(config: LiftConfig | None, options: dict[str, Any]) -> LiftConfig:
@@ -122,4 +126,7 @@ def resolve_config(config: LiftConfig | None, options: dict[str, Any]) -> LiftCo
         raise ValueError(f"stride must be >= 1, got {cfg.stride}")
     if cfg.depth_scale <= 0:
         raise ValueError(f"depth_scale must be positive, got {cfg.depth_scale}")
+    from ..device import resolve_device
+
+    resolve_device(cfg.device)  # a bad or unavailable device fails before any work
     return cfg

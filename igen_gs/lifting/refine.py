@@ -30,7 +30,8 @@ def refine_scene(scene: Scene, background: Splats, objects: dict[str, Splats], r
     everything, _ = scene.compose()
     pix_all = np.concatenate([background.pix, *(objects[n].pix for n in names)])
     refined = rgb_to_sh_dc(refine_colours(everything, pix_all, rgb, scene.camera,
-                                          cfg.refine_iterations, cfg.refine_step, cfg.backend))
+                                          cfg.refine_iterations, cfg.refine_step, cfg.backend,
+                                          cfg.device))
     offsets = np.cumsum([0, len(background), *(len(objects[n]) for n in names)])
     scene.background.sh[:, 0] = refined[offsets[0]:offsets[1]]
     for i, name in enumerate(names):
@@ -38,24 +39,29 @@ def refine_scene(scene: Scene, background: Splats, objects: dict[str, Splats], r
 
 
 def refine_colours(field: GaussianField, pix: np.ndarray, target: np.ndarray, cam: Camera,
-                   iterations: int, step: float = 0.8, backend: str = "auto") -> torch.Tensor:
+                   iterations: int, step: float = 0.8, backend: str = "auto",
+                   device: str = "cpu") -> torch.Tensor:
     """Colours [N, 3] of ``field`` corrected against the photo ``target`` (uint8 [H, W, 3])
     seen by ``cam``: ``c <- c + step * (photo - render)`` at each Gaussian's own pixel
-    (``pix`` [N], flat index, -1 = none: left unchanged), ``iterations`` times.
+    (``pix`` [N], flat index, -1 = none: left unchanged), ``iterations`` times, rendered on
+    ``device`` (see :func:`igen_gs.device.resolve_device`); the result is on the CPU.
 
     The step is damped because neighbouring Gaussians, corrected at the same time, also cover
     each pixel: a full step overshoots.
     """
+    from ..device import resolve_device
     from ..render import rasterization
     from ..scene.camera import stack_cameras
 
+    dev = resolve_device(device)
     rgb = sh_dc_to_rgb(field.sh[:, 0]).clone()
     if iterations <= 0:
-        return rgb
-    viewmats, Ks, w, h = stack_cameras(cam)
-    own = torch.from_numpy(np.flatnonzero(pix >= 0))
-    idx = torch.from_numpy(pix[pix >= 0])
-    tgt = (torch.from_numpy(target.reshape(-1, 3)).float() / 255.0)[idx]
+        return rgb.cpu()
+    field, rgb = field.to(dev), rgb.to(dev)
+    viewmats, Ks, w, h = stack_cameras(cam, device=dev)
+    own = torch.from_numpy(np.flatnonzero(pix >= 0)).to(dev)
+    idx = torch.from_numpy(pix[pix >= 0]).to(dev)
+    tgt = (torch.from_numpy(target.reshape(-1, 3)).to(dev).float() / 255.0)[idx]
     for _ in range(iterations):
         with torch.no_grad():
             img, _, _ = rasterization(field.means, field.quats, field.scales, field.opacities,
@@ -63,4 +69,4 @@ def refine_colours(field: GaussianField, pix: np.ndarray, target: np.ndarray, ca
                                       return_meta=False)
         resid = tgt - img[0].reshape(-1, 3)[idx]
         rgb[own] = (rgb[own] + step * resid).clamp(-0.5, 1.5)
-    return rgb.clamp(0.0, 1.0)
+    return rgb.clamp(0.0, 1.0).cpu()
