@@ -46,7 +46,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--frames", type=int, default=60, help="frames of the episode")
     p.add_argument("--episodes", type=int, default=100, help="episodes generated on cuda")
     p.add_argument("--cpu-episodes", type=int, default=4, help="episodes generated on cpu")
-    p.add_argument("--workers", type=int, default=2, help="igen generate workers")
+    p.add_argument("--workers", type=int, default=max(1, min(8, (os.cpu_count() or 2) // 2)),
+                   help="igen generate workers (they share the GPU)")
     p.add_argument("--skip", nargs="*", default=[],
                    choices=["parity", "render", "episode", "generate"])
     p.add_argument("--out", type=Path, default=OUT, help="JSON output")

@@ -62,6 +62,10 @@ class AugmentConfig:
     """RGB-D folders: frame rate of the output."""
     previews: bool = True
     """Write previews of the output episodes."""
+    device: str = "auto"
+    """Where lifting's refinement and the new views render: "auto" (the first CUDA device
+    when there is one, else the CPU), "cpu", "cuda" or "cuda:N"; hole filling (OpenCV) runs
+    on the CPU."""
 
 
 def new_viewpoint(depth0: np.ndarray, rng: np.random.Generator, max_angle_deg: float,
@@ -102,17 +106,20 @@ def render_views(rgb: np.ndarray, depth: np.ndarray, K: np.ndarray, views: list[
     """Lift one frame and render it from each ``T_src_new``: [(uint8 image, hole fraction)]."""
     import torch
 
+    from .device import resolve_device
     from .lifting import lift
     from .scene.camera import Camera
 
     H, W = depth.shape
-    scene = lift(rgb, depth, K, stride=cfg.stride, refine_iterations=2)
+    scene = lift(rgb, depth, K, stride=cfg.stride, refine_iterations=2, device=cfg.device)
+    scene = scene.to(resolve_device(cfg.device))
     out = []
     for T in views:
         cam = Camera(torch.from_numpy(np.asarray(K, dtype=np.float64)), torch.from_numpy(T), W, H)
         r = scene.render(cam, labels=False)
-        img = (r["rgb"][0].clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
-        holes = r["alpha"][0].numpy() < 0.5
+        # To the CPU here: hole filling is OpenCV's.
+        img = (r["rgb"][0].clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()
+        holes = r["alpha"][0].cpu().numpy() < 0.5
         if cfg.fill_holes:
             img = fill_holes(img, holes)
         out.append((img, float(holes.mean())))

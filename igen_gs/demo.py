@@ -35,18 +35,27 @@ class DemoConfig:
     episode: EpisodeConfig = field(default_factory=lambda: EpisodeConfig(
         rig=RigConfig(width=320, height=240), variation=VariationConfig(enabled=False)))
     """Episode options (cameras, rendering, planning, actions)."""
+    device: str | None = None
+    """Where lifting and rendering run: "auto" (the first CUDA device when there is one, else
+    the CPU), "cpu", "cuda" or "cuda:N"; sets episode.render.device (None: keep it, "auto")."""
 
 
 def run_demo(cfg: DemoConfig, progress=None) -> dict:
     """Run the demo; ``progress(stage_name)`` is called before each stage. Returns a summary
     with the output paths and seconds per stage."""
     import shutil
+    from dataclasses import replace
 
+    from .device import resolve_device
     from .io import LeRobotWriter
     from .lifting import lift
     from .planning.actions import ACTION_NAMES, STATE_NAMES
     from .synthetic import make_tabletop_world
 
+    if cfg.device is not None:
+        resolve_device(cfg.device)  # a bad or unavailable device fails before any work
+        cfg = replace(cfg, episode=replace(cfg.episode, render=replace(cfg.episode.render,
+                                                                       device=cfg.device)))
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     times: dict[str, float] = {}
@@ -64,7 +73,8 @@ def run_demo(cfg: DemoConfig, progress=None) -> dict:
 
     t = stage("lift")
     scene = lift(obs["rgb"], obs["depth"], cam.K, masks=obs["masks"],
-                 T_world_cam=cam.T_world_cam, stride=cfg.stride)
+                 T_world_cam=cam.T_world_cam, stride=cfg.stride,
+                 device=cfg.episode.render.device)
     scene.save(out / "scene")
     times["lift"] = time.perf_counter() - t
 

@@ -301,3 +301,26 @@ def test_refine_on_cuda_matches_cpu(scene):
     assert b.device.type == "cpu"
     d = (a - b).abs()
     assert float(d.max()) <= 0.01 and float(d.mean()) <= 1e-3
+
+
+# ---------------------------------------------------------------------- the CLI
+@pytest.mark.parametrize("spec,msg", [("tpu", "device must be 'auto', 'cpu', 'cuda' or"),
+                                      ("cuda:0", "CUDA is not available")])
+def test_cli_bad_device_is_one_line(tmp_path, spec, msg):
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    if spec.startswith("cuda") and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    Image.new("RGB", (32, 24)).save(tmp_path / "photo.png")
+    np.save(tmp_path / "depth.npy", np.ones((24, 32), np.float32))
+    r = subprocess.run([sys.executable, "-c", "from igen_gs.cli.main import entrypoint; "
+                        "entrypoint()", "lift", str(tmp_path / "photo.png"), "--depth",
+                        str(tmp_path / "depth.npy"), "--out", str(tmp_path / "scene"),
+                        "--device", spec], capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("igen: error:") and msg in lines[0], r.stderr
+    assert not (tmp_path / "scene").exists()

@@ -52,3 +52,6 @@ class EvalConfig:
     """Number of frames in worst.png (lowest PSNR)."""
     progress: bool = False
     """Show a progress bar (on stderr, when it is a terminal)."""
+    device: str = "auto"
+    """Where LPIPS runs: "auto" (the first CUDA device when there is one, else the CPU),
+    "cpu", "cuda" or "cuda:N"."""

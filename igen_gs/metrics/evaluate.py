@@ -164,7 +164,10 @@ def _check_pair(a: Clip, b: Clip, cfg: EvalConfig) -> None:
 
 # ----------------------------------------------------------------------------- LPIPS
 def _lpips_model(cfg: EvalConfig):
-    """(model or None, description for the report)."""
+    """(model or None, description for the report); a bad ``cfg.device`` fails here."""
+    from ..device import resolve_device
+
+    device = resolve_device(cfg.device)
     if cfg.lpips == "off":
         return None, "off"
     from .perceptual import load_lpips, lpips_backbone_path
@@ -176,7 +179,12 @@ def _lpips_model(cfg: EvalConfig):
             log.info("LPIPS skipped: %s", e)
             return None, f"skipped: {e}"
     path = lpips_backbone_path(cfg.lpips_net, cfg.lpips_weights)
-    return load_lpips(cfg.lpips_net, cfg.lpips_weights), f"{cfg.lpips_net} ({path})"
+    model = load_lpips(cfg.lpips_net, cfg.lpips_weights)
+    if device.type != "cpu":  # the loaded model is cached (on the CPU): move a copy
+        import copy
+
+        model = copy.deepcopy(model).to(device)
+    return model, f"{cfg.lpips_net} ({path})"
 
 
 # ----------------------------------------------------------------------------- metrics

@@ -123,16 +123,22 @@ def _inputs(pred, target) -> tuple[Tensor, Tensor]:
     return (a.permute(2, 0, 1)[None].float(), b.permute(2, 0, 1)[None].float())
 
 
+def _on_model(model, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """The images on the device of ``model``'s weights (a model moved to CUDA runs there)."""
+    dev = next(model.parameters()).device
+    return x.to(dev), y.to(dev)
+
+
 def lpips_map(pred, target, net: str = "alex", weights=None, model=None) -> Tensor:
     """Spatial LPIPS map float32 [H, W] (the package's ``spatial=True`` output).
     ``model``: an ``lpips.LPIPS`` to use instead of :func:`load_lpips` (net, weights)."""
     m = model if model is not None else load_lpips(net, weights)
-    x, y = _inputs(pred, target)
+    x, y = _on_model(m, *_inputs(pred, target))
     was = m.spatial
     m.spatial = True
     try:
         with torch.no_grad():
-            return m(x, y, normalize=True)[0, 0]
+            return m(x, y, normalize=True)[0, 0].cpu()
     finally:
         m.spatial = was
 
@@ -148,7 +154,7 @@ def lpips(pred, target, net: str = "alex", mask=None, weights=None, model=None) 
             raise ValueError("the mask selects no pixels")
         return float(dmap[mk].mean())
     m = model if model is not None else load_lpips(net, weights)
-    x, y = _inputs(pred, target)
+    x, y = _on_model(m, *_inputs(pred, target))
     was = m.spatial
     m.spatial = False
     try:
