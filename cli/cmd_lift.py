@@ -123,7 +123,7 @@ class LiftCommand:
                                              else str(self.sam_checkpoint),
                                              model_type=self.sam_model_type)))
         preview = scene.render(shifted_view(scene, self.preview_shift_m), labels=False)
-        write_scene_dir(scene, preview["rgb"][0].clamp(0, 1).numpy(), self.out)
+        write_scene_dir(scene, preview["rgb"][0].clamp(0, 1).cpu().numpy(), self.out)
         info = scene.meta["lift"]
         n = info["num_gaussians"]
         depth = info["depth"].get("scale_source", info["depth"]["source"])

@@ -62,7 +62,7 @@ def plan_keypoint_task(scene: Scene, instruction: str | None, config: PlanConfig
             photo = _read_photo(cfg.vlm.photo, scene)
         if photo is None and scene.camera is not None and cfg.vlm.send_image:
             photo = (scene.render(scene.camera, labels=False)["rgb"][0].clamp(0, 1) * 255
-                     + 0.5).byte().numpy()
+                     + 0.5).byte().cpu().numpy()
         plan = keypoint_vlm_plan(instruction, scene.object_names, kp, cfg.vlm, photo,
                                  cfg.motion.max_speed)
     elif isinstance(stages, (str, Path)):

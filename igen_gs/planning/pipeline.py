@@ -161,7 +161,7 @@ def make_plan(scene: Scene, instruction: str, cfg: PlanConfig | None = None) -> 
         image = None
         if scene.camera is not None and cfg.vlm.send_image:
             image = (scene.render(scene.camera, labels=False)["rgb"][0].clamp(0, 1) * 255
-                     + 0.5).byte().numpy()
+                     + 0.5).byte().cpu().numpy()
         return vlm_plan(instruction, names, cfg.vlm, image)
     raise ValueError(f"planner must be 'rule' or 'vlm', got {cfg.planner!r}")
 

@@ -61,9 +61,9 @@ def render_file_to_png(input_path, out, *, width=640, height=480, fov_y_deg=60.0
     t0 = time.perf_counter()
     out_d = scene.render(cam, background_color=background, labels=False, backend=backend)
     ms = (time.perf_counter() - t0) * 1e3
-    write_rgb(out, out_d["rgb"][0].clamp(0, 1).numpy())
+    write_rgb(out, out_d["rgb"][0].clamp(0, 1).cpu().numpy())
     if depth_out is not None:
-        write_depth_png(depth_out, out_d["depth"][0].numpy())
+        write_depth_png(depth_out, out_d["depth"][0].cpu().numpy())
     return {"out": str(out), "width": width, "height": height,
             "num_gaussians": scene.num_gaussians(), "ms": ms,
             "backend": out_d["meta"]["backend"]}
