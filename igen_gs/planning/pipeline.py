@@ -186,13 +186,7 @@ def plan_task(scene: Scene, instruction: str | None = None, config: PlanConfig |
         if instruction is None:
             raise ValueError("give an instruction or a plan")
         plan = make_plan(scene, instruction, cfg)
-    if cfg.robot_base is not None or cfg.base_pixel is not None or not cfg.check_reachability:
-        bases = [robot_base_pose(scene, cfg)]
-        placement = ("given" if cfg.robot_base is not None else
-                     "pixel" if cfg.base_pixel is not None else "front")
-    else:
-        bases = _automatic_bases(scene, plan, cfg)
-        placement = "automatic"
+    bases, placement = candidate_bases(scene, plan, cfg)
     first_error: UnreachableError | None = None
     for T_world_base in bases:
         reach = pose_reachable(T_world_base, cfg.seed) if cfg.check_reachability else None
@@ -284,6 +278,18 @@ def check_arm_collisions(scene: Scene, traj: Trajectory, margin: float = 0.005) 
 
 OCCLUSION_EVERY = 10
 """The photo occlusion of a planned trajectory is averaged over every 10th frame."""
+
+
+def candidate_bases(scene: Scene, plan: Plan, cfg: PlanConfig
+                    ) -> tuple[list[np.ndarray], str]:
+    """The robot bases to try for ``plan``, best first, and how they were placed: the given
+    ``robot_base`` ("given"), the base at ``base_pixel`` ("pixel"), the fixed front base when
+    reachability is not checked ("front"), else the automatic candidates ("automatic")."""
+    if cfg.robot_base is not None or cfg.base_pixel is not None or not cfg.check_reachability:
+        placement = ("given" if cfg.robot_base is not None else
+                     "pixel" if cfg.base_pixel is not None else "front")
+        return [robot_base_pose(scene, cfg)], placement
+    return _automatic_bases(scene, plan, cfg), "automatic"
 
 
 def _automatic_bases(scene: Scene, plan: Plan, cfg: PlanConfig) -> list[np.ndarray]:

@@ -292,21 +292,14 @@ def compile_stages(scene: Scene, plan: StagePlan, keypoints, config: PlanConfig 
     from .kinematics import joint_trajectory, pose_reachable
     from .pipeline import (
         OCCLUSION_EVERY,
-        _automatic_bases,
+        candidate_bases,
         check_arm_collisions,
         photo_occlusion,
-        robot_base_pose,
     )
 
     cfg = config or PlanConfig()
     pseudo = Plan(plan.instruction, _stage_steps(plan, keypoints))
-    if cfg.robot_base is not None or cfg.base_pixel is not None or not cfg.check_reachability:
-        bases = [robot_base_pose(scene, cfg)]
-        placement = ("given" if cfg.robot_base is not None else
-                     "pixel" if cfg.base_pixel is not None else "front")
-    else:
-        bases = _automatic_bases(scene, pseudo, cfg)
-        placement = "automatic"
+    bases, placement = candidate_bases(scene, pseudo, cfg)
     objects = [n for n in scene.object_names if n in {s.object for s in pseudo.steps}]
     first_error: UnreachableError | None = None
     for T_world_base in bases:
