@@ -14,14 +14,11 @@ model). The reply is data: it is parsed as JSON and validated, never executed.
 from __future__ import annotations
 
 import json
-import logging
 
 import numpy as np
 
 from .stages import STAGES_JSON_SCHEMA, StagePlan, parse_stages
 from .vlm_config import VLMConfig
-
-log = logging.getLogger(__name__)
 
 SYSTEM_PROMPT = (
     "You plan tabletop manipulation for a robot arm with a parallel-jaw gripper. The photo "
@@ -71,39 +68,13 @@ def keypoint_vlm_plan(instruction: str, names: list[str], keypoints,
                       max_speed: float = 0.25) -> StagePlan:
     """Ask the VLM (``cfg.backend``) for stages; invalid replies are sent back with the
     validator's message, up to ``cfg.max_attempts`` requests; then a one-line ValueError."""
-    from .vlm import _local_chat, _openai_chat, _TransientError
+    from .vlm import ask_validated
 
     cfg = cfg or VLMConfig()
-    if cfg.backend == "openai":
-        chat, where, label = _openai_chat(cfg)
-    elif cfg.backend == "transformers":
-        chat, where, label = _local_chat(cfg)
-    else:
-        raise ValueError(f"VLM backend must be 'openai' or 'transformers', got {cfg.backend!r}")
     messages = build_messages(instruction, names, keypoints,
                               image if cfg.send_image else None, max_speed)
-    last_error = "no request was made"
-    attempts = max(1, cfg.max_attempts)
-    for _ in range(attempts):
-        try:
-            content, finish = chat(messages)
-        except _TransientError as e:
-            last_error = str(e)
-            log.info("%s: %s; retrying", where, e)
-            continue
-        try:
-            plan = parse_stages(content, keypoints)
-            plan.instruction = instruction
-            plan.planner = f"keypoint-{label}"
-            return plan
-        except ValueError as e:
-            problem = str(e)
-            if finish == "length":
-                problem = f"the reply was cut off at the token limit ({problem})"
-            last_error = problem
-            messages.append({"role": "assistant", "content": content or ""})
-            messages.append({"role": "user", "content": f"That reply was invalid: {problem}. "
-                                                        "Reply again with only the corrected "
-                                                        "JSON."})
-    raise ValueError(f"the {where} gave no valid stages in {attempts} attempts; last problem: "
-                     f"{last_error}")
+    plan, label = ask_validated(cfg, messages, lambda reply: parse_stages(reply, keypoints),
+                                "stages")
+    plan.instruction = instruction
+    plan.planner = f"keypoint-{label}"
+    return plan

@@ -258,18 +258,18 @@ def _local_chat(cfg: VLMConfig):
     return chat, f"local VLM {model!r}", f"vlm:{model}"
 
 
-def vlm_plan(instruction: str, names: list[str], cfg: VLMConfig | None = None,
-             image: np.ndarray | None = None) -> Plan:
-    """Ask the VLM (``cfg.backend``) for a plan; invalid replies are sent back with what is
-    wrong and asked again, up to ``cfg.max_attempts`` requests."""
-    cfg = cfg or VLMConfig()
+def ask_validated(cfg: VLMConfig, messages: list[dict], parse, what: str):
+    """Send ``messages`` to the VLM (``cfg.backend``) and return ``(parse(reply), label)``.
+    Transient failures are retried; a reply that ``parse`` rejects (ValueError) is sent back
+    with the validator's message and asked again, up to ``cfg.max_attempts`` requests; then a
+    one-line ValueError naming the endpoint and ``what`` was asked for. ``messages`` grows
+    with the exchange."""
     if cfg.backend == "openai":
         chat, where, label = _openai_chat(cfg)
     elif cfg.backend == "transformers":
         chat, where, label = _local_chat(cfg)
     else:
         raise ValueError(f"VLM backend must be 'openai' or 'transformers', got {cfg.backend!r}")
-    messages = build_messages(instruction, names, image if cfg.send_image else None)
     last_error = "no request was made"
     attempts = max(1, cfg.max_attempts)
     for _ in range(attempts):
@@ -280,7 +280,7 @@ def vlm_plan(instruction: str, names: list[str], cfg: VLMConfig | None = None,
             log.info("%s: %s; retrying", where, e)
             continue
         try:
-            return Plan(instruction, parse_reply(content, names), label)
+            return parse(content), label
         except ValueError as e:
             problem = str(e)
             if finish == "length":
@@ -290,5 +290,15 @@ def vlm_plan(instruction: str, names: list[str], cfg: VLMConfig | None = None,
             messages.append({"role": "user", "content": f"That reply was invalid: {problem}. "
                                                         "Reply again with only the corrected "
                                                         "JSON."})
-    raise ValueError(f"the {where} gave no valid plan in {attempts} attempts; last problem: "
+    raise ValueError(f"the {where} gave no valid {what} in {attempts} attempts; last problem: "
                      f"{last_error}")
+
+
+def vlm_plan(instruction: str, names: list[str], cfg: VLMConfig | None = None,
+             image: np.ndarray | None = None) -> Plan:
+    """Ask the VLM (``cfg.backend``) for a plan; invalid replies are sent back with what is
+    wrong and asked again, up to ``cfg.max_attempts`` requests."""
+    cfg = cfg or VLMConfig()
+    messages = build_messages(instruction, names, image if cfg.send_image else None)
+    steps, label = ask_validated(cfg, messages, lambda reply: parse_reply(reply, names), "plan")
+    return Plan(instruction, steps, label)
