@@ -297,3 +297,31 @@ def test_arm_labels_wrist_camera_and_fallback(scene, caplog):
     ep3, _ = _arm_frames(scene, T_world_base, rig=rig,
                          robot=RobotConfig(mode="none"))
     assert ep3.robot_mode == "none" and "gripper" not in ep3.label_names
+
+
+def test_arm_takes_a_fitted_appearance_file(scene, tmp_path):
+    """``RenderConfig.robot.appearance``: the arm's colours and light come from the file (here
+    pure green, ambient light only); a file of another robot or spacing is refused."""
+    from igen_gs.robot import RobotConfig
+    from igen_gs.robot.appearance import Lighting, RobotAppearance
+    from igen_gs.robot.gaussians import robot_gaussians
+    from igen_gs.robot.model import load_robot
+
+    g = robot_gaussians(load_robot())
+    green = np.tile(np.array([[0.0, 1.0, 0.0]], np.float32), (len(g), 1))
+    app = RobotAppearance(green, np.zeros(len(g), bool),
+                          Lighting(0.8, np.array([[0.0, 0.0, 1.0]]), np.array([0.0])),
+                          g.model.fingerprint(), g.spacing)
+    path = app.save(tmp_path / "robot_appearance.npz")
+    Tb = _base_putting_link_at(scene.poses["red block"][:3, 3].numpy() + [0, 0, 0.3])
+    ep, _ = _arm_frames(scene, Tb, robot=RobotConfig(appearance=str(path)))
+    lab = ep.labels["photo"][0]
+    rgb = ep.rgb["photo"][0].astype(float) / 255
+    robot = lab == ep.label_names.index("robot")
+    assert robot.sum() > 200
+    med = np.median(rgb[robot], axis=0)
+    assert abs(med[1] - 0.8) < 0.02 and med[0] < 0.02 and med[2] < 0.02, med
+    RobotAppearance(green, np.zeros(len(g), bool), app.lighting, app.fingerprint,
+                    0.005).save(path)
+    with pytest.raises(ValueError, match="another robot or spacing"):
+        _arm_frames(scene, Tb, robot=RobotConfig(appearance=str(path)))

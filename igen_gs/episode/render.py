@@ -138,7 +138,14 @@ class EpisodeRenderer:
             from ..robot.model import robot_from_config
 
             self.robot = robot_from_config(self.cfg.robot)
-            self.robot_g = robot_gaussians(self.robot, self.cfg.robot.spacing).to(dev)
+            self.robot_g = robot_gaussians(self.robot, self.cfg.robot.spacing)
+            if self.cfg.robot.appearance:
+                from ..robot.appearance import RobotAppearance
+
+                app = RobotAppearance.load(self.cfg.robot.appearance)
+                app.check(self.robot_g)
+                self.robot_g = self.robot_g.with_albedo(app.albedo, app.lighting)
+            self.robot_g = self.robot_g.to(dev)
             self.q = _check_joints(joint_positions, self.robot)
             Tb = np.asarray(np.eye(4) if T_world_base is None else T_world_base, np.float64)
             if Tb.shape != (4, 4) or not np.isfinite(Tb).all():

@@ -33,3 +33,7 @@ class RobotConfig:
     """URDF only: the TCP's position in the hand link's frame (metres)."""
     spacing: float = 0.004
     """Distance between surface samples (Gaussians) on the link meshes, metres."""
+    appearance: str | None = None
+    """An ``.npz`` of the robot's colours fitted to a photo that shows it
+    (:func:`igen_gs.robot.appearance.fit_appearance`, same robot and spacing); None: the
+    meshes' material colours."""

@@ -231,6 +231,7 @@ class RobotGaussians:
         self.opacities = torch.full((n,), OPACITY)
         grip = [name in model.gripper_links for name in self.links]
         self.is_gripper = torch.tensor(grip, dtype=torch.bool)[self.link_index]
+        self.lighting = None
         per_link = torch.bincount(self.link_index, minlength=len(self.links)).tolist()
         self.counts = dict(zip(self.links, per_link))
 
@@ -250,6 +251,20 @@ class RobotGaussians:
         for name in ("points", "normals", "albedo", "link_index", "quats", "scales",
                      "opacities", "is_gripper"):
             setattr(out, name, getattr(self, name).to(device))
+        return out
+
+    def with_albedo(self, albedo, lighting=None) -> RobotGaussians:
+        """These Gaussians with another albedo [N, 3] in [0, 1] and, when given, fitted world
+        lights (:class:`igen_gs.robot.appearance.Lighting`) instead of the fixed
+        hemispherical shading -- both from :func:`igen_gs.robot.appearance.fit_appearance`;
+        the rest is shared."""
+        a = torch.as_tensor(np.asarray(albedo), dtype=torch.float32)
+        if a.shape != self.albedo.shape:
+            raise ValueError(f"albedo must have shape {tuple(self.albedo.shape)}, got "
+                             f"{tuple(a.shape)}")
+        out = copy.copy(self)
+        out.albedo = a.clamp(0, 1).to(self.device)
+        out.lighting = lighting
         return out
 
     def link_transforms(self, T_world_base, q, opening: float) -> Tensor:
@@ -274,8 +289,12 @@ class RobotGaussians:
         normals = torch.einsum("nij,nj->ni", R, self.normals)
         qR = frames.rotmat_to_quat(T[:, :3, :3].double()).float()[self.link_index]
         quats = frames.quat_multiply(qR, self.quats)
-        up_t = torch.as_tensor(up, dtype=torch.float32, device=self.device)
-        rgb = (self.albedo * shade(normals, up_t / up_t.norm())[:, None]).clamp(0, 1)
+        if self.lighting is not None:
+            s = self.lighting.shade(normals)
+        else:
+            up_t = torch.as_tensor(up, dtype=torch.float32, device=self.device)
+            s = shade(normals, up_t / up_t.norm())
+        rgb = (self.albedo * s[:, None]).clamp(0, 1)
         return means, quats, rgb
 
     def field(self, T_world_base, q, opening: float, up=(0.0, 0.0, 1.0)) -> GaussianField:

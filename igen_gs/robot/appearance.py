@@ -1,0 +1,284 @@
+"""The robot's appearance taken from a photo that shows it.
+
+The link meshes' materials give each Gaussian an albedo and the episode shades it with a fixed
+hemispherical light (:mod:`igen_gs.robot.gaussians`), but a real robot -- or a simulator's --
+rarely has exactly those colours or that light. When the photo being lifted shows the robot at
+known joint angles, :func:`fit_appearance` fits, to the robot Gaussians the photo sees,
+
+* a light fixed in the world (:class:`Lighting`): an ambient term plus ``num_lights``
+  directional lights, ``shade(n) = ambient + sum_i w_i max(0, n . d_i)``, one light starting
+  from above and one from the photo's camera;
+* an albedo per mesh material (the materials of the link meshes, shared across links),
+
+so that ``albedo * shade(normal)`` reproduces the photo at the photo's pose, and when the links
+turn in an episode their colour is relit by the same light. Each seen Gaussian then keeps the
+detail of the photo (its albedo is the photo's colour divided by the fitted shade), each unseen
+one takes its material's fitted albedo (the mesh's, scaled by the median gain of all seen, when
+no Gaussian of its material is seen). The lights are view-independent: no highlights.
+
+A Gaussian counts as seen when, at the photo's pose, its centre projects inside the image, on
+the robot's mask shrunk by ``erode_px`` pixels (colours at the silhouette mix with what lies
+behind), with its normal facing the camera, and -- when the photo has depth -- within
+``depth_tol_m`` of the photo's depth there.
+
+Conventions: images top row first, pixel (i, j) covering [i, i + 1) x [j, j + 1) under ``K``
+as in the renderer (its centre at i + 0.5), ``T_world_cam`` camera-to-world with OpenCV axes
+(x right, y down, z forward), metres; light directions in the world frame, pointing from the
+surface towards the light.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .gaussians import RobotGaussians
+
+FORMAT = "igen-gs robot appearance v2"
+
+
+@dataclass
+class Lighting:
+    """View-independent world lights: ``shade(n) = ambient + sum_i weights[i] max(0, n .
+    directions[i])`` for unit normals ``n`` in the world frame."""
+
+    ambient: float
+    directions: np.ndarray
+    """[L, 3] unit vectors from the surface towards each light (world frame)."""
+    weights: np.ndarray
+    """[L] each light's strength."""
+
+    def shade(self, normals):
+        """Shade factor [...] of unit world normals [..., 3] (NumPy or torch, same kind)."""
+        if isinstance(normals, torch.Tensor):
+            d = torch.as_tensor(self.directions, dtype=normals.dtype, device=normals.device)
+            w = torch.as_tensor(self.weights, dtype=normals.dtype, device=normals.device)
+            return self.ambient + ((normals @ d.T).clamp(min=0) * w).sum(-1)
+        n = np.asarray(normals)
+        return self.ambient + (np.clip(n @ self.directions.T, 0, None) * self.weights).sum(-1)
+
+
+@dataclass
+class RobotAppearance:
+    """Per-Gaussian albedo of one robot's Gaussians, fitted to a photo.
+
+    Attributes:
+        albedo: [N, 3] float32 in [0, 1], the layout of :class:`RobotGaussians`.
+        seen: [N] bool, the Gaussians whose colour came from the photo itself.
+        lighting: the fitted world lights.
+        fingerprint: the robot model's fingerprint (:meth:`RobotModel.fingerprint`).
+        spacing: the Gaussians' sample spacing, metres.
+    """
+
+    albedo: np.ndarray
+    seen: np.ndarray
+    lighting: Lighting
+    fingerprint: str
+    spacing: float
+
+    def check(self, gaussians: RobotGaussians) -> None:
+        """Raise ValueError unless this appearance belongs to ``gaussians``."""
+        if (self.fingerprint != gaussians.model.fingerprint() or
+                abs(self.spacing - gaussians.spacing) > 1e-12 or
+                len(self.albedo) != len(gaussians)):
+            raise ValueError(
+                f"the robot appearance was fitted to another robot or spacing "
+                f"({len(self.albedo)} Gaussians at {self.spacing} m; the robot drawn has "
+                f"{len(gaussians)} at {gaussians.spacing} m)")
+
+    def save(self, path) -> Path:
+        """Write an ``.npz`` atomically; returns the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, format=np.array(FORMAT), albedo=self.albedo.astype(np.float32),
+                         seen=self.seen, ambient=np.array(self.lighting.ambient),
+                         light_directions=self.lighting.directions,
+                         light_weights=self.lighting.weights,
+                         fingerprint=np.array(self.fingerprint),
+                         spacing=np.array(self.spacing))
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path) -> RobotAppearance:
+        """Read what :meth:`save` wrote (one-line ValueError when missing or not one)."""
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"robot appearance file not found: {path}")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if str(z["format"]) != FORMAT:
+                    raise KeyError("format")
+                albedo, seen = z["albedo"], z["seen"]
+                lighting = Lighting(float(z["ambient"]), z["light_directions"].astype(np.float64),
+                                    z["light_weights"].astype(np.float64))
+                fp, spacing = str(z["fingerprint"]), float(z["spacing"])
+        except Exception as e:  # noqa: BLE001 - any unreadable file gets the same message
+            raise ValueError(f"{path} is not a robot appearance file ({type(e).__name__})"
+                             ) from None
+        L = lighting.directions
+        if albedo.ndim != 2 or albedo.shape[1] != 3 or seen.shape != (len(albedo),) or \
+                not np.isfinite(albedo).all() or L.ndim != 2 or L.shape[1] != 3 or \
+                lighting.weights.shape != (len(L),) or not np.isfinite(L).all():
+            raise ValueError(f"{path}: malformed robot appearance")
+        return cls(albedo.astype(np.float32), seen.astype(bool), lighting, fp, spacing)
+
+
+def _erode(mask: np.ndarray, px: int) -> np.ndarray:
+    out = mask.copy()
+    for _ in range(px):
+        m = out.copy()
+        m[1:] &= out[:-1]
+        m[:-1] &= out[1:]
+        m[:, 1:] &= out[:, :-1]
+        m[:, :-1] &= out[:, 1:]
+        out = m
+    return out
+
+
+def _bilinear(img: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """img [H, W, C] sampled at (u, v) in pixel-index units (pixel i's centre at u = i),
+    clamped to the image."""
+    H, W = img.shape[:2]
+    u = np.clip(u, 0, W - 1)
+    v = np.clip(v, 0, H - 1)
+    u0 = np.clip(np.floor(u).astype(int), 0, W - 2) if W > 1 else np.zeros(len(u), int)
+    v0 = np.clip(np.floor(v).astype(int), 0, H - 2) if H > 1 else np.zeros(len(v), int)
+    fu = (u - u0)[:, None] if W > 1 else 0.0
+    fv = (v - v0)[:, None] if H > 1 else 0.0
+    u1 = np.minimum(u0 + 1, W - 1)
+    v1 = np.minimum(v0 + 1, H - 1)
+    return ((1 - fv) * ((1 - fu) * img[v0, u0] + fu * img[v0, u1])
+            + fv * ((1 - fu) * img[v1, u0] + fu * img[v1, u1]))
+
+
+def _material_groups(albedo: np.ndarray) -> np.ndarray:
+    """[N] integer id of each Gaussian's mesh material (its albedo, to 1/255)."""
+    keys = np.round(albedo * 255).astype(np.int64)
+    _, inv = np.unique(keys, axis=0, return_inverse=True)
+    return inv.reshape(-1)
+
+
+def _fit_lighting(c: np.ndarray, n: np.ndarray, mat: np.ndarray, n_mat: int,
+                  init_dirs: np.ndarray, steps: int, seed: int = 0
+                  ) -> tuple[Lighting, np.ndarray, np.ndarray]:
+    """Fit ``albedo[mat] * shade(n) ~= c`` (L1) over seen samples: c [M, 3], n [M, 3] unit,
+    mat [M] in [0, n_mat). Returns the lighting, the materials' albedo [n_mat, 3] and which
+    materials had samples [n_mat]."""
+    g = torch.Generator().manual_seed(seed)
+    ct = torch.from_numpy(c).float()
+    nt = torch.from_numpy(n).float()
+    mt = torch.from_numpy(mat).long()
+    has = torch.bincount(mt, minlength=n_mat) > 0
+    init = torch.full((n_mat, 3), 0.5)
+    for m in torch.nonzero(has).flatten().tolist():
+        init[m] = ct[mt == m].median(0).values.clamp(0.02, 0.98)
+    alb = torch.logit(init).requires_grad_()
+    dirs = (torch.from_numpy(init_dirs).float()
+            + 1e-3 * torch.randn(init_dirs.shape, generator=g)).requires_grad_()
+    w = torch.full((len(init_dirs),), -0.5).requires_grad_()  # softplus -> ~0.47
+    amb = torch.tensor(-1.0).requires_grad_()  # softplus -> ~0.31
+    opt = torch.optim.Adam([alb, dirs, w, amb], lr=0.05)
+    for _ in range(steps):
+        d = dirs / dirs.norm(dim=1, keepdim=True)
+        s = torch.nn.functional.softplus(amb) + (
+            (nt @ d.T).clamp(min=0) * torch.nn.functional.softplus(w)).sum(-1)
+        pred = torch.sigmoid(alb)[mt] * s[:, None]
+        loss = (pred - ct).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        d = (dirs / dirs.norm(dim=1, keepdim=True)).double().numpy()
+        light = Lighting(float(torch.nn.functional.softplus(amb)), d,
+                         torch.nn.functional.softplus(w).double().numpy())
+        return light, torch.sigmoid(alb).double().numpy(), has.numpy()
+
+
+def fit_appearance(gaussians: RobotGaussians, rgb, K, T_world_cam, T_world_base, q,
+                   opening: float, robot_mask, depth=None, up=(0.0, 0.0, 1.0),
+                   erode_px: int = 1, depth_tol_m: float = 0.01, num_lights: int = 2,
+                   steps: int = 300, min_shade: float = 0.2) -> RobotAppearance:
+    """Fit the robot's lights and albedo to a photo of the robot (see the module docstring).
+
+    Args:
+        gaussians: the robot's Gaussians (layout of the result).
+        rgb: [H, W, 3] the photo, uint8 or float in [0, 1].
+        K: [3, 3] intrinsics; T_world_cam: [4, 4] camera-to-world (OpenCV axes).
+        T_world_base: [4, 4] the robot's root link; q: [dof] joint angles (radians);
+            opening: gripper opening (metres), all at the photo's instant.
+        robot_mask: [H, W] bool, the robot's pixels in the photo.
+        depth: [H, W] metric depth (metres, 0 or NaN where unknown) or None.
+        up: the world's up direction (where the first light starts).
+        erode_px: pixels the mask is shrunk by before sampling.
+        depth_tol_m: largest |photo depth - Gaussian depth| of a seen Gaussian.
+        num_lights: directional lights fitted (1: from above; 2: also from the camera).
+        steps: optimisation steps of the fit (Adam, deterministic on the CPU).
+        min_shade: a seen Gaussian's albedo is photo / shade, the shade clamped to this.
+    """
+    img = np.asarray(rgb)
+    img = img.astype(np.float32) / 255 if img.dtype == np.uint8 else img.astype(np.float32)
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"rgb must have shape [H, W, 3], got {tuple(img.shape)}")
+    H, W = img.shape[:2]
+    mask = np.asarray(robot_mask, dtype=bool)
+    if mask.shape != (H, W):
+        raise ValueError(f"robot_mask must have shape {(H, W)}, got {mask.shape}")
+    if not 1 <= num_lights <= 2:
+        raise ValueError(f"num_lights must be 1 or 2, got {num_lights}")
+    K = np.asarray(K, np.float64)
+    Tc = np.asarray(T_world_cam, np.float64)
+    with torch.no_grad():
+        T_links = gaussians.link_transforms(T_world_base, q, opening).float()
+        idx = gaussians.link_index.cpu()
+        R, t = T_links[:, :3, :3][idx], T_links[:, :3, 3][idx]
+        means = (torch.einsum("nij,nj->ni", R, gaussians.points.cpu()) + t).double().numpy()
+        normals = torch.einsum("nij,nj->ni", R, gaussians.normals.cpu()).double().numpy()
+    normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
+    p = (means - Tc[:3, 3]) @ Tc[:3, :3]  # camera frame
+    z = p[:, 2]
+    ok = z > 1e-6
+    zs = np.where(ok, z, 1.0)
+    u = K[0, 0] * p[:, 0] / zs + K[0, 1] * p[:, 1] / zs + K[0, 2] - 0.5
+    v = K[1, 1] * p[:, 1] / zs + K[1, 2] - 0.5  # pixel-index units: pixel i's centre at i
+    ok &= (u >= 0) & (u <= W - 1) & (v >= 0) & (v <= H - 1)
+    ok &= np.einsum("ni,ni->n", normals, Tc[:3, 3] - means) > 0
+    ui = np.clip(np.round(u).astype(int), 0, W - 1)
+    vi = np.clip(np.round(v).astype(int), 0, H - 1)
+    ok &= _erode(mask, erode_px)[vi, ui]
+    if depth is not None:
+        d = np.asarray(depth, np.float64)
+        if d.shape != (H, W):
+            raise ValueError(f"depth must have shape {(H, W)}, got {d.shape}")
+        dd = d[vi, ui]
+        ok &= np.isfinite(dd) & (dd > 0) & (np.abs(dd - z) <= depth_tol_m)
+    if ok.sum() < 20:
+        raise ValueError(f"the photo shows too little of the robot to take its colours "
+                         f"({int(ok.sum())} surface samples seen; is the pose or mask right?)")
+    mesh = gaussians.albedo.cpu().numpy().astype(np.float64)
+    mat = _material_groups(mesh)
+    up = np.asarray(up, np.float64)
+    to_cam = Tc[:3, 3] - means[ok].mean(0)
+    init = np.stack([up / np.linalg.norm(up), to_cam / np.linalg.norm(to_cam)])[:num_lights]
+    c = _bilinear(img, u[ok], v[ok])
+    light, mat_albedo, has = _fit_lighting(c, normals[ok], mat[ok], int(mat.max()) + 1, init,
+                                           steps)
+    albedo = mat_albedo[mat]
+    missing = ~has[mat]
+    if missing.any():  # materials never seen: mesh colour times the median gain of the seen
+        gain = np.median(albedo[ok] / np.maximum(mesh[ok], 1e-3), axis=0)
+        albedo[missing] = mesh[missing] * gain
+    albedo[ok] = c / np.maximum(light.shade(normals[ok]), min_shade)[:, None]
+    return RobotAppearance(np.clip(albedo, 0, 1).astype(np.float32), ok, light,
+                           gaussians.model.fingerprint(), float(gaussians.spacing))

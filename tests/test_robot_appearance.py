@@ -1,0 +1,115 @@
+"""The robot's colours and light fitted to a photo that shows it
+(:mod:`igen_gs.robot.appearance`), against ground truth: the synthetic world's ray-cast Panda,
+its robot pixels tinted (a robot whose paint differs from the meshes' materials), photographed
+at one pose and judged at another."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from igen_gs.render import rasterization
+from igen_gs.robot.appearance import RobotAppearance, fit_appearance
+from igen_gs.robot.gaussians import robot_gaussians
+from igen_gs.robot.model import load_robot
+from igen_gs.synthetic import RobotPose, make_tabletop_world
+from igen_gs.synthetic.raycast import raycast
+
+Q_PHOTO = np.array([-0.1211, 0.2303, 0.0306, -2.2792, -0.0118, 2.5101, 2.2654])
+Q_OTHER = Q_PHOTO + np.array([0.35, -0.15, 0.0, 0.3, 0.0, -0.2, 0.9])
+TINT = np.array([0.95, 0.75, 0.55])  # the "real" robot's paint relative to the meshes
+W, H, SS = 160, 120, 3
+
+
+def _base() -> np.ndarray:
+    T = np.eye(4)
+    T[:3, :3] = [[0, -1, 0], [1, 0, 0], [0, 0, 1]]
+    T[:3, 3] = [0.0, -0.5, 0.0]
+    return T
+
+
+def _photo(world, cam, q):
+    """Ray-cast robot (supersampled, box filtered) tinted: rgb float [H, W, 3], coverage."""
+    big = raycast(cam.resized(W * SS, H * SS),
+                  world.robot_surfaces(RobotPose(q, 0.05, _base())))
+    cover = (big["label"] >= 0).reshape(H, SS, W, SS).mean((1, 3))
+    rgb = big["rgb"].astype(np.float64).reshape(H, SS, W, SS, 3).mean((1, 3)) / 255
+    depth = np.where(big["label"] >= 0, big["depth"], 0).reshape(H, SS, W, SS).max((1, 3))
+    return rgb * TINT, cover, depth
+
+
+def _render(g, cam, q) -> np.ndarray:
+    means, quats, rgb = g.posed(_base(), q, 0.05)
+    img, _, _ = rasterization(means, quats, g.scales, g.opacities, rgb,
+                              torch.linalg.inv(cam.T_world_cam)[None].float(),
+                              cam.K[None].float(), W, H, return_meta=False)
+    return img[0].clamp(0, 1).numpy()
+
+
+def _psnr(a, b, m) -> float:
+    return float(-10 * np.log10(((a[m] - b[m]) ** 2).mean()))
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    world = make_tabletop_world(0)
+    cam = world.default_camera(W, H)
+    rgb, cover, depth = _photo(world, cam, Q_PHOTO)
+    g = robot_gaussians(load_robot())
+    app = fit_appearance(g, rgb, cam.K.numpy(), cam.T_world_cam.numpy(), _base(), Q_PHOTO,
+                         0.05, cover >= 0.5, depth=depth)
+    return world, cam, g, app
+
+
+def test_colours_fitted_to_one_photo_carry_to_another_pose(fitted):
+    """At a pose the photo did not show, the fitted robot is closer to the tinted ground truth
+    than the meshes' own colours, on the robot's pixels: measured 30.7 dB against 12.4 dB
+    (160 x 120; 5,180 Gaussians seen)."""
+    world, cam, g, app = fitted
+    truth, cover, _ = _photo(world, cam, Q_OTHER)
+    sil = cover >= 0.99
+    plain = _psnr(_render(g, cam, Q_OTHER), truth, sil)
+    fit = _psnr(_render(g.with_albedo(app.albedo, app.lighting), cam, Q_OTHER), truth, sil)
+    assert sil.sum() > 2000
+    assert app.seen.sum() > 2000
+    assert fit >= 22.0 and fit >= plain + 5.0, (fit, plain)
+
+
+def test_unseen_surfaces_take_their_materials_fitted_colour(fitted):
+    """Gaussians the photo did not see are tinted like the seen ones of their material."""
+    _, _, g, app = fitted
+    mesh = g.albedo.numpy()
+    bright = (~app.seen) & (mesh.min(1) > 0.5)
+    ratio = np.median(app.albedo[bright] / mesh[bright], axis=0)
+    assert bright.sum() > 1000
+    # the ray caster's hemispherical shade is not the fitted lights', so the gain is only
+    # close to the tint: its hue, within 0.1 per channel after normalising
+    r = ratio / ratio.max()
+    assert np.abs(r - TINT / TINT.max()).max() < 0.1, ratio
+
+
+def test_appearance_round_trips_and_refuses_another_robot(fitted, tmp_path):
+    _, _, g, app = fitted
+    p = app.save(tmp_path / "a.npz")
+    back = RobotAppearance.load(p)
+    assert np.array_equal(back.albedo, app.albedo) and np.array_equal(back.seen, app.seen)
+    assert back.lighting.ambient == app.lighting.ambient
+    assert np.array_equal(back.lighting.directions, app.lighting.directions)
+    back.check(g)
+    other = RobotAppearance(app.albedo[:-1], app.seen[:-1], app.lighting, app.fingerprint,
+                            app.spacing)
+    with pytest.raises(ValueError, match="another robot or spacing"):
+        other.check(g)
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a robot appearance file"):
+        RobotAppearance.load(tmp_path / "bad.npz")
+    with pytest.raises(ValueError, match="not found"):
+        RobotAppearance.load(tmp_path / "missing.npz")
+
+
+def test_a_photo_without_the_robot_is_refused(fitted):
+    _, cam, g, _ = fitted
+    with pytest.raises(ValueError, match="too little of the robot"):
+        fit_appearance(g, np.zeros((H, W, 3)), cam.K.numpy(), cam.T_world_cam.numpy(),
+                       _base(), Q_PHOTO, 0.05, np.zeros((H, W), bool))
