@@ -149,6 +149,17 @@ class GeneratedConfig:
     24.1 dB (the splats of a finer lift alias when drawn smaller)."""
     erase_robot: bool = True
     """Erase the robot from the photo before lifting (it is drawn per frame instead)."""
+    robot_appearance: bool = True
+    """Colour and light the drawn robot from the photo
+    (:func:`igen_gs.robot.appearance.fit_appearance` at the photo's joint angles) instead of
+    its meshes' material colours; written beside the dataset as
+    ``<dataset>_robot_appearance.npz``. Measured on Lift (2 episodes, 16 frames): the
+    robot's pixels 12.1 -> 15.8 dB against the simulator's renders, whole frames 19.3 ->
+    20.8 dB."""
+    appearance_size: int = 256
+    """Resolution (square) of the photo the robot's appearance is taken from: the same photo
+    (same reset and camera) at a camera's usual resolution rather than the policy's; at 84 the
+    robot's pixels reach 14.8 dB instead of 15.8."""
     variation_seed: int = 0
     """Seed of the object poses of the variations."""
     prefix_max_speed: float = 0.25
@@ -206,8 +217,21 @@ def lift_photo(env: RobosuiteEnv, cfg: GeneratedConfig) -> dict[str, Any]:
         raise ValueError(f"the photo of seed {cfg.photo_seed} does not show {missing}")
     T_lift_sim = {n: np.linalg.inv(scene.poses[n].numpy()) @ inp["object_poses"][n]
                   for n in env.object_names}
+    appearance = None
+    if cfg.robot_appearance and inp["robot_mask"].any():
+        from ..episode.rigs import up_vector
+        from ..robot.appearance import fit_appearance
+        from ..robot.gaussians import robot_gaussians
+        from ..robot.model import load_robot
+
+        big = env.capture(CAMERA, cfg.appearance_size, cfg.appearance_size)
+        bi = lift_inputs(big, env.object_names)
+        appearance = fit_appearance(
+            robot_gaussians(load_robot()), bi["image"], bi["K"], bi["T_world_cam"],
+            big["T_world_base"], big["joint_positions"], float(big["opening_m"]),
+            bi["robot_mask"], depth=bi["depth"], up=up_vector(scene).numpy())
     return {"scene": scene, "photo": photo, "T_lift_sim": T_lift_sim,
-            "lift_seconds": time.perf_counter() - t0}
+            "robot_appearance": appearance, "lift_seconds": time.perf_counter() - t0}
 
 
 def _prefix(T_from: np.ndarray, T_to: np.ndarray, fps: float, max_speed: float,
@@ -304,10 +328,16 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
     T_world_base = np.asarray(lifted["photo"]["T_world_base"])
     plan_cfg = PlanConfig(robot_base=tuple(T_world_base.reshape(-1).tolist()))
     plan_cfg = replace(plan_cfg, motion=replace(plan_cfg.motion, fps=float(ecfg.control_freq)))
+    render_cfg = RenderConfig(depth=False, labels=False)
+    if lifted.get("robot_appearance") is not None:
+        app_path = lifted["robot_appearance"].save(
+            Path(out).with_name(Path(out).name + "_robot_appearance.npz"))
+        render_cfg = replace(render_cfg, robot=replace(render_cfg.robot,
+                                                       appearance=str(app_path)))
     ep_cfg = EpisodeConfig(
         rig=RigConfig(photo_camera=True, num_static_views=0, wrist_camera=False,
                       width=ecfg.width, height=ecfg.height),
-        render=RenderConfig(depth=False, labels=False),
+        render=render_cfg,
         plan=plan_cfg, variation=VariationConfig(enabled=False), action_kind="ee_6d",
         write_depth=False, write_labels=False)
     writer = _writer(Path(out), ecfg.control_freq, f"igen-gs from one {ecfg.task} photo")
