@@ -211,11 +211,23 @@ def main(argv=None) -> int:
         res["stage_seconds"][name] = round(time.perf_counter() - t0, 1)
         out_json.write_text(json.dumps(res, indent=1))
 
+    def cached(path: Path, compute):
+        """A rollout result kept in the work directory, so that a rerun with more data (e.g.
+        generated-1000 added to a finished run) computes only what is new."""
+        if path.is_file():
+            return json.loads(path.read_text())
+        r = compute()
+        r.pop("episodes", None)
+        path.write_text(json.dumps(r))
+        return r
+
     t0 = time.perf_counter()
-    res["expert"] = evaluate_expert(env_cfg, eval_seeds, progress=progress)
-    res["blind"] = evaluate_expert(env_cfg, eval_seeds, blind=True, progress=progress)
-    for k in ("expert", "blind"):
-        res[k].pop("episodes")
+    eval_tag = f"{a.rollouts}x{a.horizon}"
+    res["expert"] = cached(a.work / f"eval_expert_{eval_tag}.json",
+                           lambda: evaluate_expert(env_cfg, eval_seeds, progress=progress))
+    res["blind"] = cached(a.work / f"eval_blind_{eval_tag}.json",
+                          lambda: evaluate_expert(env_cfg, eval_seeds, blind=True,
+                                                  progress=progress))
     stage("expert and blind rollouts", t0)
 
     t0 = time.perf_counter()
@@ -263,8 +275,9 @@ def main(argv=None) -> int:
                 samples = load_samples(root, tcfg.camera, tcfg.chunk, max_episodes=n)
                 pol = train_policy(None, tcfg, progress=progress, samples=samples)
                 pol.save(ckpt)
-            ev = evaluate_policy(pol, env_cfg, eval_seeds, progress=progress)
-            ev.pop("episodes")
+            ev = cached(ckpt.with_name(ckpt.stem + f"_eval_{eval_tag}.json"),
+                        lambda pol=pol: evaluate_policy(pol, env_cfg, eval_seeds,
+                                                        progress=progress))
             res["policies"][src][str(n)] = {**ev, "train": pol.info}
             stage(f"policy {src}-{n}", t0)
 
