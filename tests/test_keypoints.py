@@ -136,3 +136,39 @@ def test_lift_records_the_keypoints_in_the_scene(world, tmp_path):
     s.save(tmp_path / "scene")
     again = SceneKeypoints.from_meta(Scene.load(tmp_path / "scene").meta["keypoints"])
     assert again.to_meta() == stored.to_meta()
+
+
+def test_a_watering_cans_spout_and_an_open_basket():
+    """IGen's task worlds (igen_gs.synthetic.tasks): the watering can's spout tip and its
+    handle are told apart (the spout rises to its tip; a mug's single handle stays a handle),
+    the basket is open (rim keypoints) with neither handle nor spout."""
+    import math
+
+    from igen_gs.synthetic import task_world
+
+    def keypoints(task):
+        w = task_world(task)
+        s = w.gaussian_scene(spacing=0.005)
+        s.camera = w.default_camera(320, 240)
+        kp = geometric_keypoints(s)
+        return w, {(k.object, k.kind): np.array(k.p_world) for k in kp.keypoints}
+
+    w, got = keypoints("water")
+    # The true tip: the spout leaves the wall (radius 4 cm, spout radius 6 mm) at 30 % of the
+    # 12 cm height and rises at 50 deg to 85 % of it; the can is turned by 180 deg at x = 0.12.
+    a = math.radians(50)
+    reach = 0.04 - 0.006 + (0.85 - 0.3) * 0.12 / math.tan(a)
+    tip = [0.12 - reach, 0.0, 0.85 * 0.12]
+    assert np.linalg.norm(got["can", "spout"] - tip) < 0.01
+    assert got["can", "handle"][0] > 0.12 + 0.04  # on the other side
+    assert ("can", "rim+a1") in got and ("flower pot", "spout") not in got
+    _, got = keypoints("place")
+    kinds = {kind for o, kind in got if o == "basket"}
+    assert {"rim+a1", "rim-a1", "rim+a2", "rim-a2"} <= kinds and not kinds & {"handle", "spout"}
+    with pytest.raises(ValueError, match="task must be one of water, hit, place"):
+        task_world("juggle")
+
+
+def test_a_mug_has_a_handle_and_no_spout(scene):
+    kinds = {k.kind for k in geometric_keypoints(scene).keypoints if k.object == "cup"}
+    assert "handle" in kinds and "spout" not in kinds

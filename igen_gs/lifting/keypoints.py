@@ -13,7 +13,12 @@ in a fixed order of kinds, so the numbering is stable for the same scene:
   whose top-centre column lies more than 2 cm below the top): the rim's extremes along the
   same axes, at the rim's height -- pouring edges, spouts;
 * ``handle`` (when a part sticks out more than 1 cm beyond the body's 90th-percentile radius
-  about its vertical axis): the mean of the protruding points.
+  about its vertical axis): the mean of the protruding points;
+* ``spout``: when the protruding points form two groups on opposite sides of the axis (each
+  at least 3 points and a tenth of them; the side of the farthest one, within 90 degrees,
+  and the rest), the group whose outermost points (within 5 mm of its largest radius) lie
+  higher is the spout (a watering can's spout rises to its tip) and its keypoint is that tip
+  (their mean); the other group is the ``handle``. One group stays the ``handle``.
 
 Keypoints are numbered 0, 1, ... over the objects in ``scene.object_names`` order. Each
 keeps its position in the object's frame (``p_obj``), so it follows the object when it moves,
@@ -38,7 +43,8 @@ from ..scene.scene import Scene
 
 log = logging.getLogger(__name__)
 
-KINDS = ("top", "+a1", "-a1", "+a2", "-a2", "rim+a1", "rim-a1", "rim+a2", "rim-a2", "handle")
+KINDS = ("top", "+a1", "-a1", "+a2", "-a2", "rim+a1", "rim-a1", "rim+a2", "rim-a2", "handle",
+         "spout")
 
 
 @dataclass
@@ -159,8 +165,29 @@ def _object_keypoints(P: np.ndarray, up: np.ndarray, ref: np.ndarray
                 near = s >= s.max() - 0.005
                 out.append(("rim" + sign + name, P[rim][near].mean(0)))
     if protrude.sum() >= 3 and top_h - base_h > 0:
-        out.append(("handle", P[protrude].mean(0)))
+        handle, spout = _protrusions(d, radius, h, protrude)
+        out.append(("handle", P[handle].mean(0)))
+        if spout is not None:
+            out.append(("spout", P[spout].mean(0)))
     return out
+
+
+def _protrusions(d: np.ndarray, radius: np.ndarray, h: np.ndarray, protrude: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+    """(indices of the handle's points, of the spout's tip or None): the protruding points
+    split at 90 degrees from the farthest one into two groups (see the module docstring)."""
+    idx = np.flatnonzero(protrude)
+    far = idx[int(np.argmax(radius[idx]))]
+    side = d[idx] @ (d[far] / radius[far]) > 0
+    groups = idx[side], idx[~side]
+    if min(len(g) for g in groups) < max(3, int(0.1 * len(idx))):
+        return idx, None
+
+    def tip(g: np.ndarray) -> np.ndarray:
+        return g[radius[g] >= radius[g].max() - 0.005]
+
+    spout, handle = sorted(groups, key=lambda g: float(h[tip(g)].mean()), reverse=True)
+    return handle, tip(spout)
 
 
 def geometric_keypoints(scene: Scene) -> SceneKeypoints:

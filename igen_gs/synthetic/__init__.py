@@ -4,7 +4,8 @@ configuration)."""
 
 from .raycast import Surface, raycast
 from .shapes import KINDS, ObjectSpec, default_specs, make_mesh
+from .tasks import TASKS, task_world
 from .world import RobotPose, SyntheticWorld, make_tabletop_world
 
-__all__ = ["KINDS", "ObjectSpec", "RobotPose", "Surface", "SyntheticWorld", "default_specs",
-           "make_mesh", "make_tabletop_world", "raycast"]
+__all__ = ["KINDS", "ObjectSpec", "RobotPose", "Surface", "SyntheticWorld", "TASKS",
+           "default_specs", "make_mesh", "make_tabletop_world", "raycast", "task_world"]

@@ -2,7 +2,10 @@
 centre of the object's bottom, z up, metres.
 
 Kinds: ``box`` (a block), ``cylinder`` (a can), ``mug`` (an open cylindrical shell with a
-bottom and a handle), ``plate`` (a flat disc with a raised rim).
+bottom and a handle), ``plate`` (a flat disc with a raised rim), ``watering_can`` (an open
+cylindrical shell with a bottom, a handle on its -x side and a straight spout rising at 50
+degrees out of its +x side, its tip at 85 % of the height), ``basket`` (an open round tub:
+a floor and a thin straight wall, no lid, no handle).
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-KINDS = ("box", "cylinder", "mug", "plate")
+KINDS = ("box", "cylinder", "mug", "plate", "watering_can", "basket")
+_SPOUT_DEG = 50.0  # the spout's rise above the horizontal
+_SPOUT_TIP = 0.85  # the spout tip's height, a fraction of the can's height
 
 
 @dataclass(frozen=True)
@@ -20,7 +25,8 @@ class ObjectSpec:
     """One object of a synthetic world.
 
     ``size`` is (x, y, z) extents in metres for boxes; (diameter, diameter, height) for the
-    round kinds (a mug's handle sticks out beyond the diameter on the object's +x side).
+    round kinds (a mug's handle sticks out beyond the diameter on the object's
+    +x side; a watering can's handle on its -x side, its spout on its +x side).
     ``color`` is the linear albedo (R, G, B) in [0, 1]. ``texture`` is None (plain albedo) or
     "stripes": horizontal bands 2 cm tall counted from the object's bottom, every second band
     (z in [2, 4) cm, [6, 8) cm, ...) darkened to 70 % of ``color``, to give the object visible
@@ -131,6 +137,27 @@ def _handle(radius_mug: float, height: float, thickness: float):
     return t
 
 
+def _spout(radius_can: float, height: float):
+    """A straight solid tube from inside the can's +x wall at 30 % of its height, rising at
+    ``_SPOUT_DEG`` outwards to its tip at ``_SPOUT_TIP`` of the height."""
+    o3d = _o3d()
+    r = max(0.005, 0.15 * radius_can)
+    a = math.radians(_SPOUT_DEG)
+    z0 = 0.3 * height
+    length = (_SPOUT_TIP * height - z0) / math.sin(a)
+    d = np.array([math.cos(a), 0.0, math.sin(a)])
+    m = o3d.geometry.TriangleMesh.create_cylinder(r, length, 24, 2)
+    m.rotate(m.get_rotation_matrix_from_xyz((0.0, math.pi / 2 - a, 0.0)), center=(0, 0, 0))
+    base = np.array([radius_can - r, 0.0, z0])
+    m.translate(base + 0.5 * length * d)
+    return m
+
+
+def basket_wall(spec: ObjectSpec) -> float:
+    """Thickness of a basket's wall and floor: max(4 mm, 5 % of its radius)."""
+    return max(0.004, 0.025 * float(spec.size[0]))
+
+
 def make_mesh(spec: ObjectSpec):
     """Triangle mesh of ``spec`` in its object frame (bottom centre at the origin, z up), with
     vertex normals computed."""
@@ -149,6 +176,21 @@ def make_mesh(spec: ObjectSpec):
         m = _tube(r, r - wall, wall, sz)
         m += _cylinder(r, wall, 0.0)  # the bottom
         m += _handle(r, sz, max(0.008, 0.2 * r))
+    elif spec.kind == "watering_can":
+        r = sx / 2
+        wall = max(0.004, 0.08 * r)
+        m = _tube(r, r - wall, wall, sz)
+        m += _cylinder(r, wall, 0.0)
+        handle = _handle(r, sz, max(0.008, 0.2 * r))
+        handle.rotate(handle.get_rotation_matrix_from_xyz((0.0, 0.0, math.pi)),
+                      center=(0.0, 0.0, 0.0))
+        m += handle
+        m += _spout(r, sz)
+    elif spec.kind == "basket":
+        r = sx / 2
+        wall = basket_wall(spec)
+        m = _tube(r, r - wall, wall, sz, resolution=64)
+        m += _cylinder(r, wall, 0.0, resolution=64)
     else:  # plate: a thin disc with a raised rim ring
         r = sx / 2
         rim = min(0.012, 0.15 * r)
