@@ -14,7 +14,7 @@ from .geometry import object_points, task_frame
 from .kinematics import READY, ik, joint_trajectory, pose_reachable
 from .motion import build_trajectory
 from .rule import rule_plan
-from .types import Plan, Trajectory, UnreachableError
+from .types import STAGE_ACTIONS, Plan, Trajectory, UnreachableError
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,10 @@ def plan_task(scene: Scene, instruction: str | None = None, config: PlanConfig |
 
     ``stages`` (a stage file, document or StagePlan on the scene's keypoints) or
     ``config.planner == "keypoint-vlm"``: the keypoint planner
-    (:func:`igen_gs.planning.keypoint_planner.plan_keypoint_task`)."""
+    (:func:`igen_gs.planning.keypoint_planner.plan_keypoint_task`). A plan with a pour or a
+    strike step (:data:`~igen_gs.planning.types.STAGE_ACTIONS`) runs as stages on the scene's
+    keypoints (:func:`~igen_gs.planning.keypoint_planner.rule_plan_to_stages`), the keypoint
+    planner's executor."""
     cfg = config or PlanConfig()
     if stages is not None or cfg.planner == "keypoint-vlm":
         from .keypoint_planner import plan_keypoint_task
@@ -186,6 +189,12 @@ def plan_task(scene: Scene, instruction: str | None = None, config: PlanConfig |
         if instruction is None:
             raise ValueError("give an instruction or a plan")
         plan = make_plan(scene, instruction, cfg)
+    if any(s.action in STAGE_ACTIONS for s in plan.steps):
+        from .keypoint_planner import rule_plan_to_stages, scene_keypoints
+        from .stage_compiler import compile_stages
+
+        kp = scene_keypoints(scene)
+        return compile_stages(scene, rule_plan_to_stages(plan, kp, scene), kp, cfg)
     bases, placement = candidate_bases(scene, plan, cfg)
     first_error: UnreachableError | None = None
     for T_world_base in bases:

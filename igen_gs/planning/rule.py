@@ -13,10 +13,19 @@ Understood (case- and plural-tolerant, articles optional, several clauses joined
   (mm, cm, m; default 10 cm)
 * "lift the mug (by 15 cm)", "tilt / pour / tip the mug (by 60 degrees)"
 * "rotate / turn the mug (by 45 degrees)" (about the vertical, put back where it was)
+* "water the flowers / the pot with the can (by 50 degrees)", "pour / tip / tilt the can over
+  / into the pot", "pour water on the plant with the can" (a ``pour``: spout over the target,
+  tilt, back, put the can back; default 60 degrees; "the flowers" / "the plant" name the one
+  flower pot, plant or vase of the scene when no object is called so; without "with the X"
+  the held object, else the one can / jug / kettle / bottle)
+* "hit / strike / knock / punch the box (forward / to the left ...) (at 0.2 m/s) (with the
+  gripper)" (a ``strike`` with the closed gripper; default forward at 0.15 m/s; m/s, cm/s,
+  mm/s)
 
 Object phrases are matched against the scene's object names ("it" / "them" refer to the
 previous clause's object); a phrase that names no object, or two, raises a ValueError listing
-the known ones.
+the known ones. ``pour`` and ``strike`` run on the stage executor (see
+:func:`igen_gs.planning.keypoint_planner.rule_plan_to_stages`).
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from .types import Plan, Step
+from .types import POUR_DEG, STRIKE_MPS, Plan, Step
 
 _ARTICLES = r"(?:the|a|an|that|this)\s+"
 _OBJ = r"(?:" + _ARTICLES + r")?(?P<{}>[a-z0-9][a-z0-9 \-_.]*?)"
@@ -47,7 +56,15 @@ _RELATION_WORDS = {
 }
 _BESIDE = r"(?P<rel>to the left of|left of|to the right of|right of|in front of|behind|next to|beside)"  # noqa: E501
 _VERBS = ("pick", "grab", "grasp", "take", "get", "put", "place", "set", "drop", "move", "slide",
-          "shove", "push", "stack", "lift", "raise", "tilt", "pour", "tip", "rotate", "turn")
+          "shove", "push", "stack", "lift", "raise", "tilt", "pour", "tip", "rotate", "turn",
+          "water", "empty", "hit", "strike", "knock", "punch", "tap", "bump")
+_SPEED = r"(?:\s+at\s+(?P<speed>\d+(?:\.\d+)?)\s*(?P<sunit>m/s|cm/s|mm/s))?"
+_SPEED_UNIT = {"m/s": 1.0, "cm/s": 0.01, "mm/s": 0.001}
+_WITH_HAND = r"(?:\s+with\s+(?:the\s+|a\s+|its\s+)?(?:closed\s+)?(?:gripper|hand|fingers|fist))?"
+# "the flowers" / "the plant": the scene's one flower pot / planter / vase when no object is
+# called so; a container to water with, when "with the X" is not said.
+_PLANT_WORDS = ("flower", "plant", "pot", "planter", "vase", "garden")
+_POURER_WORDS = ("watering", "can", "jug", "kettle", "pitcher", "bottle")
 
 
 def _o(name: str) -> str:
@@ -66,6 +83,14 @@ _PATTERNS: list[tuple[str, re.Pattern]] = [
     ("place", re.compile(r"^(?:move|bring|carry)\s+" + _o("a") + r"\s+(?P<rel>to)\s+" +
                          _o("b") + r"$")),
     ("lift", re.compile(r"^(?:lift|raise)\s+(?:up\s+)?" + _o("a") + r"(?:\s+up)?" + _DIST + r"$")),
+    ("water", re.compile(r"^water\s+" + _o("b") + r"(?:\s+(?:with|using)\s+" + _o("a") + r")?" +
+                         _DEG + r"$")),
+    ("water", re.compile(r"^(?:pour|sprinkle)\s+water\s+(?:over|into|onto|on|in)\s+" + _o("b") +
+                         r"(?:\s+(?:with|using|from)\s+" + _o("a") + r")?" + _DEG + r"$")),
+    ("pour", re.compile(r"^(?:pour|tip|tilt|empty)\s+(?:out\s+)?" + _o("a") +
+                        r"\s+(?:over|into|onto|on|in)\s+" + _o("b") + _DEG + r"$")),
+    ("strike", re.compile(r"^(?:hit|strike|knock|punch|tap|bump)\s+(?:into\s+|on\s+)?" + _o("a") +
+                          r"(?:\s+" + _DIR + r")?" + _WITH_HAND + _SPEED + _WITH_HAND + r"$")),
     ("tilt", re.compile(r"^(?:tilt|pour|tip)\s+(?:out\s+)?(?:over\s+)?" + _o("a") + r"(?:\s+over)?"
                         + _DEG + r"$")),
     ("rotate", re.compile(r"^(?:rotate|turn)\s+(?:around\s+)?" + _o("a") + r"(?:\s+around)?" +
@@ -136,12 +161,44 @@ _DIRECTIONS = {"forwards": "forward", "ahead": "forward", "away": "forward",
 _PRONOUNS = {"it", "them", "that", "this", "that one", "this one", "one"}
 
 
+def _plant_holder(phrase: str, names: Sequence[str]) -> str:
+    """The object a watering target phrase names; "the flowers" / "the plants" (no object
+    called so) name the scene's one flower pot / planter / vase."""
+    try:
+        return match_object(phrase, names)
+    except ValueError as e:
+        words = set(_norm_words(phrase)) - {"the", "a", "an", "some"}
+        if not str(e).startswith("no object called") or not words <= set(_PLANT_WORDS):
+            raise
+        holders = [n for n in names if set(_norm_words(n)) & set(_PLANT_WORDS)]
+        if len(holders) != 1:
+            raise
+        return holders[0]
+
+
+def _pourer(clause: str, names: Sequence[str], target: str, held: str | None) -> str:
+    """What waters when the clause does not say: the held object, else the scene's one can /
+    jug / kettle / bottle (not the target)."""
+    if held is not None and held != target:
+        return held
+    cans = [n for n in names if n != target and set(_norm_words(n)) & set(_POURER_WORDS)]
+    if len(cans) == 1:
+        return cans[0]
+    raise ValueError(f"{clause!r} does not say what to pour with; say 'with the X' (known "
+                     f"objects: {', '.join(names)})")
+
+
 def _clause_steps(clause: str, names: Sequence[str], held: str | None,
                   last: str | None) -> list[Step]:
     for kind, pat in _PATTERNS:
         m = pat.match(clause)
         if not m:
             continue
+        deg = m.groupdict().get("deg")
+        if kind == "water" and m.group("a") is None:
+            b = _plant_holder(m.group("b"), names)
+            return [Step("pour", _pourer(clause, names, b, held), b,
+                         angle_deg=float(deg) if deg else POUR_DEG)]
         if m.group("a").strip() in _PRONOUNS:
             if last is None:
                 raise ValueError(f"{m.group('a')!r} in {clause!r} refers to no earlier object")
@@ -150,6 +207,18 @@ def _clause_steps(clause: str, names: Sequence[str], held: str | None,
             a = match_object(m.group("a"), names)
         if kind == "pick":
             return [Step("pick", a)]
+        if kind in ("water", "pour"):
+            b = _plant_holder(m.group("b"), names)
+            if a == b:
+                raise ValueError(f"cannot pour {a!r} over itself")
+            return [Step("pour", a, b, angle_deg=float(deg) if deg else POUR_DEG)]
+        if kind == "strike":
+            d = _DIRECTIONS.get(m.group("dir"), m.group("dir")) or "forward"
+            speed = (float(m.group("speed")) * _SPEED_UNIT[m.group("sunit")]
+                     if m.group("speed") else STRIKE_MPS)
+            if speed <= 0:
+                raise ValueError(f"the strike speed in {clause!r} must be above 0 m/s")
+            return [Step("strike", a, direction=d, speed_mps=speed)]
         if kind in ("place", "stack"):
             b = match_object(m.group("b"), names)
             if a == b:

@@ -22,6 +22,13 @@ class UnreachableError(ValueError):
 
 
 ACTIONS = ("pick", "place", "move_to", "push", "stack", "lift", "tilt", "rotate")
+STAGE_ACTIONS = ("pour", "strike")
+"""Steps of the rule planner that only the stage executor runs (not in the primitive VLM's
+schema): :func:`igen_gs.planning.plan_task` compiles a plan holding one of them to stages."""
+POUR_DEG = 60.0
+"""Default tilt of a pour (degrees)."""
+STRIKE_MPS = 0.15
+"""Default contact speed of a strike (m/s)."""
 RELATIONS = ("on", "in", "left_of", "right_of", "in_front_of", "behind")
 
 PLAN_JSON_SCHEMA: dict[str, Any] = {
@@ -70,7 +77,13 @@ class Step:
     * ``tilt`` object ``angle_deg``: pick, lift and tilt it about the forward axis (a pour to
       the side; positive = its top towards the right) and back;
     * ``rotate`` object ``angle_deg``: pick it, turn it about the vertical (positive =
-      counter-clockwise seen from above) and put it back down where it was.
+      counter-clockwise seen from above) and put it back down where it was;
+    * ``pour`` object target ``angle_deg``: (pick it,) hold its spout over the target, tilt it
+      by the angle (default :data:`POUR_DEG`) towards the spout, tilt it back, put it back
+      where it was (stages only);
+    * ``strike`` object ``direction`` ``speed_mps``: hit it with the closed gripper moving
+      along the direction (default forward) at that speed (m/s, default :data:`STRIKE_MPS`) at
+      contact (stages only).
 
     Directions are as seen in the photo: forward = away from the camera, left = image left.
     """
@@ -83,6 +96,7 @@ class Step:
     direction: str | None = None
     height_m: float | None = None
     angle_deg: float | None = None
+    speed_mps: float | None = None
 
     def describe(self) -> str:
         if self.action == "move_to" and self.target is None:
@@ -95,6 +109,12 @@ class Step:
             return f"push {self.object} {self.direction} {self.distance_m:.2f} m"
         if self.action == "lift":
             return f"lift {self.object} by {self.height_m or 0.1:.2f} m"
+        if self.action == "pour":
+            angle = POUR_DEG if self.angle_deg is None else self.angle_deg
+            return f"pour {self.object} over {self.target} by {angle:.0f} deg"
+        if self.action == "strike":
+            return (f"strike {self.object} {self.direction or 'forward'} at "
+                    f"{STRIKE_MPS if self.speed_mps is None else self.speed_mps:.2f} m/s")
         if self.action in ("tilt", "rotate"):
             angle = 90.0 if self.angle_deg is None else self.angle_deg
             return f"{self.action} {self.object} by {angle:.0f} deg"
