@@ -169,6 +169,16 @@ def test_a_watering_cans_spout_and_an_open_basket():
         task_world("juggle")
 
 
+def test_lifting_re_exports_the_scene_keypoints():
+    """The data types, geometric keypoints and drawing live in igen_gs.scene.keypoints (what
+    planning may import); igen_gs.lifting.keypoints re-exports the same objects."""
+    import igen_gs.lifting.keypoints as lk
+    import igen_gs.scene.keypoints as sk
+
+    for name in ("KINDS", "Keypoint", "SceneKeypoints", "draw_keypoints", "geometric_keypoints"):
+        assert getattr(lk, name) is getattr(sk, name)
+
+
 def test_a_mug_has_a_handle_and_no_spout(scene):
     kinds = {k.kind for k in geometric_keypoints(scene).keypoints if k.object == "cup"}
     assert "handle" in kinds and "spout" not in kinds

@@ -21,6 +21,41 @@ def test_planning_does_not_import_episode():
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_planning_does_not_import_lifting():
+    """Planning may import scene and robot only: the keypoint path (keypoints of a scene,
+    drawn for the VLM, a rule plan compiled to stages) runs in a fresh process without
+    loading igen_gs.lifting or igen_gs.episode, and no planning module imports them, not
+    even inside a function."""
+    import ast
+    from pathlib import Path
+
+    import igen_gs.planning
+
+    code = ("import sys, numpy as np\n"
+            "from igen_gs.synthetic import task_world\n"
+            "from igen_gs.planning import PlanConfig, plan_task\n"
+            "from igen_gs.planning.keypoint_planner import scene_keypoints\n"
+            "from igen_gs.planning.keypoint_vlm import build_messages\n"
+            "import igen_gs.planning.vlm, igen_gs.planning.stage_compiler\n"
+            "w = task_world('hit'); s = w.gaussian_scene(spacing=0.01)\n"
+            "s.camera = w.default_camera(64, 48); kp = scene_keypoints(s)\n"
+            "build_messages('hit the box', s.object_names, kp, np.zeros((48, 64, 3), np.uint8))\n"
+            "plan_task(s, 'hit the box', PlanConfig(check_reachability=False))\n"
+            "bad = sorted(m for m in sys.modules if m.startswith(('igen_gs.lifting', "
+            "'igen_gs.episode')))\n"
+            "print(bad); sys.exit(1 if bad else 0)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for path in sorted(Path(igen_gs.planning.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [("igen_gs." if node.level == 2 else "") + (node.module or "")]
+                     if isinstance(node, ast.ImportFrom) else [])
+            for n in names:
+                assert not n.startswith(("igen_gs.lifting", "igen_gs.episode")), \
+                    f"{path.name} imports {n}"
+
+
 def test_episode_still_exports_the_gripper():
     from igen_gs.episode import Gripper, GripperGeometry, default_gripper
     from igen_gs.robot import GripperGeometry as G2

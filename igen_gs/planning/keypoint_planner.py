@@ -15,9 +15,9 @@ from .types import Trajectory
 
 def scene_keypoints(scene: Scene):
     """The scene's numbered keypoints: ``scene.meta["keypoints"]`` when it holds them (as
-    :meth:`~igen_gs.lifting.keypoints.SceneKeypoints.to_meta` writes), else the geometric
+    :meth:`~igen_gs.scene.keypoints.SceneKeypoints.to_meta` writes), else the geometric
     ones computed now."""
-    from ..lifting.keypoints import SceneKeypoints, geometric_keypoints
+    from ..scene.keypoints import SceneKeypoints, geometric_keypoints
 
     meta = scene.meta.get("keypoints") if isinstance(scene.meta, dict) else None
     if meta is not None:

@@ -2,7 +2,7 @@
 instruction in; a stage plan (:mod:`igen_gs.planning.stages`) out.
 
 The request carries the photo with the keypoints drawn and numbered
-(:func:`igen_gs.lifting.keypoints.draw_keypoints`), the keypoint list ("<id>: <object>
+(:func:`igen_gs.scene.keypoints.draw_keypoints`), the keypoint list ("<id>: <object>
 <kind>" and its world height) and the stage language's JSON schema. A reply that is not
 JSON, breaks the schema or the stage rules (:func:`~igen_gs.planning.stages.parse_stages`)
 is sent back with the validator's one-line message and asked again, up to
@@ -49,7 +49,7 @@ def keypoint_lines(keypoints) -> str:
 def build_messages(instruction: str, names: list[str], keypoints, image: np.ndarray | None,
                    max_speed: float = 0.25) -> list[dict]:
     """The first request (chat-completions format); ``image`` is the photo, drawn on here."""
-    from ..lifting.keypoints import draw_keypoints
+    from ..scene.keypoints import draw_keypoints
     from .vlm import _png_data_uri
 
     text = (f"Instruction: {instruction}\nObjects in the scene: {', '.join(names)}\n"

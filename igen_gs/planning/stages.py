@@ -1,7 +1,7 @@
 """A small stage language, as data: what a keypoint-grounded plan says, validated.
 
 A plan is a JSON object ``{"stages": [...]}``; each stage is one of (keypoint ids refer to
-:class:`igen_gs.lifting.keypoints.SceneKeypoints`; directions are the task frame's, as seen
+:class:`igen_gs.scene.keypoints.SceneKeypoints`; directions are the task frame's, as seen
 in the photo: forward = away from the camera, left = image left, up; offsets are
 (forward, left, up) metres):
 
@@ -200,7 +200,7 @@ def _schema_problem(doc: Any) -> str | None:
 
 def validate_stages(doc: Any, keypoints) -> StagePlan:
     """A :class:`StagePlan` from a parsed JSON document, checked against the schema and
-    against ``keypoints`` (:class:`~igen_gs.lifting.keypoints.SceneKeypoints`); ValueError
+    against ``keypoints`` (:class:`~igen_gs.scene.keypoints.SceneKeypoints`); ValueError
     (one line, naming the stage) otherwise."""
     problem = _schema_problem(doc)
     if problem:

@@ -174,7 +174,7 @@ def _local_model_id(cfg: VLMConfig) -> str:
 def _load_local(model: str, device: str):
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from ..lifting.models.common import load_pretrained
+    from ..pretrained import load_pretrained
 
     processor, net = load_pretrained("VLM", model, (AutoProcessor, AutoModelForImageTextToText))
     if getattr(processor, "chat_template", None) is None:
@@ -186,7 +186,7 @@ def _load_local(model: str, device: str):
 def load_local_vlm(cfg: VLMConfig | None = None):
     """(processor, model in eval mode) of ``cfg.local_model`` on ``cfg.device``, loaded once
     and reused (a local directory is keyed by its resolved path)."""
-    from ..lifting.models.common import check_device, looks_like_path
+    from ..pretrained import check_device, looks_like_path
 
     cfg = cfg or VLMConfig()
     check_device(cfg.device)
