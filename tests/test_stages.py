@@ -621,3 +621,20 @@ def test_rule_planner_hits_the_box_from_a_lifted_photo(lifted):
 def test_rule_planner_puts_the_toy_in_the_basket_from_a_lifted_photo(lifted):
     w, s, _, traj = _rule_task(lifted, "place")
     check_in_basket(traj, s, w)
+
+
+def test_three_tasks_from_recorded_vlm_replies_on_lifted_photos(lifted, chat_server):
+    """The keypoint VLM (recorded replies written against the lifted scenes' keypoints) on
+    the same lifted photos; the same geometric checks."""
+    for task, stages in (("water", water_stages), ("hit", strike_stages),
+                         ("place", place_stages)):
+        w, s, kp = lifted[task]
+        plan = _ask(lifted[task], chat_server, [json.dumps(stages(kp))], INSTRUCTIONS[task])
+        traj = compile_stages(s, plan, kp, PlanConfig(check_reachability=False))
+        assert traj.plan.planner == "keypoint-vlm:rec-vlm"
+        if task == "water":
+            check_watering(traj, kp, w)
+        elif task == "hit":
+            check_strike(traj)
+        else:
+            check_in_basket(traj, s, w)
