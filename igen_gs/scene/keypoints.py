@@ -20,7 +20,9 @@ in a fixed order of kinds, so the numbering is stable for the same scene:
   at least 3 points and a tenth of them; the side of the farthest one, within 90 degrees,
   and the rest), the group whose outermost points (within 5 mm of its largest radius) lie
   higher is the spout (a watering can's spout rises to its tip) and its keypoint is that tip
-  (their mean); the other group is the ``handle``. One group stays the ``handle``.
+  (their mean); the other group is the ``handle``. One group (the other part hidden from
+  the camera, or none) is the spout when its outermost points lie in the object's top
+  quarter, else the handle.
 
 Keypoints are numbered 0, 1, ... over the objects in ``scene.object_names`` order. Each
 keeps its position in the object's frame (``p_obj``), so it follows the object when it moves,
@@ -164,27 +166,33 @@ def _object_keypoints(P: np.ndarray, up: np.ndarray, ref: np.ndarray
                 near = s >= s.max() - 0.005
                 out.append(("rim" + sign + name, P[rim][near].mean(0)))
     if protrude.sum() >= 3 and top_h - base_h > 0:
-        handle, spout = _protrusions(d, radius, h, protrude)
-        out.append(("handle", P[handle].mean(0)))
+        handle, spout = _protrusions(d, radius, h, protrude, base_h, top_h)
+        if handle is not None:
+            out.append(("handle", P[handle].mean(0)))
         if spout is not None:
             out.append(("spout", P[spout].mean(0)))
     return out
 
 
-def _protrusions(d: np.ndarray, radius: np.ndarray, h: np.ndarray, protrude: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """(indices of the handle's points, of the spout's tip or None): the protruding points
-    split at 90 degrees from the farthest one into two groups (see the module docstring)."""
+def _protrusions(d: np.ndarray, radius: np.ndarray, h: np.ndarray, protrude: np.ndarray,
+                 base_h: float, top_h: float) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(indices of the handle's points or None, of the spout's tip or None): the protruding
+    points split at 90 degrees from the farthest one into two groups (see the module
+    docstring)."""
     idx = np.flatnonzero(protrude)
-    far = idx[int(np.argmax(radius[idx]))]
-    side = d[idx] @ (d[far] / radius[far]) > 0
-    groups = idx[side], idx[~side]
-    if min(len(g) for g in groups) < max(3, int(0.1 * len(idx))):
-        return idx, None
 
     def tip(g: np.ndarray) -> np.ndarray:
         return g[radius[g] >= radius[g].max() - 0.005]
 
+    far = idx[int(np.argmax(radius[idx]))]
+    side = d[idx] @ (d[far] / radius[far]) > 0
+    groups = idx[side], idx[~side]
+    if min(len(g) for g in groups) < max(3, int(0.1 * len(idx))):
+        # One part: a spout when it rises to its tip in the object's top quarter (a handle's
+        # outermost points lie about half-way up).
+        if float(h[tip(idx)].mean()) >= base_h + 0.75 * (top_h - base_h):
+            return None, tip(idx)
+        return idx, None
     spout, handle = sorted(groups, key=lambda g: float(h[tip(g)].mean()), reverse=True)
     return handle, tip(spout)
 
