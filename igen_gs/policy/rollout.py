@@ -36,12 +36,20 @@ def evaluate_policy(policy, env_config: RobosuiteConfig, seeds, progress: bool =
     """Roll ``policy`` out from every seed; success rate with its 95 % Wilson interval."""
     from tqdm.auto import tqdm
 
+    import torch
+
     seeds = list(seeds)
     t0 = time.perf_counter()
     results = []
-    with RobosuiteEnv(env_config) as env:
-        for s in tqdm(seeds, desc="rollouts", unit="ep", disable=not progress, leave=False):
-            results.append(rollout_policy(env, policy, s, policy.config.camera))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(policy.config.threads)
+    try:
+        with RobosuiteEnv(env_config) as env:
+            for s in tqdm(seeds, desc="rollouts", unit="ep", disable=not progress,
+                          leave=False):
+                results.append(rollout_policy(env, policy, s, policy.config.camera))
+    finally:
+        torch.set_num_threads(threads)
     n = sum(r["success"] for r in results)
     return {**rate_summary(n, len(seeds)), "seeds": seeds, "episodes": results,
             "seconds": time.perf_counter() - t0}
