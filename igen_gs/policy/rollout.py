@@ -34,9 +34,8 @@ def rollout_policy(env: RobosuiteEnv, policy, seed: int, camera: str = "agentvie
 def evaluate_policy(policy, env_config: RobosuiteConfig, seeds, progress: bool = True
                     ) -> dict[str, Any]:
     """Roll ``policy`` out from every seed; success rate with its 95 % Wilson interval."""
-    from tqdm.auto import tqdm
-
     import torch
+    from tqdm.auto import tqdm
 
     seeds = list(seeds)
     t0 = time.perf_counter()
