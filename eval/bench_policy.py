@@ -135,8 +135,8 @@ def plot(results: dict, path: Path) -> None:
             continue
         n = [r[0] for r in rows]
         rate = [r[1]["rate"] for r in rows]
-        lo = [r[1]["rate"] - r[1]["ci95"][0] for r in rows]
-        hi = [r[1]["ci95"][1] - r[1]["rate"] for r in rows]
+        lo = [max(r[1]["rate"] - r[1]["ci95"][0], 0.0) for r in rows]  # 0/n: lo ~ -1e-17
+        hi = [max(r[1]["ci95"][1] - r[1]["rate"], 0.0) for r in rows]
         ax.errorbar(n, rate, yerr=[lo, hi], marker="o", capsize=3, color=colour, label=src)
     for key, style in (("expert", "--"), ("blind", ":")):
         if key in results:
