@@ -217,6 +217,15 @@ def test_start_prefix_replaces_the_home_travel_and_starts_at_the_simulators_pose
     steps = np.linalg.norm(np.diff(out.T_world_ee[:k, :3, 3], axis=0), axis=1)
     assert steps.max() <= 0.25 / 20 * 1.01  # the speed limit
     assert len(out.timestamps) == len(out) and out.object_poses["cube"].shape[0] == len(out)
+    assert np.all(out.gripper_opening_m[:k] == 0.08)  # no start opening given: the plan's
+    # The simulator's fingers start half open: the first states say so, then open to the plan's.
+    from igen_gs.envs.demos import OPEN_FRAMES
+
+    out = with_prefix(traj, start, 0.25, start_opening_m=0.04)
+    assert out.gripper_opening_m[0] == pytest.approx(0.04) and out.gripper[0] == 0.5
+    assert np.all(np.diff(out.gripper_opening_m[:OPEN_FRAMES + 1]) > 0)
+    assert np.allclose(out.gripper_opening_m[OPEN_FRAMES:], 0.08)
+    assert np.allclose(out.gripper, out.gripper_opening_m / 0.08)
 
 
 # ---------------------------------------------------------------------- policy pieces

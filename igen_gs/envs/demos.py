@@ -258,11 +258,20 @@ def _prefix(T_from: np.ndarray, T_to: np.ndarray, fps: float, max_speed: float,
     return np.stack(out)
 
 
-def with_prefix(traj, T_start: np.ndarray, max_speed: float):
+OPEN_FRAMES = 8
+"""Frames over which the fingers go from the simulator's start opening to the plan's."""
+
+
+def with_prefix(traj, T_start: np.ndarray, max_speed: float,
+                start_opening_m: float | None = None):
     """``traj`` starting at ``T_start`` (the simulator's start pose) instead of the planner's
     home pose: its first travel (home -> up -> over the pre-grasp) is replaced by a direct move
-    from ``T_start`` to the pose over the pre-grasp (gripper open, objects at rest, phase
-    "start"); joint angles are recomputed when the trajectory had them."""
+    from ``T_start`` to the pose over the pre-grasp (objects at rest, phase "start"); joint
+    angles are recomputed when the trajectory had them. With ``start_opening_m`` (the
+    simulator's finger opening at the start) the fingers go linearly from it to the plan's
+    opening over the first :data:`OPEN_FRAMES` frames, so that the first states are the
+    simulator's: a policy that never saw its start opening (robosuite's Panda starts half
+    open) took it for a grasp in progress and hovered, 0/50 on Lift."""
     from ..planning.kinematics import joint_trajectory
     from ..planning.types import Trajectory
 
@@ -278,11 +287,16 @@ def with_prefix(traj, T_start: np.ndarray, max_speed: float):
     pre = _prefix(T_start, traj.T_world_ee[0], traj.fps, max_speed)
     n = len(pre)
     T_world_ee = np.concatenate([pre, traj.T_world_ee])
+    open_m = np.full(n, traj.gripper_opening_m[0])
+    if start_opening_m is not None:
+        k = min(n, OPEN_FRAMES)
+        open_m[:k] = np.linspace(float(start_opening_m), traj.gripper_opening_m[0], k + 1)[:k]
+    g = open_m * (traj.gripper[0] / traj.gripper_opening_m[0]) if traj.gripper_opening_m[0] \
+        else np.full(n, traj.gripper[0])
     out = Trajectory(
         timestamps=np.arange(n + len(traj)) / traj.fps, T_world_ee=T_world_ee,
-        gripper=np.concatenate([np.full(n, traj.gripper[0]), traj.gripper]),
-        gripper_opening_m=np.concatenate([np.full(n, traj.gripper_opening_m[0]),
-                                          traj.gripper_opening_m]),
+        gripper=np.concatenate([g, traj.gripper]),
+        gripper_opening_m=np.concatenate([open_m, traj.gripper_opening_m]),
         attached=[""] * n + list(traj.attached),
         object_poses={k: np.concatenate([np.repeat(P[:1], n, 0), P])
                       for k, P in traj.object_poses.items()},
@@ -362,7 +376,8 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
             t0 = time.perf_counter()
             try:
                 traj = plan_task(scene_v, instruction, plan_cfg)
-                traj = with_prefix(traj, start.T_world_tcp, cfg.prefix_max_speed)
+                traj = with_prefix(traj, start.T_world_tcp, cfg.prefix_max_speed,
+                                   start.opening_m)
             except ValueError as e:
                 failures.append(f"{key}: {e}")
                 continue
