@@ -284,3 +284,25 @@ def test_missing_simulator_venv_is_a_clear_error(tmp_path):
 
     with pytest.raises(ValueError, match="robosuite's venv is not installed"):
         RobosuiteEnv(RobosuiteConfig(python=str(tmp_path / "no-python")))
+
+
+def test_generated_starts_are_jittered_about_the_simulators_start():
+    """Each variation starts elsewhere (a fixed start lets a policy read the goal from its own
+    position instead of the image): within the stated ranges, seeded, rotation about z only."""
+    from igen_gs.envs.demos import jitter_start
+
+    T0 = np.eye(4)
+    T0[:3, :3] = [[1, 0, 0], [0, -1, 0], [0, 0, -1]]  # pointing down
+    T0[:3, 3] = [0.45, 0.0, 1.0]
+    rng = np.random.default_rng(0)
+    outs = [jitter_start(T0, rng, 0.03, 0.15) for _ in range(200)]
+    d = np.array([T[:3, 3] - T0[:3, 3] for T in outs])
+    assert np.abs(d).max() <= 0.03 and np.abs(d).max(0).min() > 0.025  # every axis moves
+    assert (d.min(0) < -0.02).all() and (d.max(0) > 0.02).all()  # both ways
+    yaw = np.array([np.arctan2(T[1, 0], T[0, 0]) for T in outs])
+    assert np.abs(yaw).max() <= 0.15 + 1e-9 and np.abs(yaw).max() > 0.13
+    for T in outs:
+        assert np.allclose(T[:3, :3] @ T[:3, :3].T, np.eye(3)) and np.allclose(T[2, :3], T0[2, :3])
+    again = jitter_start(T0, np.random.default_rng(0), 0.03, 0.15)
+    assert np.array_equal(again, outs[0])
+    assert np.array_equal(jitter_start(T0, np.random.default_rng(0), 0.0, 0.0), T0)

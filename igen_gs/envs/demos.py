@@ -164,6 +164,15 @@ class GeneratedConfig:
     """Seed of the object poses of the variations."""
     prefix_max_speed: float = 0.25
     """Speed of the move from the simulator's start pose to the plan's first pose (m/s)."""
+    start_jitter_m: float = 0.03
+    """Each variation starts from the simulator's start TCP moved by up to +- this per axis
+    (metres) ..."""
+    start_jitter_rad: float = 0.15
+    """... and turned by up to +- this about the vertical (radians). From one fixed start, the
+    position along the straight move to the pre-grasp pose already says where the object is,
+    and a policy learns that instead of looking: on Lift (100 episodes), swapping the image
+    moved its prediction by 3.2 mm, against 16.9 mm for the policy trained on the simulator's
+    demonstrations (whose resets add joint noise), and it succeeded 0/50."""
     min_object_distance_m: float = 0.08
     """Objects' centres at least this far apart (several objects)."""
     lift_options: dict[str, Any] = field(default_factory=dict)
@@ -256,6 +265,20 @@ def _prefix(T_from: np.ndarray, T_to: np.ndarray, fps: float, max_speed: float,
         T[:3, :3] = _rotvec_to_matrix(s * rv) @ T_from[:3, :3]
         out.append(T)
     return np.stack(out)
+
+
+def jitter_start(T_world_tcp: np.ndarray, rng: np.random.Generator, jitter_m: float,
+                 jitter_rad: float) -> np.ndarray:
+    """``T_world_tcp`` moved by a uniform offset within +- ``jitter_m`` per world axis and
+    turned by a uniform angle within +- ``jitter_rad`` about the world vertical (about its own
+    position). The draws are taken even when both are 0 (same random stream)."""
+    d = rng.uniform(-1.0, 1.0, 3) * jitter_m
+    a = rng.uniform(-1.0, 1.0) * jitter_rad
+    c, s = math.cos(a), math.sin(a)
+    out = np.array(T_world_tcp, dtype=np.float64, copy=True)
+    out[:3, :3] = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]) @ out[:3, :3]
+    out[:3, 3] += d
+    return out
 
 
 OPEN_FRAMES = 8
@@ -364,6 +387,8 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
     try:
         for i in range(num):
             sim_poses = sample_object_poses(rng, rest, ecfg, cfg.min_object_distance_m)
+            T_start = jitter_start(start.T_world_tcp, rng, cfg.start_jitter_m,
+                                   cfg.start_jitter_rad)
             key = f"generated_{i:06d}"
             if writer.has_episode(key):
                 written += 1
@@ -376,8 +401,7 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
             t0 = time.perf_counter()
             try:
                 traj = plan_task(scene_v, instruction, plan_cfg)
-                traj = with_prefix(traj, start.T_world_tcp, cfg.prefix_max_speed,
-                                   start.opening_m)
+                traj = with_prefix(traj, T_start, cfg.prefix_max_speed, start.opening_m)
             except ValueError as e:
                 failures.append(f"{key}: {e}")
                 continue
@@ -387,6 +411,7 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
             timings["render"] += time.perf_counter() - t0
             ep = pack_episode(key, scene_v, traj, frames, ep_cfg, rig, extras={
                 "variation_index": i, "photo_seed": cfg.photo_seed,
+                "T_world_tcp_start": np.round(T_start, 6).tolist(),
                 "sim_object_poses": {n: P.tolist() for n, P in sim_poses.items()},
                 "T_lift_sim": {n: T.tolist() for n, T in T_lift_sim.items()},
                 "joint_positions": None if traj.joint_positions is None else
