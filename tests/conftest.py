@@ -40,3 +40,19 @@ def fresh_seed(request):
     request.node.user_properties.append(("seed", seed))
     print(f"[seed {seed}]")
     return seed
+
+
+@pytest.fixture
+def chat_server():
+    """The URL of a local recorded chat-completions endpoint (:class:`recorded_chat.RecordedChat`:
+    set its ``replies`` before the call, read its ``requests`` after)."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from recorded_chat import RecordedChat
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), RecordedChat)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    RecordedChat.requests = []
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
 import torch
+from recorded_chat import RecordedChat as _Recorded
 
 from igen_gs.planning import PlanConfig, Trajectory, UnreachableError, plan_task
 from igen_gs.planning.actions import actions_from_trajectory, observation_state
@@ -263,50 +262,6 @@ def test_quaternions_are_continuous_through_a_tilt(scene):
 
 
 # ---------------------------------------------------------------------------- VLM
-class _Recorded(BaseHTTPRequestHandler):
-    """A chat-completions endpoint replaying recorded replies: a string (the assistant's
-    content), None (null content), ("length", text) (cut off at the token limit) or
-    (status, error message) for an HTTP error."""
-
-    replies: list = []
-    requests: list[dict] = []
-
-    def do_POST(self):  # noqa: N802 - http.server API
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).requests.append({"path": self.path, "auth": self.headers["Authorization"],
-                                    **body})
-        reply = type(self).replies.pop(0)
-        status, finish = 200, "stop"
-        if isinstance(reply, tuple) and isinstance(reply[0], int):
-            status, out = reply[0], {"error": {"message": reply[1], "type": "server_error"}}
-        else:
-            if isinstance(reply, tuple):
-                finish, reply = reply
-            out = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                   "choices": [{"index": 0, "finish_reason": finish,
-                                "message": {"role": "assistant", "content": reply}}],
-                   "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
-        data = json.dumps(out).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def chat_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorded)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    _Recorded.requests = []
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-
-
 GOOD = json.dumps({"steps": [{"action": "pick", "object": "red block"},
                              {"action": "place", "object": "red block",
                               "target": "blue plate", "relation": "on"}]})

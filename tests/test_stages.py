@@ -6,12 +6,11 @@ geometrically."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
 import torch
+from recorded_chat import RecordedChat as _Recorded
 
 from igen_gs.lifting.keypoints import geometric_keypoints
 from igen_gs.planning.config import PlanConfig
@@ -264,40 +263,6 @@ def test_place_the_toy_in_the_basket_from_a_stage_file(tmp_path, place):
 
 
 # ---------------------------------------------------------------------------- recorded VLM
-class _Recorded(BaseHTTPRequestHandler):
-    """Chat completions replaying recorded assistant replies in order."""
-
-    replies: list = []
-    requests: list = []
-
-    def do_POST(self):  # noqa: N802 - http.server API
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).requests.append(body)
-        out = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-               "choices": [{"index": 0, "finish_reason": "stop",
-                            "message": {"role": "assistant",
-                                        "content": type(self).replies.pop(0)}}],
-               "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
-        data = json.dumps(out).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def chat_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorded)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    _Recorded.requests = []
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-
-
 def _ask(world_fixture, server, replies, instruction, attempts=3):
     w, s, kp = world_fixture
     _Recorded.replies = list(replies)
