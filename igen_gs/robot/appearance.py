@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..scene.sampling import bilinear_sample
 from .gaussians import RobotGaussians
 
 FORMAT = "igen-gs robot appearance v2"
@@ -147,22 +148,6 @@ def _erode(mask: np.ndarray, px: int) -> np.ndarray:
     return out
 
 
-def _bilinear(img: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """img [H, W, C] sampled at (u, v) in pixel-index units (pixel i's centre at u = i),
-    clamped to the image."""
-    H, W = img.shape[:2]
-    u = np.clip(u, 0, W - 1)
-    v = np.clip(v, 0, H - 1)
-    u0 = np.clip(np.floor(u).astype(int), 0, W - 2) if W > 1 else np.zeros(len(u), int)
-    v0 = np.clip(np.floor(v).astype(int), 0, H - 2) if H > 1 else np.zeros(len(v), int)
-    fu = (u - u0)[:, None] if W > 1 else 0.0
-    fv = (v - v0)[:, None] if H > 1 else 0.0
-    u1 = np.minimum(u0 + 1, W - 1)
-    v1 = np.minimum(v0 + 1, H - 1)
-    return ((1 - fv) * ((1 - fu) * img[v0, u0] + fu * img[v0, u1])
-            + fv * ((1 - fu) * img[v1, u0] + fu * img[v1, u1]))
-
-
 def _material_groups(albedo: np.ndarray) -> np.ndarray:
     """[N] integer id of each Gaussian's mesh material (its albedo, to 1/255)."""
     keys = np.round(albedo * 255).astype(np.int64)
@@ -240,22 +225,21 @@ def fit_appearance(gaussians: RobotGaussians, rgb, K, T_world_cam, T_world_base,
     K = np.asarray(K, np.float64)
     Tc = np.asarray(T_world_cam, np.float64)
     with torch.no_grad():
-        T_links = gaussians.link_transforms(T_world_base, q, opening).float()
-        idx = gaussians.link_index.cpu()
-        R, t = T_links[:, :3, :3][idx], T_links[:, :3, 3][idx]
-        means = (torch.einsum("nij,nj->ni", R, gaussians.points.cpu()) + t).double().numpy()
-        normals = torch.einsum("nij,nj->ni", R, gaussians.normals.cpu()).double().numpy()
+        m, n = gaussians.surface(gaussians.link_transforms(T_world_base, q, opening))
+        means, normals = m.cpu().double().numpy(), n.cpu().double().numpy()
     normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
     p = (means - Tc[:3, 3]) @ Tc[:3, :3]  # camera frame
     z = p[:, 2]
     ok = z > 1e-6
     zs = np.where(ok, z, 1.0)
-    u = K[0, 0] * p[:, 0] / zs + K[0, 1] * p[:, 1] / zs + K[0, 2] - 0.5
-    v = K[1, 1] * p[:, 1] / zs + K[1, 2] - 0.5  # pixel-index units: pixel i's centre at i
-    ok &= (u >= 0) & (u <= W - 1) & (v >= 0) & (v <= H - 1)
+    u = K[0, 0] * p[:, 0] / zs + K[0, 1] * p[:, 1] / zs + K[0, 2]
+    v = K[1, 1] * p[:, 1] / zs + K[1, 2]
+    c_all, inside = bilinear_sample(torch.from_numpy(img),
+                                    torch.from_numpy(np.stack([u, v], -1)).float())
+    ok &= inside.numpy()
     ok &= np.einsum("ni,ni->n", normals, Tc[:3, 3] - means) > 0
-    ui = np.clip(np.round(u).astype(int), 0, W - 1)
-    vi = np.clip(np.round(v).astype(int), 0, H - 1)
+    ui = np.clip(np.floor(u).astype(int), 0, W - 1)  # the pixel holding the centre
+    vi = np.clip(np.floor(v).astype(int), 0, H - 1)
     ok &= _erode(mask, erode_px)[vi, ui]
     if depth is not None:
         d = np.asarray(depth, np.float64)
@@ -271,7 +255,7 @@ def fit_appearance(gaussians: RobotGaussians, rgb, K, T_world_cam, T_world_base,
     up = np.asarray(up, np.float64)
     to_cam = Tc[:3, 3] - means[ok].mean(0)
     init = np.stack([up / np.linalg.norm(up), to_cam / np.linalg.norm(to_cam)])[:num_lights]
-    c = _bilinear(img, u[ok], v[ok])
+    c = c_all.numpy().astype(np.float64)[ok]
     light, mat_albedo, has = _fit_lighting(c, normals[ok], mat[ok], int(mat.max()) + 1, init,
                                            steps)
     albedo = mat_albedo[mat]

@@ -279,14 +279,20 @@ class RobotGaussians:
         joint angles ``q`` and gripper ``opening`` (metres), the base at ``T_world_base``."""
         return self.pose_links(self.link_transforms(T_world_base, q, opening), up)
 
+    def surface(self, T_world_links: Tensor) -> tuple[Tensor, Tensor]:
+        """World ``means`` [N, 3] and unit ``normals`` [N, 3] of the Gaussians, the links at
+        ``T_world_links`` [L, 4, 4] (``self.links`` order)."""
+        T = torch.as_tensor(T_world_links).to(dtype=torch.float32, device=self.device)
+        R = T[:, :3, :3][self.link_index]
+        t = T[:, :3, 3][self.link_index]
+        return (torch.einsum("nij,nj->ni", R, self.points) + t,
+                torch.einsum("nij,nj->ni", R, self.normals))
+
     def pose_links(self, T_world_links: Tensor, up=(0.0, 0.0, 1.0)
                    ) -> tuple[Tensor, Tensor, Tensor]:
         """As :meth:`posed`, from the links' world poses [L, 4, 4] (``self.links`` order)."""
         T = torch.as_tensor(T_world_links).to(dtype=torch.float32, device=self.device)
-        R = T[:, :3, :3][self.link_index]
-        t = T[:, :3, 3][self.link_index]
-        means = torch.einsum("nij,nj->ni", R, self.points) + t
-        normals = torch.einsum("nij,nj->ni", R, self.normals)
+        means, normals = self.surface(T)
         qR = frames.rotmat_to_quat(T[:, :3, :3].double()).float()[self.link_index]
         quats = frames.quat_multiply(qR, self.quats)
         if self.lighting is not None:
