@@ -4,7 +4,7 @@ The names below are imported on first use (PEP 562), so that ``igen_gs.episode.c
 plain dataclasses the CLI parses -- loads without torch and ``igen <cmd> --help`` stays fast.
 """
 
-from importlib import import_module
+from .._lazy import lazy_exports
 
 _EXPORTS = {
     "RenderConfig": ".config", "Gripper": ".gripper", "GripperGeometry": ".gripper",
@@ -16,9 +16,4 @@ __all__ = ["EpisodeFrames", "EpisodeRenderer", "Gripper", "GripperGeometry", "Re
            "Rig", "RigConfig", "default_gripper", "make_rig", "render_episode"]
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(import_module(_EXPORTS[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -13,15 +13,12 @@ models in :mod:`.models`.
 The package is named ``lifting`` so that ``igen_gs.lift`` can be the function.
 """
 
+from .._lazy import lazy_exports
 from .config import LiftConfig
 
 
-def __getattr__(name: str):
-    if name == "lift":  # imported lazily: it pulls in torch and OpenCV
-        from .pipeline import lift
-
-        return lift
-    raise AttributeError(f"module 'igen_gs.lifting' has no attribute {name!r}")
+# imported lazily: it pulls in torch and OpenCV
+__getattr__ = lazy_exports(__name__, {"lift": ".pipeline"})
 
 
 __all__ = ["LiftConfig", "lift"]

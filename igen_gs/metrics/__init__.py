@@ -8,7 +8,7 @@ The names below are imported on first use (PEP 562), so that ``igen_gs.metrics.c
 plain dataclass the CLI parses -- loads without torch and ``igen eval --help`` stays fast.
 """
 
-from importlib import import_module
+from .._lazy import lazy_exports
 
 _EXPORTS = {
     "EvalConfig": ".config", "depth_errors": ".depth", "EvalReport": ".evaluate",
@@ -23,9 +23,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(import_module(_EXPORTS[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

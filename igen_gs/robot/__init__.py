@@ -7,8 +7,7 @@ gripper's planning geometry, and the robot drawn as Gaussians (whole arm or hand
 
 from __future__ import annotations
 
-import importlib
-
+from .._lazy import lazy_exports
 from .config import RobotConfig
 from .geometry import GripperGeometry
 
@@ -24,10 +23,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module 'igen_gs.robot' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = ["GripperGeometry", "RobotConfig", *sorted(_LAZY)]
