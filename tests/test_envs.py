@@ -306,3 +306,51 @@ def test_generated_starts_are_jittered_about_the_simulators_start():
     again = jitter_start(T0, np.random.default_rng(0), 0.03, 0.15)
     assert np.array_equal(again, outs[0])
     assert np.array_equal(jitter_start(T0, np.random.default_rng(0), 0.0, 0.0), T0)
+
+
+def test_lead_actions_target_the_pose_k_steps_ahead_and_hold_at_the_end():
+    """Generated actions lead the state like the controller's own lag needs (the expert's
+    targets run ~26 mm ahead of its TCP): row t is the next-pose action of t + k - 1."""
+    from igen_gs.envs.demos import lead_actions
+
+    a = np.arange(10, dtype=np.float32)[:, None] * np.ones((1, 10), np.float32)
+    assert np.array_equal(lead_actions(a, 1), a)
+    out = lead_actions(a, 4)
+    assert out.shape == a.shape
+    assert np.array_equal(out[:, 0], [3, 4, 5, 6, 7, 8, 9, 9, 9, 9])
+    with pytest.raises(ValueError, match="action_lead_steps"):
+        lead_actions(a, 0)
+
+
+def test_prefix_drops_an_open_step_that_changes_nothing():
+    """A plan's "open" step with the fingers already open is standing still with nothing to
+    see change; it is dropped, an "open" step that opens the fingers is kept."""
+    from igen_gs.envs.demos import with_prefix
+    from igen_gs.planning.types import Plan, Step, Trajectory
+
+    def make(opening):
+        T = 14
+        Ts = np.repeat(np.eye(4)[None], T, 0)
+        Ts[:5, 2, 3] = np.linspace(0.5, 0.3, 5)
+        Ts[5:9, 2, 3] = 0.3
+        Ts[9:, 2, 3] = np.linspace(0.3, 0.2, 5)
+        phase = ["start"] + ["transport"] * 4 + ["open"] * 4 + ["grasp"] * 5
+        return Trajectory(timestamps=np.arange(T) / 20, T_world_ee=Ts, gripper=opening / 0.08,
+                          gripper_opening_m=opening, attached=[""] * T,
+                          object_poses={"cube": np.repeat(np.eye(4)[None], T, 0)},
+                          step_index=np.zeros(T, int), phase=phase,
+                          plan=Plan("lift the cube", [Step("lift", "cube")]), fps=20.0)
+
+    start = np.eye(4)
+    start[:3, 3] = [0.1, 0.0, 0.3]
+    idle = make(np.full(14, 0.08))
+    kept = with_prefix(idle, start, 0.25)
+    dropped = with_prefix(idle, start, 0.25, drop_idle_open=True)
+    assert kept.phase.count("open") == 4 and dropped.phase.count("open") == 1
+    assert len(kept) - len(dropped) == 4  # the kept last transport pose and 3 idle frames
+    k = dropped.phase.index("grasp")
+    assert np.allclose(dropped.T_world_ee[k:], idle.T_world_ee[9:])
+    opening = np.full(14, 0.08)
+    opening[5:9] = np.linspace(0.04, 0.08, 4)
+    opens = make(opening)
+    assert with_prefix(opens, start, 0.25, drop_idle_open=True).phase.count("open") == 4

@@ -175,6 +175,16 @@ class GeneratedConfig:
     demonstrations (whose resets add joint noise), and it succeeded 0/50."""
     min_object_distance_m: float = 0.08
     """Objects' centres at least this far apart (several objects)."""
+    drop_idle_open: bool = True
+    """Drop the plan's "open" step when the fingers are already open (see
+    :func:`with_prefix`): 12 frames of standing still on Lift."""
+    action_lead_steps: int = 4
+    """The action at step t is the planned TCP pose and opening at t + this (1: the next
+    pose). robosuite's OSC controller lags a moving target: the scripted expert's targets run
+    26 mm ahead of its TCP (median over 100 demonstrations; 1.4 mm for next-pose targets of
+    generated data), i.e. about 4 steps of motion at its speeds. With next-pose targets, a
+    policy commands targets a few millimetres ahead of the TCP and the lagging controller
+    follows them at a fraction of the demonstrated speed."""
     lift_options: dict[str, Any] = field(default_factory=dict)
     """Extra LiftConfig options."""
 
@@ -204,6 +214,16 @@ def sample_object_poses(rng: np.random.Generator, rest: dict[str, np.ndarray],
         if ok:
             return out
     raise ValueError("could not place the objects apart within the range")
+
+
+def lead_actions(actions: np.ndarray, lead_steps: int) -> np.ndarray:
+    """Actions [T, A] whose row t is the next-pose action of step t + ``lead_steps`` - 1 (the
+    last row repeated past the end): the target ``lead_steps`` poses ahead."""
+    if lead_steps < 1:
+        raise ValueError(f"action_lead_steps must be 1 or more, got {lead_steps}")
+    a = np.asarray(actions)
+    idx = np.minimum(np.arange(len(a)) + lead_steps - 1, len(a) - 1)
+    return a[idx]
 
 
 def lift_photo(env: RobosuiteEnv, cfg: GeneratedConfig) -> dict[str, Any]:
@@ -286,7 +306,7 @@ OPEN_FRAMES = 8
 
 
 def with_prefix(traj, T_start: np.ndarray, max_speed: float,
-                start_opening_m: float | None = None):
+                start_opening_m: float | None = None, drop_idle_open: bool = False):
     """``traj`` starting at ``T_start`` (the simulator's start pose) instead of the planner's
     home pose: its first travel (home -> up -> over the pre-grasp) is replaced by a direct move
     from ``T_start`` to the pose over the pre-grasp (objects at rest, phase "start"); joint
@@ -294,11 +314,19 @@ def with_prefix(traj, T_start: np.ndarray, max_speed: float,
     simulator's finger opening at the start) the fingers go linearly from it to the plan's
     opening over the first :data:`OPEN_FRAMES` frames, so that the first states are the
     simulator's: a policy that never saw its start opening (robosuite's Panda starts half
-    open) took it for a grasp in progress and hovered, 0/50 on Lift."""
+    open) took it for a grasp in progress and hovered, 0/50 on Lift. With ``drop_idle_open``,
+    a plan's "open" step that neither moves nor changes the opening (the fingers were already
+    open) is dropped as well: standing still with nothing changing in view, a policy cannot
+    tell when to go on."""
     from ..planning.kinematics import joint_trajectory
     from ..planning.types import Trajectory
 
     k = next((t for t, p in enumerate(traj.phase) if p not in ("start", "transport")), 1)
+    if drop_idle_open and 0 < k < len(traj) and traj.phase[k] == "open":
+        e = next((t for t in range(k, len(traj)) if traj.phase[t] != "open"), len(traj))
+        still = np.ptp(traj.T_world_ee[k - 1:e, :3, 3], axis=0).max() < 1e-6
+        if still and np.ptp(traj.gripper_opening_m[k - 1:e]) < 1e-3 and e < len(traj):
+            k = e
     k = max(0, k - 1)
     traj = Trajectory(
         timestamps=traj.timestamps[k:] - traj.timestamps[k], T_world_ee=traj.T_world_ee[k:],
@@ -401,7 +429,8 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
             t0 = time.perf_counter()
             try:
                 traj = plan_task(scene_v, instruction, plan_cfg)
-                traj = with_prefix(traj, T_start, cfg.prefix_max_speed, start.opening_m)
+                traj = with_prefix(traj, T_start, cfg.prefix_max_speed, start.opening_m,
+                                   drop_idle_open=cfg.drop_idle_open)
             except ValueError as e:
                 failures.append(f"{key}: {e}")
                 continue
@@ -416,6 +445,7 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
                 "T_lift_sim": {n: T.tolist() for n, T in T_lift_sim.items()},
                 "joint_positions": None if traj.joint_positions is None else
                 np.round(traj.joint_positions, 6).tolist()})
+            ep.action = lead_actions(ep.action, cfg.action_lead_steps)
             ep.frames = {CAMERA: ep.frames["photo"]}
             ep.cameras = cams
             ep.captions = None
