@@ -354,3 +354,40 @@ def test_prefix_drops_an_open_step_that_changes_nothing():
     opening[5:9] = np.linspace(0.04, 0.08, 4)
     opens = make(opening)
     assert with_prefix(opens, start, 0.25, drop_idle_open=True).phase.count("open") == 4
+
+
+def test_perturbed_approach_returns_to_the_plan_before_the_fingers_close():
+    """Corrective data: the drawn TCP path leaves the plan by at most the amplitude (half of
+    it vertically), starts on it, is back on it from the first closing frame on, and nothing
+    else changes; seeded; amplitude 0 leaves the trajectory alone."""
+    from igen_gs.envs.demos import perturb_approach
+    from igen_gs.planning.types import Plan, Step, Trajectory
+
+    T = 80
+    Ts = np.repeat(np.eye(4)[None], T, 0)
+    Ts[:, 0, 3] = np.linspace(0.3, 0.5, T)
+    Ts[:, 2, 3] = np.linspace(0.4, 0.1, T)
+    opening = np.full(T, 0.08)
+    opening[50:62] = np.linspace(0.08, 0.03, 12)
+    opening[62:] = 0.03
+    traj = Trajectory(timestamps=np.arange(T) / 20, T_world_ee=Ts, gripper=opening / 0.08,
+                      gripper_opening_m=opening, attached=[""] * 62 + ["cube"] * 18,
+                      object_poses={"cube": np.repeat(np.eye(4)[None], T, 0)},
+                      step_index=np.zeros(T, int), phase=["grasp"] * T,
+                      plan=Plan("lift the cube", [Step("lift", "cube")]), fps=20.0)
+    biggest = 0.0
+    for seed in range(20):
+        out = perturb_approach(traj, np.random.default_rng(seed), 0.03)
+        d = out.T_world_ee[:, :3, 3] - Ts[:, :3, 3]
+        assert np.allclose(d[0], 0) and np.allclose(d[50:], 0)  # 51: the first narrower
+        assert np.linalg.norm(d[:, :2], axis=1).max() <= 2 * 0.03 + 1e-9
+        assert np.abs(d[:, 2]).max() <= 2 * 0.015 + 1e-9
+        assert np.array_equal(out.T_world_ee[:, :3, :3], Ts[:, :3, :3])
+        assert np.array_equal(out.gripper, traj.gripper) and out.phase == traj.phase
+        assert np.max(np.linalg.norm(np.diff(d, axis=0), axis=1)) < 0.01  # smooth
+        biggest = max(biggest, np.linalg.norm(d, axis=1).max())
+    assert biggest > 0.02
+    again = perturb_approach(traj, np.random.default_rng(3), 0.03)
+    assert np.array_equal(again.T_world_ee, perturb_approach(traj, np.random.default_rng(3),
+                                                             0.03).T_world_ee)
+    assert perturb_approach(traj, np.random.default_rng(0), 0.0) is traj

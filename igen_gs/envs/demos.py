@@ -178,6 +178,11 @@ class GeneratedConfig:
     drop_idle_open: bool = True
     """Drop the plan's "open" step when the fingers are already open (see
     :func:`with_prefix`): 12 frames of standing still on Lift."""
+    perturb_m: float = 0.0
+    """Corrective data (DART-style noise): the TCP path drawn in the frames and states is
+    pushed off the plan by smooth random offsets of up to this (metres) that return to it
+    before the fingers close (:func:`perturb_approach`), while the actions stay those of the
+    plan -- so the data shows how to get back from where a policy drifts. 0: off."""
     action_lead_steps: int = 4
     """The action at step t is the planned TCP pose and opening at t + this (1: the next
     pose). robosuite's OSC controller lags a moving target: the scripted expert's targets run
@@ -224,6 +229,45 @@ def lead_actions(actions: np.ndarray, lead_steps: int) -> np.ndarray:
     a = np.asarray(actions)
     idx = np.minimum(np.arange(len(a)) + lead_steps - 1, len(a) - 1)
     return a[idx]
+
+
+def perturb_approach(traj, rng: np.random.Generator, amplitude_m: float,
+                     bumps: int = 2):
+    """``traj`` with its TCP positions offset, before the fingers first close, by ``bumps``
+    smooth random offsets (each a sin^2 bump 0.5 to 1.5 s long, its direction uniform in a
+    ball of radius ``amplitude_m``, half that vertically) that vanish by the first closing
+    frame; later frames, the object poses and the rotations are unchanged; joint angles are
+    recomputed when the trajectory had them. Returns the trajectory (itself when there is no
+    closing or ``amplitude_m`` is 0; the draws are taken all the same)."""
+    from dataclasses import replace as dc_replace
+
+    from ..planning.kinematics import joint_trajectory
+
+    n = len(traj)
+    draws = [(rng.uniform(-1, 1, 3), rng.uniform(0.5, 1.5), rng.uniform(0, 1))
+             for _ in range(bumps)]
+    g = np.asarray(traj.gripper_opening_m)
+    closing = np.nonzero(np.diff(g) < -1e-6)[0]
+    end = int(closing[0]) if len(closing) else 0
+    if amplitude_m <= 0 or end < 4:
+        return traj
+    t = np.arange(n, dtype=np.float64)
+    off = np.zeros((n, 3))
+    for d, dur_s, where in draws:
+        if np.linalg.norm(d) > 1:
+            d = d / np.linalg.norm(d)
+        d = d * amplitude_m * np.array([1.0, 1.0, 0.5])
+        w = min(float(end), dur_s * traj.fps)
+        t0 = where * (end - w)
+        u = np.clip((t - t0) / w, 0.0, 1.0)
+        off += d[None] * np.sin(np.pi * u)[:, None] ** 2
+    off[end:] = 0.0
+    T = np.array(traj.T_world_ee, copy=True)
+    T[:, :3, 3] += off
+    out = dc_replace(traj, T_world_ee=T)
+    if traj.joint_positions is not None:
+        out.joint_positions = joint_trajectory(T, traj.T_world_base, out.step_labels())
+    return out
 
 
 def lift_photo(env: RobosuiteEnv, cfg: GeneratedConfig) -> dict[str, Any]:
@@ -374,6 +418,7 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
     from ..episode.config import EpisodeConfig, RenderConfig, RigConfig, VariationConfig
     from ..episode.produce import pack_episode, render_trajectory
     from ..planning import plan_task
+    from ..planning.actions import actions_from_trajectory
     from ..planning.config import PlanConfig
     from ..scene.scene import Scene
 
@@ -435,17 +480,26 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
                 failures.append(f"{key}: {e}")
                 continue
             timings["plan"] += time.perf_counter() - t0
+            shown = traj
+            if cfg.perturb_m > 0:
+                try:
+                    shown = perturb_approach(
+                        traj, np.random.default_rng([cfg.variation_seed, i, 1]), cfg.perturb_m)
+                except ValueError as e:
+                    failures.append(f"{key}: {e}")
+                    continue
             t0 = time.perf_counter()
-            frames, rig = render_trajectory(scene_v, traj, ep_cfg)
+            frames, rig = render_trajectory(scene_v, shown, ep_cfg)
             timings["render"] += time.perf_counter() - t0
-            ep = pack_episode(key, scene_v, traj, frames, ep_cfg, rig, extras={
+            ep = pack_episode(key, scene_v, shown, frames, ep_cfg, rig, extras={
                 "variation_index": i, "photo_seed": cfg.photo_seed,
                 "T_world_tcp_start": np.round(T_start, 6).tolist(),
                 "sim_object_poses": {n: P.tolist() for n, P in sim_poses.items()},
                 "T_lift_sim": {n: T.tolist() for n, T in T_lift_sim.items()},
-                "joint_positions": None if traj.joint_positions is None else
-                np.round(traj.joint_positions, 6).tolist()})
-            ep.action = lead_actions(ep.action, cfg.action_lead_steps)
+                "joint_positions": None if shown.joint_positions is None else
+                np.round(shown.joint_positions, 6).tolist()})
+            ep.action = lead_actions(actions_from_trajectory(traj, "ee_6d"),
+                                     cfg.action_lead_steps)
             ep.frames = {CAMERA: ep.frames["photo"]}
             ep.cameras = cams
             ep.captions = None
