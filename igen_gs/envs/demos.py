@@ -182,7 +182,8 @@ class GeneratedConfig:
     """Corrective data (DART-style noise): the TCP path drawn in the frames and states is
     pushed off the plan by smooth random offsets of up to this (metres) that return to it
     before the fingers close (:func:`perturb_approach`), while the actions stay those of the
-    plan -- so the data shows how to get back from where a policy drifts. 0: off."""
+    plan -- so the data shows how to get back from where a policy drifts. 0: off. Measured on
+    Lift (generated-100, before the grasp-choice fix): 3/50 with 3 cm, 3/50 without."""
     action_lead_steps: int = 4
     """The action at step t is the planned TCP pose and opening at t + this (1: the next
     pose). robosuite's OSC controller lags a moving target: the scripted expert's targets run
