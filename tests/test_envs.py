@@ -391,3 +391,27 @@ def test_perturbed_approach_returns_to_the_plan_before_the_fingers_close():
     assert np.array_equal(again.T_world_ee, perturb_approach(traj, np.random.default_rng(3),
                                                              0.03).T_world_ee)
     assert perturb_approach(traj, np.random.default_rng(0), 0.0) is traj
+
+
+def test_shown_fingers_stop_on_the_object_while_the_command_squeezes():
+    """The fingers drawn and reported close no narrower than the object (closed target +
+    squeeze) until they open past it again; before the grasp and after the release nothing
+    changes; the normalised gripper follows."""
+    from igen_gs.envs.demos import contact_opening
+    from igen_gs.planning.types import Plan, Step, Trajectory
+
+    g = np.concatenate([np.full(5, 0.08), np.linspace(0.08, 0.036, 6)[1:], np.full(6, 0.036),
+                        np.linspace(0.036, 0.08, 5)[1:], np.full(3, 0.08)])
+    T = len(g)
+    traj = Trajectory(timestamps=np.arange(T) / 20, T_world_ee=np.repeat(np.eye(4)[None], T, 0),
+                      gripper=g / 0.08, gripper_opening_m=g, attached=[""] * T,
+                      object_poses={"cube": np.repeat(np.eye(4)[None], T, 0)},
+                      step_index=np.zeros(T, int), phase=["grasp"] * T,
+                      plan=Plan("lift the cube", [Step("lift", "cube")]), fps=20.0)
+    out = contact_opening(traj, 0.004)
+    shown = out.gripper_opening_m
+    assert np.array_equal(shown[:5], g[:5]) and np.array_equal(shown[-3:], g[-3:])
+    assert shown[5:].min() == pytest.approx(0.040)
+    assert np.allclose(shown[10:16], 0.040)  # held on the object, the command 4 mm narrower
+    assert np.all(shown >= g) and np.allclose(out.gripper, shown / 0.08)
+    assert np.array_equal(traj.gripper_opening_m, g)  # the plan itself is unchanged

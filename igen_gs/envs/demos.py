@@ -178,6 +178,9 @@ class GeneratedConfig:
     drop_idle_open: bool = True
     """Drop the plan's "open" step when the fingers are already open (see
     :func:`with_prefix`): 12 frames of standing still on Lift."""
+    contact_opening: bool = True
+    """Frames and states show the fingers stopped by the grasped object (its width), the
+    actions command the plan's narrower grip (:func:`contact_opening`)."""
     perturb_m: float = 0.0
     """Corrective data (DART-style noise): the TCP path drawn in the frames and states is
     pushed off the plan by smooth random offsets of up to this (metres) that return to it
@@ -269,6 +272,35 @@ def perturb_approach(traj, rng: np.random.Generator, amplitude_m: float,
     if traj.joint_positions is not None:
         out.joint_positions = joint_trajectory(T, traj.T_world_base, out.step_labels())
     return out
+
+
+def contact_opening(traj, squeeze_m: float):
+    """``traj`` with the finger opening it shows (frames, states) stopped by the object: from
+    the first closing frame, the opening is at least the closed target + ``squeeze_m`` (the
+    object's width between the fingers; the planner commands that much less to grip) until
+    the fingers open past it again. The commanded openings (actions) are the plan's. A real
+    gripper's fingers stop on the object: in robosuite the measured opening stays at the cube's
+    width while the command is narrower, and a policy that saw the plan's narrower opening
+    took the gripper for still closing and waited, the cube in its fingers (Lift)."""
+    from dataclasses import replace as dc_replace
+
+    g = np.asarray(traj.gripper_opening_m, dtype=np.float64)
+    closing = np.nonzero(np.diff(g) < -1e-6)[0]
+    if not len(closing):
+        return traj
+    t0 = int(closing[0]) + 1
+    t = t0
+    while t + 1 < len(g) and g[t + 1] < g[t] - 1e-9:
+        t += 1
+    width = g[t] + squeeze_m
+    shown = g.copy()
+    for k in range(t0, len(g)):
+        if k > t and g[k] > width:
+            break
+        shown[k] = max(g[k], width)
+    ratio = traj.gripper / np.where(g > 0, g, 1.0)
+    ratio[g <= 0] = 1.0 / traj.max_opening_m
+    return dc_replace(traj, gripper_opening_m=shown, gripper=shown * ratio)
 
 
 def lift_photo(env: RobosuiteEnv, cfg: GeneratedConfig) -> dict[str, Any]:
@@ -482,10 +514,12 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
                 continue
             timings["plan"] += time.perf_counter() - t0
             shown = traj
+            if cfg.contact_opening:
+                shown = contact_opening(traj, plan_cfg.motion.squeeze_m)
             if cfg.perturb_m > 0:
                 try:
                     shown = perturb_approach(
-                        traj, np.random.default_rng([cfg.variation_seed, i, 1]), cfg.perturb_m)
+                        shown, np.random.default_rng([cfg.variation_seed, i, 1]), cfg.perturb_m)
                 except ValueError as e:
                     failures.append(f"{key}: {e}")
                     continue
