@@ -415,3 +415,5 @@ def test_shown_fingers_stop_on_the_object_while_the_command_squeezes():
     assert np.allclose(shown[10:16], 0.040)  # held on the object, the command 4 mm narrower
     assert np.all(shown >= g) and np.allclose(out.gripper, shown / 0.08)
     assert np.array_equal(traj.gripper_opening_m, g)  # the plan itself is unchanged
+    wider = contact_opening(traj, 0.004 + 0.01).gripper_opening_m  # held_opening_jitter_m
+    assert np.allclose(wider[10:16], 0.050) and np.array_equal(wider[:5], g[:5])

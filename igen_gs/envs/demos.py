@@ -181,6 +181,10 @@ class GeneratedConfig:
     contact_opening: bool = True
     """Frames and states show the fingers stopped by the grasped object (its width), the
     actions command the plan's narrower grip (:func:`contact_opening`)."""
+    held_opening_jitter_m: float = 0.0
+    """With ``contact_opening``: the opening shown while holding is widened by a uniform draw
+    in [0, this] per episode (the simulator reports 0.55-0.62 on a held 4 cm cube, depending
+    on how it sits between the fingers, where the lifted width gives about 0.5). 0: off."""
     perturb_m: float = 0.0
     """Corrective data (DART-style noise): the TCP path drawn in the frames and states is
     pushed off the plan by smooth random offsets of up to this (metres) that return to it
@@ -515,7 +519,9 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
             timings["plan"] += time.perf_counter() - t0
             shown = traj
             if cfg.contact_opening:
-                shown = contact_opening(traj, plan_cfg.motion.squeeze_m)
+                extra = np.random.default_rng([cfg.variation_seed, i, 2]).uniform(
+                    0.0, cfg.held_opening_jitter_m)
+                shown = contact_opening(traj, plan_cfg.motion.squeeze_m + extra)
             if cfg.perturb_m > 0:
                 try:
                     shown = perturb_approach(
