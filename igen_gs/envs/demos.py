@@ -239,6 +239,12 @@ def lead_actions(actions: np.ndarray, lead_steps: int) -> np.ndarray:
     return a[idx]
 
 
+def _first_closing(opening_m: np.ndarray) -> int | None:
+    """Index of the last frame before the finger opening first shrinks (None: it never does)."""
+    closing = np.nonzero(np.diff(np.asarray(opening_m, dtype=np.float64)) < -1e-6)[0]
+    return int(closing[0]) if len(closing) else None
+
+
 def perturb_approach(traj, rng: np.random.Generator, amplitude_m: float,
                      bumps: int = 2):
     """``traj`` with its TCP positions offset, before the fingers first close, by ``bumps``
@@ -247,16 +253,12 @@ def perturb_approach(traj, rng: np.random.Generator, amplitude_m: float,
     frame; later frames, the object poses and the rotations are unchanged; joint angles are
     recomputed when the trajectory had them. Returns the trajectory (itself when there is no
     closing or ``amplitude_m`` is 0; the draws are taken all the same)."""
-    from dataclasses import replace as dc_replace
-
     from ..planning.kinematics import joint_trajectory
 
     n = len(traj)
     draws = [(rng.uniform(-1, 1, 3), rng.uniform(0.5, 1.5), rng.uniform(0, 1))
              for _ in range(bumps)]
-    g = np.asarray(traj.gripper_opening_m)
-    closing = np.nonzero(np.diff(g) < -1e-6)[0]
-    end = int(closing[0]) if len(closing) else 0
+    end = _first_closing(traj.gripper_opening_m) or 0
     if amplitude_m <= 0 or end < 4:
         return traj
     t = np.arange(n, dtype=np.float64)
@@ -272,7 +274,7 @@ def perturb_approach(traj, rng: np.random.Generator, amplitude_m: float,
     off[end:] = 0.0
     T = np.array(traj.T_world_ee, copy=True)
     T[:, :3, 3] += off
-    out = dc_replace(traj, T_world_ee=T)
+    out = replace(traj, T_world_ee=T)
     if traj.joint_positions is not None:
         out.joint_positions = joint_trajectory(T, traj.T_world_base, out.step_labels())
     return out
@@ -286,13 +288,11 @@ def contact_opening(traj, squeeze_m: float):
     gripper's fingers stop on the object: in robosuite the measured opening stays at the cube's
     width while the command is narrower, and a policy that saw the plan's narrower opening
     took the gripper for still closing and waited, the cube in its fingers (Lift)."""
-    from dataclasses import replace as dc_replace
-
     g = np.asarray(traj.gripper_opening_m, dtype=np.float64)
-    closing = np.nonzero(np.diff(g) < -1e-6)[0]
-    if not len(closing):
+    last_open = _first_closing(g)
+    if last_open is None:
         return traj
-    t0 = int(closing[0]) + 1
+    t0 = last_open + 1
     t = t0
     while t + 1 < len(g) and g[t + 1] < g[t] - 1e-9:
         t += 1
@@ -304,7 +304,7 @@ def contact_opening(traj, squeeze_m: float):
         shown[k] = max(g[k], width)
     ratio = traj.gripper / np.where(g > 0, g, 1.0)
     ratio[g <= 0] = 1.0 / traj.max_opening_m
-    return dc_replace(traj, gripper_opening_m=shown, gripper=shown * ratio)
+    return replace(traj, gripper_opening_m=shown, gripper=shown * ratio)
 
 
 def lift_photo(env: RobosuiteEnv, cfg: GeneratedConfig) -> dict[str, Any]:
