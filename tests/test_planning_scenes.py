@@ -249,14 +249,14 @@ def test_same_seed_same_trajectory_and_step_labels(scene):
 
 def test_a_cube_is_grasped_across_the_faces_nearest_the_hand(scene):
     """Of a cube's two face-aligned grasps (equally good), the planner takes the one nearest the
-    hand's orientation: over a sweep of the cube's yaw, the wrist turns at most 45 degrees (+
-    the 15-degree candidate step) and the fingers close across faces, not corners (at most 30
-    degrees off: the width in the fingers' slab grows only as 1 / cos of that angle, so grasps
-    up to about 30 degrees off a face count as good as the face-aligned one). Without the turning cost
+    hand's orientation: over a sweep of the cube's yaw, the wrist turns at most 45 degrees (and
+    the footprint's estimation error) and the fingers close across faces (within 3 degrees; the
+    simulator's expert holds a cube across its faces, and generated grasps up to 30 degrees off
+    them taught a policy grasps that held the cube on its edges). Without the turning cost
     the choice fell either way, so one picture of a cube was grasped at angles 90 degrees
     apart -- a policy trained on such data averages them."""
     turns = []
-    for yaw_deg in range(0, 90, 10):
+    for yaw_deg in range(0, 90, 7):
         yaw = math.radians(yaw_deg)
         Rz = torch.eye(4, dtype=scene.poses["red block"].dtype)
         Rz[:2, :2] = torch.tensor([[math.cos(yaw), -math.sin(yaw)],
@@ -272,6 +272,6 @@ def test_a_cube_is_grasped_across_the_faces_nearest_the_hand(scene):
                                                                 torch.from_numpy(R))))
         fingers = math.degrees(math.atan2(R[1, 1], R[0, 1]))
         off_face = (fingers - yaw_deg) % 90.0
-        assert min(off_face, 90.0 - off_face) <= 30.0 + 1e-6, (yaw_deg, fingers)
+        assert min(off_face, 90.0 - off_face) <= 3.0, (yaw_deg, fingers)
         turns.append(turn)
-    assert max(turns) <= 45.0 + 15.0 + 1.0, turns
+    assert max(turns) <= 45.0 + 3.0, turns
