@@ -417,3 +417,14 @@ def test_shown_fingers_stop_on_the_object_while_the_command_squeezes():
     assert np.array_equal(traj.gripper_opening_m, g)  # the plan itself is unchanged
     wider = contact_opening(traj, 0.004 + 0.01).gripper_opening_m  # held_opening_jitter_m
     assert np.allclose(wider[10:16], 0.050) and np.array_equal(wider[:5], g[:5])
+
+
+@pytest.mark.parametrize("bad", [{"held_opening_jitter_m": -0.01}, {"perturb_m": -0.03},
+                                 {"start_jitter_m": float("nan")}, {"prefix_max_speed": 0.0},
+                                 {"action_lead_steps": 0}])
+def test_generated_config_rejects_negative_and_nan_amounts(bad):
+    from igen_gs.envs.demos import GeneratedConfig
+
+    with pytest.raises(ValueError, match=f"GeneratedConfig.{next(iter(bad))} must be"):
+        GeneratedConfig(**bad)
+    GeneratedConfig()  # the defaults are valid

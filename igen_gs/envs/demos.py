@@ -201,6 +201,18 @@ class GeneratedConfig:
     lift_options: dict[str, Any] = field(default_factory=dict)
     """Extra LiftConfig options."""
 
+    def __post_init__(self):
+        for name in ("start_jitter_m", "start_jitter_rad", "held_opening_jitter_m", "perturb_m",
+                     "min_object_distance_m"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"GeneratedConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if not self.prefix_max_speed > 0:
+            raise ValueError(f"GeneratedConfig.prefix_max_speed must be > 0 (m/s), got "
+                             f"{self.prefix_max_speed}")
+        if self.action_lead_steps < 1:
+            raise ValueError(f"GeneratedConfig.action_lead_steps must be >= 1, got "
+                             f"{self.action_lead_steps}")
+
 
 def sample_object_poses(rng: np.random.Generator, rest: dict[str, np.ndarray],
                         env_config: RobosuiteConfig, min_distance: float = 0.08

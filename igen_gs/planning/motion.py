@@ -45,15 +45,16 @@ from .types import Plan, Step, Trajectory, UnreachableError
 # Fixed, generic task-frame direction that breaks exact ties between a grasp and its 180-degree
 # twin (the one whose x axis points along it wins).
 _TIE_DIRECTION = np.array([0.8, 0.5, 0.33]) / np.linalg.norm([0.8, 0.5, 0.33])
+# Grasps scoring within ``TIE_SCORE`` of the best and no more than ``TIE_WIDTH_M`` wider than
+# the narrowest of those are as good (a box's two face-aligned grasps, see
+# ``grasp.ALIGNED_BONUS``; the widths a one-view lift measures across a 4 cm cube differ by
+# several millimetres between them); of them the planner
+# takes the one needing the least wrist rotation from the current pose. Ranked by score alone,
+# the choice between a cube's two face-aligned grasps fell either way, so one picture of a cube
+# was grasped at angles 90 degrees apart (+-90 degrees from the start across 100 generated Lift
+# episodes, +-45 for robosuite's scripted expert), which a policy trained on them averages.
 TIE_SCORE = 0.02
 TIE_WIDTH_M = 0.008
-"""Grasps scoring within ``TIE_SCORE`` of the best and no more than ``TIE_WIDTH_M`` wider than
-the narrowest of those are as good (a box's faces at right angles; the widths a one-view lift
-measures across a 4 cm cube vary by several millimetres with the angle); of them the planner
-takes the one needing the least wrist rotation from the current pose. Ranked by score alone,
-the choice between a cube's two face-aligned grasps fell either way, so one picture of a cube
-was grasped at angles 90 degrees apart (+-90 degrees from the start across 100 generated Lift
-episodes, +-45 for robosuite's scripted expert), which a policy trained on them averages."""
 
 
 def min_jerk(tau: np.ndarray) -> np.ndarray:
