@@ -16,7 +16,6 @@ The package is named ``lifting`` so that ``igen_gs.lift`` can be the function.
 from .._lazy import lazy_exports
 from .config import LiftConfig
 
-
 # imported lazily: it pulls in torch and OpenCV
 __getattr__ = lazy_exports(__name__, {"lift": ".pipeline"})
 

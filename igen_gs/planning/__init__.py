@@ -7,7 +7,6 @@ from .motion_config import MotionConfig
 from .types import ACTIONS, PLAN_JSON_SCHEMA, Plan, Step, Trajectory, UnreachableError
 from .vlm_config import VLMConfig
 
-
 # lazy: they pull in torch, roma, roboticstoolbox
 __getattr__ = lazy_exports(__name__, {"plan_task": ".pipeline", "make_plan": ".pipeline"})
 

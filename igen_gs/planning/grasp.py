@@ -32,7 +32,6 @@ import numpy as np
 
 from ..robot.geometry import GripperGeometry
 
-
 ALIGNED_BONUS = 0.05
 """Score added to top grasps closing across the sides of the footprint rectangle (more than
 the spare-opening term can separate grasps, so they come first among top grasps)."""
