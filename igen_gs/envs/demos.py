@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +198,11 @@ class GeneratedConfig:
     generated data), i.e. about 4 steps of motion at its speeds. With next-pose targets, a
     policy commands targets a few millimetres ahead of the TCP and the lagging controller
     follows them at a fraction of the demonstrated speed."""
+    track_controller: bool = False
+    """Frames and states show the TCP path of an arm tracking the actions' targets (a
+    second-order model of the controller, identified once from free-space moves of the arm,
+    :mod:`igen_gs.envs.tracking`) instead of the exact plan: it lags moving targets and
+    overshoots where they stop, as the simulator's arm does."""
     lift_options: dict[str, Any] = field(default_factory=dict)
     """Extra LiftConfig options."""
 
@@ -480,6 +485,10 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
     with RobosuiteEnv(replace(ecfg, cameras=())) as env:
         if lifted is None:
             lifted = lift_photo(env, cfg)
+        tracking = None
+        if cfg.track_controller:
+            from .tracking import identify_tracking
+            tracking = identify_tracking(env, cfg.photo_seed)
         start = env.reset(cfg.photo_seed)
         cams = _camera_info(env)
     scene, T_lift_sim = lifted["scene"], lifted["T_lift_sim"]
@@ -534,6 +543,11 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
                 extra = np.random.default_rng([cfg.variation_seed, i, 2]).uniform(
                     0.0, cfg.held_opening_jitter_m)
                 shown = contact_opening(traj, plan_cfg.motion.squeeze_m + extra)
+            if tracking is not None:
+                from .tracking import track_trajectory
+                lead = np.minimum(np.arange(len(traj)) + cfg.action_lead_steps, len(traj) - 1)
+                shown = track_trajectory(shown, traj.T_world_ee[lead, :3, 3], tracking,
+                                         floor_z=float(traj.T_world_ee[:, 2, 3].min()))
             if cfg.perturb_m > 0:
                 try:
                     shown = perturb_approach(
@@ -565,7 +579,8 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
         bar.close()
         writer.close()
     return {"written": written, "failed": failures, "seconds": timings,
-            "total_seconds": time.perf_counter() - t_all}
+            "total_seconds": time.perf_counter() - t_all,
+            "tracking": None if tracking is None else asdict(tracking)}
 
 
 def replay_open_loop(dataset, env_config: RobosuiteConfig | None = None,

@@ -1,0 +1,144 @@
+"""How the arm's TCP follows commanded targets: a per-axis second-order model, identified from a
+few free-space moves of the arm, that turns a generated episode's targets into the TCP path a
+controller would really produce.
+
+A planned trajectory is exact: the TCP is where the plan says, and stops dead where the plan
+stops. A real controller lags a moving target and overshoots where it stops (robosuite's
+OSC_POSE at its default gains: about 1 cm past a pre-grasp pose reached at 0.25 m/s). A policy
+trained on exact paths learns that "hovering here" means "the object is under me" -- in
+closed loop, after the controller's overshoot, it descends beside the object.
+
+Model, per axis of the robot base frame (x, y horizontal, z vertical), at the control rate::
+
+    p[t+1] = p[t] + k_err * (target[t] - p[t]) + k_vel * (p[t] - p[t-1])
+
+(a damped spring towards the target, with momentum). Fitted by least squares on recorded
+(target, TCP) pairs; :func:`identify_tracking` records them from random point-to-point moves of
+the arm alone (no task, no objects), as one would calibrate a real arm once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TrackingModel:
+    """Per-axis gains (base frame x, y, z) of :func:`simulate_tracking`."""
+
+    k_err: tuple[float, float, float]
+    k_vel: tuple[float, float, float]
+
+    def __post_init__(self):
+        ke, kv = np.asarray(self.k_err, float), np.asarray(self.k_vel, float)
+        if ke.shape != (3,) or kv.shape != (3,) or not np.isfinite(ke).all() or \
+                not np.isfinite(kv).all():
+            raise ValueError(f"tracking gains must be 3 finite values each, got k_err "
+                             f"{self.k_err}, k_vel {self.k_vel}")
+        # stable: both roots of z^2 - (1 + k_vel - k_err) z + k_vel inside the unit circle
+        for e, v in zip(ke, kv):
+            if np.max(np.abs(np.roots([1.0, -(1.0 + v - e), v]))) >= 1.0:
+                raise ValueError(f"tracking gains k_err={e:.3f}, k_vel={v:.3f} are unstable")
+
+
+def fit_tracking(targets: list[np.ndarray], positions: list[np.ndarray]) -> TrackingModel:
+    """Least-squares gains from episodes of commanded ``targets`` [T, 3] and measured TCP
+    ``positions`` [T, 3] (base frame, metres): ``positions[t+1] - positions[t]`` against
+    ``targets[t] - positions[t]`` and ``positions[t] - positions[t-1]``."""
+    if len(targets) != len(positions) or not targets:
+        raise ValueError("fit_tracking needs as many target as position sequences (>= 1)")
+    ke, kv = [], []
+    for ax in range(3):
+        A, y = [], []
+        for a, p in zip(targets, positions):
+            a, p = np.asarray(a, float), np.asarray(p, float)
+            if a.shape != p.shape or a.ndim != 2 or a.shape[1] != 3:
+                raise ValueError(f"targets and positions must both be [T, 3], got {a.shape} "
+                                 f"and {p.shape}")
+            t = np.arange(1, len(p) - 1)
+            A.append(np.stack([a[t, ax] - p[t, ax], p[t, ax] - p[t - 1, ax]], 1))
+            y.append(p[t + 1, ax] - p[t, ax])
+        A, y = np.concatenate(A), np.concatenate(y)
+        if len(y) < 10:
+            raise ValueError(f"fit_tracking needs at least 10 steps, got {len(y)}")
+        k, *_ = np.linalg.lstsq(A, y, rcond=None)
+        ke.append(float(k[0]))
+        kv.append(float(k[1]))
+    return TrackingModel(tuple(ke), tuple(kv))
+
+
+def simulate_tracking(model: TrackingModel, targets: np.ndarray, p0: np.ndarray) -> np.ndarray:
+    """TCP positions [T, 3] following ``targets`` [T, 3] from rest at ``p0`` [3]: row t is the
+    position when target t is commanded (row 0 = ``p0``)."""
+    a = np.asarray(targets, dtype=np.float64)
+    ke, kv = np.asarray(model.k_err), np.asarray(model.k_vel)
+    p = np.empty_like(a)
+    p[0] = p0
+    prev = np.asarray(p0, dtype=np.float64)
+    for t in range(len(a) - 1):
+        p[t + 1] = p[t] + ke * (a[t] - p[t]) + kv * (p[t] - prev)
+        prev = p[t]
+    return p
+
+
+def track_trajectory(traj, targets_world: np.ndarray, model: TrackingModel,
+                     floor_z: float | None = None):
+    """``traj`` with its TCP positions replaced by those of an arm tracking ``targets_world``
+    [T, 3] (world frame; e.g. the plan's positions a few steps ahead), simulated in the base
+    frame; rotations, finger openings and free objects unchanged; held objects move with the
+    hand; joint angles recomputed when the trajectory had them. ``floor_z``: the TCP never goes
+    below this world height (a hand overshooting downwards stops on what it grasps)."""
+    from ..planning.kinematics import joint_trajectory
+
+    T_wb = np.asarray(traj.T_world_base, dtype=np.float64)
+    R, o = T_wb[:3, :3], T_wb[:3, 3]
+    tgt_b = (np.asarray(targets_world, dtype=np.float64) - o) @ R
+    p_b = simulate_tracking(model, tgt_b, (traj.T_world_ee[0, :3, 3] - o) @ R)
+    T = np.array(traj.T_world_ee, dtype=np.float64, copy=True)
+    T[:, :3, 3] = p_b @ R.T + o
+    if floor_z is not None:
+        T[:, 2, 3] = np.maximum(T[:, 2, 3], floor_z)
+    poses = {n: np.array(P, copy=True) for n, P in traj.object_poses.items()}
+    for t, name in enumerate(traj.attached):
+        if name:
+            delta = T[t] @ np.linalg.inv(traj.T_world_ee[t])
+            poses[name][t] = delta @ traj.object_poses[name][t]
+    out = replace(traj, T_world_ee=T, object_poses=poses)
+    if traj.joint_positions is not None:
+        out.joint_positions = joint_trajectory(T, traj.T_world_base, out.step_labels())
+    return out
+
+
+def identify_tracking(env, seed: int = 0, moves: int = 10, move_steps: int = 12,
+                      hold_steps: int = 10, reach_m: float = 0.08,
+                      rng_seed: int = 0) -> TrackingModel:
+    """Fit the model on the arm alone: from ``env``'s reset ``seed``, move the target to
+    ``moves`` random points within ``reach_m`` of the start TCP along each axis, each move a
+    constant-speed ramp of ``move_steps`` control steps followed by ``hold_steps`` at rest
+    (orientation and fingers kept; ramps rather than jumps keep the controller's input below
+    its clipping, and their abrupt stops show the overshoot), through the same target ->
+    controller conversion as every data source, and fit the gains on what the TCP did.
+    Measured on robosuite's Panda (OSC_POSE defaults): the fitted model, run free on the
+    targets of 20 of the scripted expert's Lift demonstrations, reproduces their TCP paths to
+    3.6 mm (median; 6.8 mm p90), against 2.8 mm for gains fitted on those demonstrations
+    themselves; minimum-jerk probe moves, or vertical moves half as large, gave 6.7-12 mm."""
+    rng = np.random.default_rng(rng_seed)
+    obs = env.reset(seed)
+    T0 = obs.T_base_tcp.copy()
+    g = obs.gripper
+    targets, positions = [], []
+    here = T0[:3, 3].copy()
+    for _ in range(moves):
+        goal = T0[:3, 3] + rng.uniform(-reach_m, reach_m, 3)
+        u = np.linspace(0.0, 1.0, move_steps + 1)[1:]
+        path = list(here + u[:, None] * (goal - here)) + [goal] * hold_steps
+        for p in path:
+            T = T0.copy()
+            T[:3, 3] = p
+            targets.append(p.copy())
+            positions.append(obs.T_base_tcp[:3, 3].copy())
+            obs = env.step_to(T, g)
+        here = goal
+    return fit_tracking([np.array(targets)], [np.array(positions)])
