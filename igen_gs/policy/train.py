@@ -37,6 +37,11 @@ class TrainConfig:
     """... contrast within +- this ..."""
     channel_gain: float = 0.05
     """... and per-channel gains within +- this."""
+    proprio_noise_m: float = 0.0
+    """Gaussian noise (standard deviation, metres) added to the TCP position in the
+    proprioception of each training sample (the actions are unchanged): where the state alone
+    predicts the action, the network takes the object's position from the state and ignores the
+    picture; noise makes the picture the better witness. 0: off."""
     seed: int = 0
     threads: int = 1
     """torch CPU threads while training. One: on this 2-core machine with anything else
@@ -119,6 +124,8 @@ def train_policy(datasets, config: TrainConfig | None = None, progress: bool = T
     cfg = config or TrainConfig()
     if cfg.steps <= 0 or cfg.batch_size <= 0:
         raise ValueError("steps and batch_size must be positive")
+    if not cfg.proprio_noise_m >= 0:
+        raise ValueError(f"proprio_noise_m must be >= 0 (metres), got {cfg.proprio_noise_m}")
     if not 0 < cfg.execute <= cfg.chunk:
         raise ValueError(f"execute must be within 1..chunk ({cfg.chunk}), got {cfg.execute}")
     data = samples if samples is not None else load_samples(datasets, cfg.camera, cfg.chunk)
@@ -135,6 +142,8 @@ def train_policy(datasets, config: TrainConfig | None = None, progress: bool = T
         proprio = torch.from_numpy((data.proprio - stats["proprio_mean"]) / stats["proprio_std"])
         target = torch.from_numpy((data.chunks - stats["action_mean"]) / stats["action_std"])
         N = len(data)
+        # position noise in normalised units (the first three proprioception values are x, y, z)
+        pos_noise = torch.from_numpy(cfg.proprio_noise_m / stats["proprio_std"][:3]).float()
         t0 = time.perf_counter()
         losses = []
         net.train()
@@ -144,7 +153,10 @@ def train_policy(datasets, config: TrainConfig | None = None, progress: bool = T
                 idx = torch.randint(0, N, (cfg.batch_size,), generator=gen)
                 img = images[idx].permute(0, 3, 1, 2).float() / 255
                 img = augment(img, cfg, gen)
-                pred = net(img, proprio[idx].float())
+                p = proprio[idx].float()
+                if cfg.proprio_noise_m > 0:
+                    p[:, :3] += torch.randn(cfg.batch_size, 3, generator=gen) * pos_noise
+                pred = net(img, p)
                 loss = torch.nn.functional.mse_loss(pred, target[idx].float())
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
