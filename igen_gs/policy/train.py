@@ -41,7 +41,10 @@ class TrainConfig:
     """Gaussian noise (standard deviation, metres) added to the TCP position in the
     proprioception of each training sample (the actions are unchanged): where the state alone
     predicts the action, the network takes the object's position from the state and ignores the
-    picture; noise makes the picture the better witness. 0: off."""
+    picture; noise makes the picture the better witness. 0: off. Measured on Lift
+    generated-100 with 0.01: swapping the picture moves the predicted target 32-50 mm near the
+    cube instead of 5-6 mm, but closed-loop success fell from 2/50 to 0/50 (the policy closed
+    its fingers in the air above the cube)."""
     seed: int = 0
     threads: int = 1
     """torch CPU threads while training. One: on this 2-core machine with anything else
