@@ -275,3 +275,27 @@ def test_a_cube_is_grasped_across_the_faces_nearest_the_hand(scene):
         assert min(off_face, 90.0 - off_face) <= 3.0, (yaw_deg, fingers)
         turns.append(turn)
     assert max(turns) <= 45.0 + 3.0, turns
+
+
+def test_footprint_yaw_finds_a_rotated_boxs_sides():
+    """A box top (3-8 cm sides, any yaw) seen as a lift sees it -- points on a 3 mm pixel grid
+    with 1 mm noise: the minimum-area rectangle's yaw is within 2.5 degrees of the box's
+    (modulo 90) in the median and 8 at worst over 40 fresh boxes (measured over 300: 1.4 median,
+    5.9 max; on the lifted Lift cube 0.4). A wrong yaw would be off by 22 in the median."""
+    from igen_gs.planning.grasp import footprint_yaw
+
+    rng = np.random.default_rng(np.random.SeedSequence().entropy)
+    errs = []
+    for _ in range(40):
+        yaw = rng.uniform(0, np.pi)
+        a, b = rng.uniform(0.03, 0.08, 2)
+        g = np.arange(-0.06, 0.06, 0.003)
+        X, Y = np.meshgrid(g, g)
+        P = np.c_[X.ravel(), Y.ravel()] + rng.uniform(-0.0015, 0.0015, 2)
+        c, s = np.cos(yaw), np.sin(yaw)
+        L = P @ np.array([[c, -s], [s, c]])  # box coordinates
+        inside = (np.abs(L[:, 0]) <= a / 2) & (np.abs(L[:, 1]) <= b / 2)
+        pts = P[inside] + rng.normal(0, 0.001, (int(inside.sum()), 2))
+        got = footprint_yaw(np.c_[pts, np.zeros(len(pts))])
+        errs.append(abs((np.degrees(got - yaw) + 45.0) % 90.0 - 45.0))
+    assert np.median(errs) <= 2.5 and max(errs) <= 8.0, sorted(errs)
