@@ -477,6 +477,7 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
     from ..planning.actions import actions_from_trajectory
     from ..planning.config import PlanConfig
     from ..scene.scene import Scene
+    from .tracking import identify_tracking, track_trajectory
 
     ecfg = env_config or RobosuiteConfig()
     cfg = config or GeneratedConfig()
@@ -489,7 +490,6 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
             lifted = lift_photo(env, cfg)
         tracking = None
         if cfg.track_controller:
-            from .tracking import identify_tracking
             tracking = identify_tracking(env, cfg.photo_seed)
         start = env.reset(cfg.photo_seed)
         cams = _camera_info(env)
@@ -546,7 +546,6 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
                     0.0, cfg.held_opening_jitter_m)
                 shown = contact_opening(traj, plan_cfg.motion.squeeze_m + extra)
             if tracking is not None:
-                from .tracking import track_trajectory
                 lead = np.minimum(np.arange(len(traj)) + cfg.action_lead_steps, len(traj) - 1)
                 shown = track_trajectory(shown, traj.T_world_ee[lead, :3, 3], tracking,
                                          floor_z=float(traj.T_world_ee[:, 2, 3].min()))
