@@ -325,3 +325,30 @@ def test_arm_takes_a_fitted_appearance_file(scene, tmp_path):
                     0.005).save(path)
     with pytest.raises(ValueError, match="another robot or spacing"):
         _arm_frames(scene, Tb, robot=RobotConfig(appearance=str(path)))
+
+
+def test_eps2d_reaches_the_rasterizer_and_narrows_the_arms_rim(scene):
+    """``RenderConfig.eps2d``: gsplat's low-pass filter widens every splat by ``eps2d``
+    pixels squared; where the arm's surface is seen edge-on, the widened tails of many thin
+    splats stack into an opaque rim. The arm's footprint (pixels the drawn arm changes,
+    against the same frame without it) is wider at gsplat's 0.3 than at 0.01 by at least its
+    rim, while the pixels deep inside it (changed at both) stay; bad values are refused."""
+    Tb = _base_putting_link_at(scene.poses["red block"][:3, 3].numpy() + [0, 0, 0.3])
+    rig = make_rig(scene, RigConfig(num_static_views=0, wrist_camera=False, width=160,
+                                    height=120))
+
+    def footprint(eps2d):
+        kw = dict(depth=False, labels=False, eps2d=eps2d)
+        arm, _ = _arm_frames(scene, Tb, rig=rig, **kw)
+        bare, _ = _arm_frames(scene, Tb, rig=rig, robot=RobotConfig(mode="none"), **kw)
+        diff = np.abs(arm.rgb["photo"][0].astype(int) - bare.rgb["photo"][0].astype(int))
+        return diff.max(-1) > 8
+
+    wide, sharp = footprint(0.3), footprint(0.01)
+    assert sharp.sum() > 300
+    # The rim at 0.3 is a ring about a pixel wide around a footprint of this size.
+    assert wide.sum() > 1.08 * sharp.sum(), (wide.sum(), sharp.sum())
+    assert (sharp & ~wide).sum() < 0.02 * sharp.sum()
+    for bad in (-0.1, float("nan")):
+        with pytest.raises(ValueError, match="RenderConfig.eps2d must be"):
+            _arm_frames(scene, Tb, rig=rig, eps2d=bad)

@@ -56,6 +56,13 @@ class RenderConfig:
     """Render instance labels per camera (index into label_names, -1 for nothing)."""
     min_alpha_for_depth: float = 0.5
     """Pixels less opaque than this get depth 0 (no measurement)."""
+    eps2d: float = 0.3
+    """Low-pass filter added to every splat's 2D covariance (pixels squared), as gsplat's
+    ``eps2d``; 0.3 is gsplat's default. It keeps sub-pixel splats from aliasing but widens
+    silhouettes: where a surface is seen edge-on, many thin splats stack along each ray and
+    their widened tails add up to an opaque rim about a pixel wide. Lower it to match a
+    renderer with sharp edges (:class:`igen_gs.envs.demos.GeneratedConfig` uses 0.01 for
+    robosuite's)."""
     draw_gripper: bool = True
     """Draw the robot at all (False: as robot.mode = none)."""
     robot: RobotConfig = field(default_factory=RobotConfig)

@@ -16,6 +16,7 @@ inputs in the same order and comes out bit-identical in every frame.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -129,6 +130,9 @@ class EpisodeRenderer:
                  joint_positions=None, T_world_base=None):
         self.scene, self.rig = scene, rig
         self.cfg = config or RenderConfig()
+        if not (math.isfinite(self.cfg.eps2d) and self.cfg.eps2d >= 0):
+            raise ValueError(f"RenderConfig.eps2d must be a finite number >= 0 (pixels "
+                             f"squared), got {self.cfg.eps2d!r}")
         self.device = dev = resolve_device(self.cfg.device)
         self.mode = _robot_mode(self.cfg, joint_positions)
         self.gripper = gripper or default_gripper()
@@ -265,7 +269,7 @@ class EpisodeRenderer:
                     self.buf.means, self.buf.quats, self.buf.scales, self.buf.opacities,
                     self._colours(cams), viewmats, Ks, w, h, backgrounds=bg,
                     render_mode="RGB+ED" if self.cfg.depth else "RGB", backend=self.cfg.backend,
-                    label_ids=self.labels if self.cfg.labels else None,
+                    eps2d=self.cfg.eps2d, label_ids=self.labels if self.cfg.labels else None,
                     num_labels=L if self.cfg.labels else None, return_meta=False)
             # Finished images are made on the device; they cross to NumPy here, in one place.
             rgb8 = (img[..., :3].clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()
