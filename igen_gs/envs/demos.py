@@ -209,11 +209,14 @@ class GeneratedConfig:
     """The renderer's low-pass filter (:attr:`igen_gs.episode.config.RenderConfig.eps2d`,
     pixels squared) for the generated frames. robosuite's renders have sharp edges; with
     gsplat's default 0.3 the drawn arm and the moved cube come out about a pixel wider all
-    round at 84 x 84. Frames against the simulator's renders of the same states (Lift, 8
-    episodes, every third frame, 265 frames, median): 0.3 -> 20.35 dB / SSIM 0.816, 0.1 ->
-    21.73 / 0.856, 0.03 -> 22.32 / 0.871, 0.01 -> 22.52 / 0.873, 0 -> 22.64 / 0.875
-    (gsplat's "antialiased" mode at 0.3: 16.0 dB, the lifted background turns translucent).
-    0.01 keeps a floor under edge-on splats' degenerate covariances."""
+    round at 84 x 84. The lift's colour refinement uses the same filter
+    (``LiftConfig.refine_eps2d``, unless ``lift_options`` set it). Frames against the
+    simulator's renders of the same states (Lift, 8 episodes, every third frame, 265 frames,
+    median): 0.3 -> 20.35 dB / SSIM 0.816; refined at 0.3 and rendered at 0.1 -> 21.73 /
+    0.856, at 0.03 -> 22.32 / 0.871, at 0.01 -> 22.52 / 0.873, at 0 -> 22.64 / 0.875;
+    refined and rendered at 0.1 -> 21.86 / 0.862, at 0.01 -> 23.06 / 0.892 (gsplat's
+    "antialiased" mode at 0.3: 16.0 dB, the lifted background turns translucent). 0.01 keeps
+    a floor under edge-on splats' degenerate covariances."""
     lift_options: dict[str, Any] = field(default_factory=dict)
     """Extra LiftConfig options."""
 
@@ -349,7 +352,8 @@ def lift_photo(env: RobosuiteEnv, cfg: GeneratedConfig) -> dict[str, Any]:
     scene = lift(inp["image"], inp["depth"], inp["K"], masks=inp["masks"],
                  T_world_cam=inp["T_world_cam"],
                  erase={"robot": inp["robot_mask"]} if cfg.erase_robot and
-                 inp["robot_mask"].any() else None, **cfg.lift_options)
+                 inp["robot_mask"].any() else None,
+                 **{"refine_eps2d": cfg.render_eps2d, **cfg.lift_options})
     missing = [n for n in env.object_names if n not in scene.objects]
     if missing:
         raise ValueError(f"the photo of seed {cfg.photo_seed} does not show {missing}")

@@ -89,6 +89,12 @@ class LiftConfig:
     corrects every Gaussian's colour by the residual at its own pixel."""
     refine_step: float = 0.8
     """Damping of each refinement step."""
+    refine_eps2d: float = 0.3
+    """The renderer's low-pass filter (gsplat's ``eps2d``, pixels squared) the refinement
+    renders with. Set it to the ``eps2d`` the scene will be rendered with
+    (:attr:`igen_gs.episode.config.RenderConfig.eps2d`): colours refined under one filter
+    over- and undershoot at edges under another (at 0.01, a lift refined at 0.3 shows dark
+    lines along the depth steps of the table's edge)."""
 
     # -- depth sources
     depth_scale: float = 0.001

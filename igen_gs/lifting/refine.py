@@ -31,7 +31,7 @@ def refine_scene(scene: Scene, background: Splats, objects: dict[str, Splats], r
     pix_all = np.concatenate([background.pix, *(objects[n].pix for n in names)])
     refined = rgb_to_sh_dc(refine_colours(everything, pix_all, rgb, scene.camera,
                                           cfg.refine_iterations, cfg.refine_step, cfg.backend,
-                                          cfg.device))
+                                          cfg.device, cfg.refine_eps2d))
     offsets = np.cumsum([0, len(background), *(len(objects[n]) for n in names)])
     scene.background.sh[:, 0] = refined[offsets[0]:offsets[1]]
     for i, name in enumerate(names):
@@ -40,11 +40,12 @@ def refine_scene(scene: Scene, background: Splats, objects: dict[str, Splats], r
 
 def refine_colours(field: GaussianField, pix: np.ndarray, target: np.ndarray, cam: Camera,
                    iterations: int, step: float = 0.8, backend: str = "auto",
-                   device: str = "cpu") -> torch.Tensor:
+                   device: str = "cpu", eps2d: float = 0.3) -> torch.Tensor:
     """Colours [N, 3] of ``field`` corrected against the photo ``target`` (uint8 [H, W, 3])
     seen by ``cam``: ``c <- c + step * (photo - render)`` at each Gaussian's own pixel
     (``pix`` [N], flat index, -1 = none: left unchanged), ``iterations`` times, rendered on
-    ``device`` (see :func:`igen_gs.device.resolve_device`); the result is on the CPU.
+    ``device`` (see :func:`igen_gs.device.resolve_device`) with the low-pass filter ``eps2d``
+    (pixels squared, as the scene will be rendered); the result is on the CPU.
 
     The step is damped because neighbouring Gaussians, corrected at the same time, also cover
     each pixel: a full step overshoots.
@@ -65,8 +66,8 @@ def refine_colours(field: GaussianField, pix: np.ndarray, target: np.ndarray, ca
     for _ in range(iterations):
         with torch.no_grad():
             img, _, _ = rasterization(field.means, field.quats, field.scales, field.opacities,
-                                      rgb.clamp_min(0.0), viewmats, Ks, w, h, backend=backend,
-                                      return_meta=False)
+                                      rgb.clamp_min(0.0), viewmats, Ks, w, h, eps2d=eps2d,
+                                      backend=backend, return_meta=False)
         resid = tgt - img[0].reshape(-1, 3)[idx]
         rgb[own] = (rgb[own] + step * resid).clamp(-0.5, 1.5)
     return rgb.clamp(0.0, 1.0).cpu()
