@@ -433,8 +433,8 @@ def test_cli_end_to_end(tmp_path, photo):
 
 def _render_at(scene, eps2d):
     from igen_gs.render import rasterization
-    from igen_gs.scene.camera import stack_cameras
     from igen_gs.render.sh import sh_colors
+    from igen_gs.scene.camera import stack_cameras
 
     gs, _ = scene.compose()
     viewmats, Ks, w, h = stack_cameras(scene.camera)
