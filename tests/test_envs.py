@@ -421,7 +421,9 @@ def test_shown_fingers_stop_on_the_object_while_the_command_squeezes():
 
 @pytest.mark.parametrize("bad", [{"held_opening_jitter_m": -0.01}, {"perturb_m": -0.03},
                                  {"start_jitter_m": float("nan")}, {"prefix_max_speed": 0.0},
-                                 {"action_lead_steps": 0}, {"render_eps2d": -0.01}])
+                                 {"action_lead_steps": 0}, {"render_eps2d": -0.01},
+                                 {"motion_options": {"fps": 10.0}},
+                                 {"motion_options": {"settle_secs": 0.0}}])
 def test_generated_config_rejects_negative_and_nan_amounts(bad):
     from igen_gs.envs.demos import GeneratedConfig
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -219,6 +219,9 @@ class GeneratedConfig:
     a floor under edge-on splats' degenerate covariances."""
     lift_options: dict[str, Any] = field(default_factory=dict)
     """Extra LiftConfig options."""
+    motion_options: dict[str, Any] = field(default_factory=dict)
+    """Extra :class:`igen_gs.planning.motion_config.MotionConfig` options for the plan (its
+    ``fps`` is the environment's control rate)."""
 
     def __post_init__(self):
         for name in ("start_jitter_m", "start_jitter_rad", "held_opening_jitter_m", "perturb_m",
@@ -228,6 +231,14 @@ class GeneratedConfig:
         if not self.prefix_max_speed > 0:
             raise ValueError(f"GeneratedConfig.prefix_max_speed must be > 0 (m/s), got "
                              f"{self.prefix_max_speed}")
+        from ..planning.motion_config import MotionConfig
+
+        unknown = set(self.motion_options) - {f.name for f in fields(MotionConfig)} | \
+            ({"fps"} & set(self.motion_options))
+        if unknown:
+            raise ValueError(f"GeneratedConfig.motion_options must be MotionConfig options "
+                             f"other than fps (the environment's control rate), got "
+                             f"{sorted(unknown)}")
         if self.action_lead_steps < 1:
             raise ValueError(f"GeneratedConfig.action_lead_steps must be >= 1, got "
                              f"{self.action_lead_steps}")
@@ -510,7 +521,8 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
     rest = lifted["photo"]["object_poses"]
     T_world_base = np.asarray(lifted["photo"]["T_world_base"])
     plan_cfg = PlanConfig(robot_base=tuple(T_world_base.reshape(-1).tolist()))
-    plan_cfg = replace(plan_cfg, motion=replace(plan_cfg.motion, fps=float(ecfg.control_freq)))
+    plan_cfg = replace(plan_cfg, motion=replace(plan_cfg.motion, **cfg.motion_options,
+                                                fps=float(ecfg.control_freq)))
     render_cfg = RenderConfig(depth=False, labels=False, eps2d=cfg.render_eps2d)
     if lifted.get("robot_appearance") is not None:
         app_path = lifted["robot_appearance"].save(

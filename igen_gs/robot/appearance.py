@@ -31,8 +31,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -191,27 +193,11 @@ def _fit_lighting(c: np.ndarray, n: np.ndarray, mat: np.ndarray, n_mat: int,
         return light, torch.sigmoid(alb).double().numpy(), has.numpy()
 
 
-def fit_appearance(gaussians: RobotGaussians, rgb, K, T_world_cam, T_world_base, q,
-                   opening: float, robot_mask, depth=None, up=(0.0, 0.0, 1.0),
-                   erode_px: int = 1, depth_tol_m: float = 0.01, num_lights: int = 2,
-                   steps: int = 300, min_shade: float = 0.2) -> RobotAppearance:
-    """Fit the robot's lights and albedo to a photo of the robot (see the module docstring).
-
-    Args:
-        gaussians: the robot's Gaussians (layout of the result).
-        rgb: [H, W, 3] the photo, uint8 or float in [0, 1].
-        K: [3, 3] intrinsics; T_world_cam: [4, 4] camera-to-world (OpenCV axes).
-        T_world_base: [4, 4] the robot's root link; q: [dof] joint angles (radians);
-            opening: gripper opening (metres), all at the photo's instant.
-        robot_mask: [H, W] bool, the robot's pixels in the photo.
-        depth: [H, W] metric depth (metres, 0 or NaN where unknown) or None.
-        up: the world's up direction (where the first light starts).
-        erode_px: pixels the mask is shrunk by before sampling.
-        depth_tol_m: largest |photo depth - Gaussian depth| of a seen Gaussian.
-        num_lights: directional lights fitted (1: from above; 2: also from the camera).
-        steps: optimisation steps of the fit (Adam, deterministic on the CPU).
-        min_shade: a seen Gaussian's albedo is photo / shade, the shade clamped to this.
-    """
+def _seen_samples(gaussians: RobotGaussians, rgb, K, T_world_cam, T_world_base, q,
+                  opening: float, robot_mask, depth, erode_px: int, depth_tol_m: float):
+    """One photo's samples: (seen [N] bool, colour [N, 3] where seen, world normals [N, 3],
+    world means [N, 3]) of the robot Gaussians at the photo's joint angles (see the module
+    docstring for "seen")."""
     img = np.asarray(rgb)
     img = img.astype(np.float32) / 255 if img.dtype == np.uint8 else img.astype(np.float32)
     if img.ndim != 3 or img.shape[2] != 3:
@@ -220,8 +206,6 @@ def fit_appearance(gaussians: RobotGaussians, rgb, K, T_world_cam, T_world_base,
     mask = np.asarray(robot_mask, dtype=bool)
     if mask.shape != (H, W):
         raise ValueError(f"robot_mask must have shape {(H, W)}, got {mask.shape}")
-    if not 1 <= num_lights <= 2:
-        raise ValueError(f"num_lights must be 1 or 2, got {num_lights}")
     K = np.asarray(K, np.float64)
     Tc = np.asarray(T_world_cam, np.float64)
     with torch.no_grad():
@@ -247,22 +231,75 @@ def fit_appearance(gaussians: RobotGaussians, rgb, K, T_world_cam, T_world_base,
             raise ValueError(f"depth must have shape {(H, W)}, got {d.shape}")
         dd = d[vi, ui]
         ok &= np.isfinite(dd) & (dd > 0) & (np.abs(dd - z) <= depth_tol_m)
-    if ok.sum() < 20:
+    return ok, c_all.numpy().astype(np.float64), normals, means
+
+
+def fit_appearance(gaussians: RobotGaussians, rgb, K, T_world_cam, T_world_base, q,
+                   opening: float, robot_mask, depth=None, up=(0.0, 0.0, 1.0),
+                   erode_px: int = 1, depth_tol_m: float = 0.01, num_lights: int = 2,
+                   steps: int = 300, min_shade: float = 0.2,
+                   more_views: Sequence[Mapping[str, Any]] = ()) -> RobotAppearance:
+    """Fit the robot's lights and albedo to a photo of the robot (see the module docstring).
+
+    Args:
+        gaussians: the robot's Gaussians (layout of the result).
+        rgb: [H, W, 3] the photo, uint8 or float in [0, 1].
+        K: [3, 3] intrinsics; T_world_cam: [4, 4] camera-to-world (OpenCV axes).
+        T_world_base: [4, 4] the robot's root link; q: [dof] joint angles (radians);
+            opening: gripper opening (metres), all at the photo's instant.
+        robot_mask: [H, W] bool, the robot's pixels in the photo.
+        depth: [H, W] metric depth (metres, 0 or NaN where unknown) or None.
+        up: the world's up direction (where the first light starts).
+        erode_px: pixels the mask is shrunk by before sampling.
+        depth_tol_m: largest |photo depth - Gaussian depth| of a seen Gaussian.
+        num_lights: directional lights fitted (1: from above; 2: also from the camera).
+        steps: optimisation steps of the fit (Adam, deterministic on the CPU).
+        min_shade: a seen Gaussian's albedo is photo / shade, the shade clamped to this.
+        more_views: further photos of the same robot under the same light (a calibration of
+            the robot itself: other joint angles, other cameras), each a mapping with the
+            keys ``rgb``, ``K``, ``T_world_cam``, ``T_world_base``, ``q``, ``opening``,
+            ``robot_mask`` and optionally ``depth``, as above. The light is fitted to the
+            samples of all photos; a Gaussian seen in several takes the median of its
+            albedos.
+    """
+    if not 1 <= num_lights <= 2:
+        raise ValueError(f"num_lights must be 1 or 2, got {num_lights}")
+    views = [dict(rgb=rgb, K=K, T_world_cam=T_world_cam, T_world_base=T_world_base, q=q,
+                  opening=opening, robot_mask=robot_mask, depth=depth), *more_views]
+    need = ("rgb", "K", "T_world_cam", "T_world_base", "q", "opening", "robot_mask")
+    samples = []
+    for i, v in enumerate(views):
+        lacking = [k for k in need if k not in v]
+        if lacking:
+            raise ValueError(f"more_views[{i - 1}] lacks {lacking}")
+        samples.append(_seen_samples(gaussians, v["rgb"], v["K"], v["T_world_cam"],
+                                     v["T_world_base"], v["q"], float(v["opening"]),
+                                     v["robot_mask"], v.get("depth"), erode_px, depth_tol_m))
+    seen_any = np.any([ok for ok, *_ in samples], axis=0)
+    if seen_any.sum() < 20:
         raise ValueError(f"the photo shows too little of the robot to take its colours "
-                         f"({int(ok.sum())} surface samples seen; is the pose or mask right?)")
+                         f"({int(seen_any.sum())} surface samples seen; is the pose or mask "
+                         f"right?)")
     mesh = gaussians.albedo.cpu().numpy().astype(np.float64)
     mat = _material_groups(mesh)
     up = np.asarray(up, np.float64)
-    to_cam = Tc[:3, 3] - means[ok].mean(0)
+    ok0, _, _, means0 = samples[0]
+    Tc0 = np.asarray(T_world_cam, np.float64)
+    to_cam = Tc0[:3, 3] - (means0[ok0] if ok0.any() else means0).mean(0)
     init = np.stack([up / np.linalg.norm(up), to_cam / np.linalg.norm(to_cam)])[:num_lights]
-    c = c_all.numpy().astype(np.float64)[ok]
-    light, mat_albedo, has = _fit_lighting(c, normals[ok], mat[ok], int(mat.max()) + 1, init,
-                                           steps)
+    c = np.concatenate([col[ok] for ok, col, _, _ in samples])
+    n = np.concatenate([nrm[ok] for ok, _, nrm, _ in samples])
+    m = np.concatenate([mat[ok] for ok, *_ in samples])
+    light, mat_albedo, has = _fit_lighting(c, n, m, int(mat.max()) + 1, init, steps)
     albedo = mat_albedo[mat]
     missing = ~has[mat]
+    per_view = np.full((len(samples), len(mesh), 3), np.nan)
+    for i, (ok, col, nrm, _) in enumerate(samples):
+        per_view[i, ok] = col[ok] / np.maximum(light.shade(nrm[ok]), min_shade)[:, None]
+    seen_albedo = np.nanmedian(per_view[:, seen_any], axis=0)
     if missing.any():  # materials never seen: mesh colour times the median gain of the seen
-        gain = np.median(albedo[ok] / np.maximum(mesh[ok], 1e-3), axis=0)
+        gain = np.median(albedo[seen_any] / np.maximum(mesh[seen_any], 1e-3), axis=0)
         albedo[missing] = mesh[missing] * gain
-    albedo[ok] = c / np.maximum(light.shade(normals[ok]), min_shade)[:, None]
-    return RobotAppearance(np.clip(albedo, 0, 1).astype(np.float32), ok, light,
+    albedo[seen_any] = seen_albedo
+    return RobotAppearance(np.clip(albedo, 0, 1).astype(np.float32), seen_any, light,
                            gaussians.model.fingerprint(), float(gaussians.spacing))
