@@ -160,6 +160,16 @@ class GeneratedConfig:
     """Resolution (square) of the photo the robot's appearance is taken from: the same photo
     (same reset and camera) at a camera's usual resolution rather than the policy's; at 84 the
     robot's pixels reach 14.8 dB instead of 15.8."""
+    robot_calibration_views: int = 0
+    """Further photos of the robot for its appearance (a calibration of the robot, not of
+    the scene): the arm moved to this many joint configurations around the photo's (each
+    joint within +- ``robot_calibration_rad``, seeded), photographed by the same camera;
+    only the robot's pixels are used (``more_views`` of
+    :func:`igen_gs.robot.appearance.fit_appearance`). The one
+    photo shows little more than the top of the hand; the other links keep their meshes'
+    colours. 0: the photo alone."""
+    robot_calibration_rad: float = 0.6
+    """Joint range of the calibration views (radians)."""
     variation_seed: int = 0
     """Seed of the object poses of the variations."""
     prefix_max_speed: float = 0.25
@@ -225,7 +235,8 @@ class GeneratedConfig:
 
     def __post_init__(self):
         for name in ("start_jitter_m", "start_jitter_rad", "held_opening_jitter_m", "perturb_m",
-                     "min_object_distance_m", "render_eps2d"):
+                     "min_object_distance_m", "render_eps2d", "robot_calibration_views",
+                     "robot_calibration_rad"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"GeneratedConfig.{name} must be >= 0, got {getattr(self, name)}")
         if not self.prefix_max_speed > 0:
@@ -379,12 +390,41 @@ def lift_photo(env: RobosuiteEnv, cfg: GeneratedConfig) -> dict[str, Any]:
 
         big = env.capture(CAMERA, cfg.appearance_size, cfg.appearance_size)
         bi = lift_inputs(big, env.object_names)
+        more = robot_calibration_views(env, cfg) if cfg.robot_calibration_views else []
         appearance = fit_appearance(
             robot_gaussians(load_robot()), bi["image"], bi["K"], bi["T_world_cam"],
             big["T_world_base"], big["joint_positions"], float(big["opening_m"]),
-            bi["robot_mask"], depth=bi["depth"], up=up_vector(scene).numpy())
+            bi["robot_mask"], depth=bi["depth"], up=up_vector(scene).numpy(),
+            more_views=more)
+        if more:
+            env.reset(cfg.photo_seed)
     return {"scene": scene, "photo": photo, "T_lift_sim": T_lift_sim,
             "robot_appearance": appearance, "lift_seconds": time.perf_counter() - t0}
+
+
+def robot_calibration_views(env: RobosuiteEnv, cfg: GeneratedConfig) -> list[dict[str, Any]]:
+    """``cfg.robot_calibration_views`` photos of the robot (``appearance_size`` square, the
+    policy's camera) at joint angles drawn around those of the photo's reset, each joint
+    within +- ``cfg.robot_calibration_rad`` and the fingers anywhere between closed and
+    open (seeded by ``cfg.photo_seed``), as
+    :func:`igen_gs.robot.appearance.fit_appearance`'s ``more_views``. Leaves
+    the simulator at those joint angles: reset it after."""
+    from .control import MAX_OPENING_M
+
+    q0 = np.asarray(env.reset(cfg.photo_seed).joint_positions, dtype=np.float64)
+    rng = np.random.default_rng([cfg.photo_seed, 7])
+    views = []
+    for _ in range(cfg.robot_calibration_views):
+        env.set_state(joint_positions=q0 + rng.uniform(-1, 1, q0.shape) *
+                      cfg.robot_calibration_rad,
+                      opening_m=float(rng.uniform(0.0, MAX_OPENING_M)))
+        cap = env.capture(CAMERA, cfg.appearance_size, cfg.appearance_size)
+        li = lift_inputs(cap, env.object_names)
+        views.append(dict(rgb=li["image"], K=li["K"], T_world_cam=li["T_world_cam"],
+                          T_world_base=cap["T_world_base"], q=cap["joint_positions"],
+                          opening=float(cap["opening_m"]), robot_mask=li["robot_mask"],
+                          depth=li["depth"]))
+    return views
 
 
 def _prefix(T_from: np.ndarray, T_to: np.ndarray, fps: float, max_speed: float,
