@@ -142,6 +142,27 @@ def test_identified_tracking_model_predicts_the_arm_on_fresh_moves(env):
     assert isinstance(fit_tracking([targets], [positions]).k_err, tuple)
 
 
+def test_robot_calibration_views_show_the_arm_at_other_joint_angles(env):
+    """The calibration photos: the arm at seeded joint angles within the stated range of the
+    photo's, each showing robot pixels that differ from the photo's; the same config gives
+    the same views."""
+    from igen_gs.envs.demos import GeneratedConfig, robot_calibration_views
+
+    cfg = GeneratedConfig(robot_calibration_views=3, robot_calibration_rad=0.3,
+                          appearance_size=64)
+    q0 = env.reset(0).joint_positions
+    photo = lift_inputs(env.capture("agentview", 64, 64), env.object_names)["robot_mask"]
+    views = robot_calibration_views(env, cfg)
+    assert len(views) == 3
+    for v in views:
+        dq = np.abs(np.asarray(v["q"]) - q0)
+        assert 0.01 < dq.max() <= 0.3 + 1e-6
+        assert v["robot_mask"].sum() > 20 and (v["robot_mask"] != photo).sum() > 10
+        assert v["rgb"].shape == (64, 64, 3)
+    again = robot_calibration_views(env, cfg)
+    assert all(np.array_equal(a["q"], b["q"]) for a, b in zip(views, again))
+
+
 def test_a_bad_task_name_is_a_one_line_error_and_leaves_no_server():
     before = set(_my_servers())
     with pytest.raises(ValueError, match="could not make task 'Lfit'") as e:
