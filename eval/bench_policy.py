@@ -45,6 +45,9 @@ def parse(argv=None):
                    help="generated demo counts")
     p.add_argument("--steps", type=int, default=None, help="gradient steps per policy")
     p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--proprio-noise-m", type=float, default=None,
+                   help="position noise of the recipe (TrainConfig.proprio_noise_m; default "
+                        "its default, 0: off)")
     p.add_argument("--rollouts", type=int, default=None, help="closed-loop rollouts per policy")
     p.add_argument("--horizon", type=int, default=None, help="steps per rollout (20 Hz)")
     p.add_argument("--replay", type=int, default=None, help="generated episodes replayed")
@@ -70,6 +73,8 @@ def parse(argv=None):
     for name in ("steps", "batch_size", "rollouts", "horizon"):
         if getattr(a, name) <= 0:
             p.error(f"--{name.replace('_', '-')} must be positive")
+    if a.proprio_noise_m is not None and not a.proprio_noise_m >= 0:
+        p.error("--proprio-noise-m must be 0 (off) or more")
     for name in ("replay", "realism_episodes"):
         if getattr(a, name) < 0:
             p.error(f"--{name.replace('_', '-')} must be 0 (skip) or more")
@@ -194,6 +199,8 @@ def main(argv=None) -> int:
     progress = not a.no_progress
     env_cfg = RobosuiteConfig(task=a.task, horizon_steps=a.horizon)
     tcfg = TrainConfig(steps=a.steps, batch_size=a.batch_size)
+    if a.proprio_noise_m is not None:
+        tcfg = replace(tcfg, proprio_noise_m=a.proprio_noise_m)
     eval_seeds = list(range(EVAL_SEED0, EVAL_SEED0 + a.rollouts))
     a.work.mkdir(parents=True, exist_ok=True)
     a.out.mkdir(parents=True, exist_ok=True)
@@ -268,7 +275,10 @@ def main(argv=None) -> int:
         res["policies"][src] = {}
         for n in counts:
             t0 = time.perf_counter()
-            ckpt = a.work / f"policy_{src}_{n}_{tcfg.steps}.pt"
+            # the recipe's position noise is part of the name: a rerun with another recipe
+            # does not pick up policies trained with this one
+            noise = f"_pn{tcfg.proprio_noise_m:g}" if tcfg.proprio_noise_m else ""
+            ckpt = a.work / f"policy_{src}_{n}_{tcfg.steps}{noise}.pt"
             if ckpt.is_file():
                 pol = Policy.load(ckpt)
             else:

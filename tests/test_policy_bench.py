@@ -44,7 +44,8 @@ def test_quick_benchmark_runs_end_to_end(tmp_path):
     assert (tmp_path / "bench_policy_Lift_quick.png").stat().st_size > 1000
     assert "| real-2 |" in r.stdout and "| generated-2 |" in r.stdout
     for name in ("real", "generated"):
-        assert (tmp_path / "work_Lift_quick" / f"policy_{name}_2_200.pt").is_file()
+        # the recipe's position noise (default 0.01 m) is part of the checkpoint's name
+        assert (tmp_path / "work_Lift_quick" / f"policy_{name}_2_200_pn0.01.pt").is_file()
 
 
 def test_bad_options_are_one_line_errors():
@@ -52,3 +53,6 @@ def test_bad_options_are_one_line_errors():
                        text=True, timeout=120)
     assert r.returncode == 2 and "--rollouts must be positive" in r.stderr
     assert "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, str(BENCH), "--proprio-noise-m", "-0.01"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--proprio-noise-m must be 0 (off) or more" in r.stderr

