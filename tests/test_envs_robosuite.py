@@ -139,7 +139,10 @@ def test_identified_tracking_model_predicts_the_arm_on_fresh_moves(env):
     assert np.linalg.norm(free - positions, axis=1).max() < 0.01
     # the exact plan (TCP = target) is further off than the model
     assert np.linalg.norm(targets - positions, axis=1).max() > 0.02
-    assert isinstance(fit_tracking([targets], [positions]).k_err, tuple)
+    # gains fitted on these moves themselves reproduce them at least as well
+    own = simulate_tracking(fit_tracking([targets], [positions]), targets, positions[0])
+    assert np.linalg.norm(own - positions, axis=1).mean() <= \
+        np.linalg.norm(free - positions, axis=1).mean() + 1e-3
 
 
 def test_robot_calibration_views_show_the_arm_at_other_joint_angles(env):

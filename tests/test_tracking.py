@@ -112,3 +112,5 @@ def test_tracked_trajectory_moves_the_held_object_with_the_hand_only():
                                TrackingModel((0.12, 0.05, 0.11), (0.6, 0.75, 0.57)), floor_z=0.1)
     assert np.allclose(turned.T_world_ee, swapped.T_world_ee)
     assert not np.allclose(turned.T_world_ee, out.T_world_ee)
+    with pytest.raises(ValueError, match=r"targets_world must have shape \[60, 3\]"):
+        track_trajectory(traj, Ts[lead[:-1], :3, 3], m)

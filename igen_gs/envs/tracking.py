@@ -92,9 +92,13 @@ def track_trajectory(traj, targets_world: np.ndarray, model: TrackingModel,
     below this world height (a hand overshooting downwards stops on what it grasps)."""
     from ..planning.kinematics import joint_trajectory
 
+    targets_world = np.asarray(targets_world, dtype=np.float64)
+    if targets_world.shape != (len(traj), 3):
+        raise ValueError(f"targets_world must have shape [{len(traj)}, 3] (one target per "
+                         f"frame), got {list(targets_world.shape)}")
     T_wb = np.asarray(traj.T_world_base, dtype=np.float64)
     R, o = T_wb[:3, :3], T_wb[:3, 3]
-    tgt_b = (np.asarray(targets_world, dtype=np.float64) - o) @ R
+    tgt_b = (targets_world - o) @ R
     p_b = simulate_tracking(model, tgt_b, (traj.T_world_ee[0, :3, 3] - o) @ R)
     T = np.array(traj.T_world_ee, dtype=np.float64, copy=True)
     T[:, :3, 3] = p_b @ R.T + o
