@@ -105,10 +105,11 @@ def realism(env, dataset: Path, episodes: int, frames_per_ep: int) -> dict:
             "ssim_median": float(np.median(ss)), "psnr_min": float(np.min(ps))}
 
 
-def same_view(lifted: dict, width: int, height: int, env, photo_seed: int) -> dict:
-    """The lifted scene rendered from the photo's camera at the policy size vs the simulator's
-    render of the photo's state at that size (the lift's own fidelity, robot erased: the
-    simulator's render shows the robot)."""
+def same_view(lifted: dict, width: int, height: int, env, photo_seed: int,
+              eps2d: float = 0.3) -> dict:
+    """The lifted scene rendered from the photo's camera at the policy size (with the
+    generated frames' filter ``eps2d``) vs the simulator's render of the photo's state at that
+    size (the lift's own fidelity, robot erased: the simulator's render shows the robot)."""
     import torch
 
     from igen_gs.envs.robosuite import ROBOT_INSTANCES
@@ -118,7 +119,7 @@ def same_view(lifted: dict, width: int, height: int, env, photo_seed: int) -> di
     env.reset(photo_seed)
     ph = env.capture("agentview", width, height)
     cam = Camera(torch.from_numpy(ph["K"]), torch.from_numpy(ph["T_world_cam"]), width, height)
-    out = lifted["scene"].render(cam, labels=False)["rgb"][0].clamp(0, 1).numpy()
+    out = lifted["scene"].render(cam, labels=False, eps2d=eps2d)["rgb"][0].clamp(0, 1).numpy()
     sim = ph["rgb"].astype(np.float32) / 255
     robot = np.zeros(ph["depth"].shape, dtype=bool)
     for n in ROBOT_INSTANCES:
@@ -250,7 +251,7 @@ def main(argv=None) -> int:
     with RobosuiteEnv(replace(env_cfg, cameras=())) as env:
         lifted = lift_photo(env, gcfg)
         res["same_view"] = same_view(lifted, env_cfg.width, env_cfg.height, env,
-                                     gcfg.photo_seed)
+                                     gcfg.photo_seed, gcfg.render_eps2d)
     gen = generated_demos(gen_dir, max(a.generated), env_cfg, gcfg, progress=progress,
                           lifted=lifted)
     res["generated_demos"] = {"written": gen["written"], "failed": len(gen["failed"]),

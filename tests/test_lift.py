@@ -432,16 +432,7 @@ def test_cli_end_to_end(tmp_path, photo):
 
 
 def _render_at(scene, eps2d):
-    from igen_gs.render import rasterization
-    from igen_gs.render.sh import sh_colors
-    from igen_gs.scene.camera import stack_cameras
-
-    gs, _ = scene.compose()
-    viewmats, Ks, w, h = stack_cameras(scene.camera)
-    img, _, _ = rasterization(gs.means, gs.quats, gs.scales, gs.opacities,
-                              sh_colors(gs.sh, gs.means, viewmats), viewmats, Ks, w, h,
-                              eps2d=eps2d, return_meta=False)
-    return img[0].clamp(0, 1).numpy()
+    return scene.render(scene.camera, labels=False, eps2d=eps2d)["rgb"][0].clamp(0, 1).numpy()
 
 
 def test_refinement_matches_the_filter_the_scene_is_rendered_with(photo, lifted):

@@ -138,12 +138,15 @@ class Scene:
         background_color: Sequence[float] | None = None,
         labels: bool = True,
         backend: str = "auto",
+        eps2d: float = 0.3,
     ) -> dict[str, Any]:
         """Render the scene (objects at ``object_poses``, else at rest) into ``cameras``
         (one resolution) with a single rasterization call, on the device of its Gaussians
         (see :meth:`to`); the results stay on that device.
 
         ``extra`` adds world-frame fields (e.g. a gripper) with labels after the objects.
+        ``eps2d``: the low-pass filter added to each splat (pixels squared; gsplat's default
+        0.3), as :attr:`igen_gs.episode.config.RenderConfig.eps2d`.
 
         Returns a dict with ``rgb`` [C, H, W, 3], ``depth`` [C, H, W] (expected depth, metres;
         0 where nothing was hit), ``alpha`` [C, H, W], and, if ``labels``, ``labels``
@@ -165,7 +168,7 @@ class Scene:
         with torch.no_grad():
             out, alpha, meta = rasterization(
                 gs.means, gs.quats, gs.scales, gs.opacities, rgb, viewmats, Ks, width,
-                height, backgrounds=bgs, render_mode="RGB+ED", backend=backend,
+                height, backgrounds=bgs, render_mode="RGB+ED", backend=backend, eps2d=eps2d,
                 label_ids=lab if labels else None, num_labels=L if labels else None,
                 return_meta=False)
         result = {
