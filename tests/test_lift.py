@@ -326,6 +326,7 @@ def test_lifting_is_fast_enough():
     (dict(prompts=[[10, 10]]), "prompts must be a dict"),
     (dict(T_world_cam=np.diag([2.0, 1, 1, 1])), "T_world_cam is not a rigid motion"),
     (dict(stride=0), "stride must be >= 1"),
+    (dict(refine_eps2d=-0.1), "refine_eps2d must be a finite number >= 0"),
     (dict(colour="red"), "unknown lift option(s): colour"),
     (dict(camera_height_m=1.0), "cannot be used with a given depth map"),
 ])

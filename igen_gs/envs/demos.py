@@ -165,9 +165,12 @@ class GeneratedConfig:
     the scene): the arm moved to this many joint configurations around the photo's (each
     joint within +- ``robot_calibration_rad``, seeded), photographed by the same camera;
     only the robot's pixels are used (``more_views`` of
-    :func:`igen_gs.robot.appearance.fit_appearance`). The one
-    photo shows little more than the top of the hand; the other links keep their meshes'
-    colours. 0: the photo alone."""
+    :func:`igen_gs.robot.appearance.fit_appearance`). The one photo shows little more than
+    the top of the hand; the other links take their meshes' colours times a fitted gain.
+    Measured on Lift (8 episodes, against the simulator's renders of the same states): 16
+    views take the robot's pixels from 17.1 to 19.8 dB (pooled frames 23.2 -> 24.1 dB); the
+    policy trained on 100 such episodes succeeded 3/50, against 5/50 without. 0: the photo
+    alone."""
     robot_calibration_rad: float = 0.6
     """Joint range of the calibration views (radians)."""
     variation_seed: int = 0

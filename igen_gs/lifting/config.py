@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -132,6 +133,9 @@ def resolve_config(config: LiftConfig | None, options: dict[str, Any]) -> LiftCo
         raise ValueError(f"stride must be >= 1, got {cfg.stride}")
     if cfg.depth_scale <= 0:
         raise ValueError(f"depth_scale must be positive, got {cfg.depth_scale}")
+    if not (math.isfinite(cfg.refine_eps2d) and cfg.refine_eps2d >= 0):
+        raise ValueError(f"refine_eps2d must be a finite number >= 0 (pixels squared), got "
+                         f"{cfg.refine_eps2d}")
     from ..device import resolve_device
 
     resolve_device(cfg.device)  # a bad or unavailable device fails before any work
