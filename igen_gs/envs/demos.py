@@ -391,18 +391,27 @@ def lift_photo(env: RobosuiteEnv, cfg: GeneratedConfig) -> dict[str, Any]:
         from ..robot.gaussians import robot_gaussians
         from ..robot.model import load_robot
 
-        big = env.capture(CAMERA, cfg.appearance_size, cfg.appearance_size)
-        bi = lift_inputs(big, env.object_names)
+        view = robot_view(env, cfg.appearance_size)
         more = robot_calibration_views(env, cfg) if cfg.robot_calibration_views else []
-        appearance = fit_appearance(
-            robot_gaussians(load_robot()), bi["image"], bi["K"], bi["T_world_cam"],
-            big["T_world_base"], big["joint_positions"], float(big["opening_m"]),
-            bi["robot_mask"], depth=bi["depth"], up=up_vector(scene).numpy(),
-            more_views=more)
+        appearance = fit_appearance(robot_gaussians(load_robot()), **view,
+                                    up=up_vector(scene).numpy(), more_views=more)
         if more:
             env.reset(cfg.photo_seed)
     return {"scene": scene, "photo": photo, "T_lift_sim": T_lift_sim,
             "robot_appearance": appearance, "lift_seconds": time.perf_counter() - t0}
+
+
+def robot_view(env: RobosuiteEnv, size: int) -> dict[str, Any]:
+    """The simulator's current state photographed by the policy's camera (``size`` square)
+    as the photo arguments of :func:`igen_gs.robot.appearance.fit_appearance` (``rgb``,
+    ``K``, ``T_world_cam``, ``T_world_base``, ``q``, ``opening``, ``robot_mask``,
+    ``depth``)."""
+    cap = env.capture(CAMERA, size, size)
+    li = lift_inputs(cap, env.object_names)
+    return dict(rgb=li["image"], K=li["K"], T_world_cam=li["T_world_cam"],
+                T_world_base=cap["T_world_base"], q=cap["joint_positions"],
+                opening=float(cap["opening_m"]), robot_mask=li["robot_mask"],
+                depth=li["depth"])
 
 
 def robot_calibration_views(env: RobosuiteEnv, cfg: GeneratedConfig) -> list[dict[str, Any]]:
@@ -421,12 +430,7 @@ def robot_calibration_views(env: RobosuiteEnv, cfg: GeneratedConfig) -> list[dic
         env.set_state(joint_positions=q0 + rng.uniform(-1, 1, q0.shape) *
                       cfg.robot_calibration_rad,
                       opening_m=float(rng.uniform(0.0, MAX_OPENING_M)))
-        cap = env.capture(CAMERA, cfg.appearance_size, cfg.appearance_size)
-        li = lift_inputs(cap, env.object_names)
-        views.append(dict(rgb=li["image"], K=li["K"], T_world_cam=li["T_world_cam"],
-                          T_world_base=cap["T_world_base"], q=cap["joint_positions"],
-                          opening=float(cap["opening_m"]), robot_mask=li["robot_mask"],
-                          depth=li["depth"]))
+        views.append(robot_view(env, cfg.appearance_size))
     return views
 
 
