@@ -280,8 +280,10 @@ def test_a_cube_is_grasped_across_the_faces_nearest_the_hand(scene):
 def test_footprint_yaw_finds_a_rotated_boxs_sides():
     """A box top (3-8 cm sides, any yaw) seen as a lift sees it -- points on a 3 mm pixel grid
     with 1 mm noise: the minimum-area rectangle's yaw is within 2.5 degrees of the box's
-    (modulo 90) in the median and 8 at worst over 40 fresh boxes (measured over 300: 1.4 median,
-    5.9 max; on the lifted Lift cube 0.4). A wrong yaw would be off by 22 in the median."""
+    (modulo 90) in the median and 6 in the 90th percentile over 40 fresh boxes (measured over
+    3000: 1.4 median, 3.4 p90, 5.5 p99, 8.3 max -- a tail too long for a bound on the maximum;
+    the 74 trials of 40 in them: median at most 2.1, p90 at most 4.7; on the lifted Lift cube
+    0.4). A wrong yaw would be off by 22 in the median."""
     from igen_gs.planning.grasp import footprint_yaw
 
     rng = np.random.default_rng(np.random.SeedSequence().entropy)
@@ -298,4 +300,4 @@ def test_footprint_yaw_finds_a_rotated_boxs_sides():
         pts = P[inside] + rng.normal(0, 0.001, (int(inside.sum()), 2))
         got = footprint_yaw(np.c_[pts, np.zeros(len(pts))])
         errs.append(abs((np.degrees(got - yaw) + 45.0) % 90.0 - 45.0))
-    assert np.median(errs) <= 2.5 and max(errs) <= 8.0, sorted(errs)
+    assert np.median(errs) <= 2.5 and np.percentile(errs, 90) <= 6.0, sorted(errs)
