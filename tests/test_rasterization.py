@@ -115,13 +115,20 @@ def test_projection_matches_reference_and_gsplat(fresh_seed):
     for a, b in ((mine["conics"], r["conics"]), (r["conics"], conics_g)):
         torch.testing.assert_close(a[vis], b[vis], rtol=2e-3, atol=1e-5)
     # The antialiasing compensation sqrt(det(cov2d) / det(cov2d + eps2d I)) is ill-conditioned
-    # for flat (near-degenerate) Gaussians: det(cov2d) cancels in float32. Check it tightly
-    # where it is well conditioned, and in opacity units (<= 5e-4) everywhere.
+    # for flat (near-degenerate) Gaussians: det(cov2d) cancels in float32 in the torch
+    # references (errors up to 1.2e-3 in opacity units over 400 seeds), not in the kernel.
+    # So the kernel is held to the float64 reference everywhere (worst seen 4e-8), and the
+    # float32 references to each other where the compensation is well conditioned.
     comp_ref = r["compensations"]
+    r64 = ref.project(means.double(), _covars(quats.double(), scales.double()),
+                      viewmats.double(), Ks.double(), W, H, 0.3, 0.01, 1e10)
+    vis64 = vis & (r64["radii"] > 0).all(-1)
+    assert vis64.sum() >= 0.99 * vis.sum()
+    err = (mine["opacities"] - opac[None] * r64["compensations"].float())[vis64].abs().max()
+    assert err <= 1e-6, f"compensated opacity off the float64 reference by {err}"
     well = vis & (comp_ref > 0.5)
     torch.testing.assert_close(mine["opacities"][well], (opac[None] * comp_ref)[well],
                                rtol=1e-4, atol=1e-6)
-    assert (mine["opacities"][vis] - (opac[None] * comp_ref)[vis]).abs().max() <= 5e-4
     torch.testing.assert_close(comp_ref[well], comp_g[well], rtol=1e-4, atol=1e-6)
 
 
@@ -205,9 +212,11 @@ def test_rasterization_cpu_matches_reference(fresh_seed, case):
         assert c_cpu.shape == c_ref.shape and a_cpu.shape == (C, H, W, 1)
         assert_radii_close(m_cpu["radii"], m_ref["radii"])
         # Pixels decided by a float32 tie at the alpha or transmittance threshold are excluded
-        # (see reference.composite); they must be rare.
+        # (see reference.composite); they must be rare. Measured over 360 seeds of these cases:
+        # about 6e-5 of the pixels (Poisson, mean 0.08 per 50x33 image, 2.3 per 2x160x120);
+        # a fraction bound alone fails small images on 2 pixels, so a few are always allowed.
         ok = ~m_ref["ambiguous"]
-        assert ok.float().mean().item() >= 0.999
+        assert (~ok).sum().item() <= 5 + 0.0005 * ok.numel()
         color_ch = slice(0, -1) if mode in ("RGB+D", "RGB+ED") else slice(None)
         if mode not in ("D", "ED"):
             err = (c_cpu[..., color_ch] - c_ref[..., color_ch]).abs()[ok].max().item()
