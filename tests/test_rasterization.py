@@ -72,6 +72,16 @@ def _covars(quats, scales):
     return ref.covariance_from_quat_scale(quats, scales)
 
 
+def few_ambiguous(ambiguous: torch.Tensor) -> torch.Tensor:
+    """The pixels a parity test compares (~ the reference's float32 ties, see
+    reference.composite), after checking the ties are rare: a count that is Poisson-like, about
+    7e-4 of the pixels (measured over 360 seeds of CASES: mean 1.6 per 50x33 image, 28 per
+    2x160x120), so a fraction bound alone would fail small images on a few pixels."""
+    n = int(ambiguous.sum())
+    assert n <= 8 + 0.002 * ambiguous.numel(), f"{n} of {ambiguous.numel()} pixels are ties"
+    return ~ambiguous
+
+
 def assert_radii_close(a, b, max_fraction=1e-3):
     """Radii are ceil(3.33 sigma): float32 rounding in a different order can flip a value that
     sits on an integer boundary by one (or flip a cull decision on the image border). Such
@@ -200,8 +210,14 @@ def test_rasterization_cpu_matches_reference(fresh_seed, case):
         Dc = D
     bgs = torch.rand(C, Dc, generator=g)
     kw = dict(sh_degree=sh_degree, backgrounds=bgs, render_mode=mode, rasterize_mode=rmode)
-    c_ref, a_ref, m_ref = rasterization(means, quats, scales, opac, colors, viewmats, Ks, W, H,
-                                        backend="torch", **kw)
+    # The reference runs in float64 (backend="torch" is the same code in float32): in float32
+    # the antialiasing compensation cancels for flat Gaussians (see
+    # test_projection_matches_reference_and_gsplat), which moved a Gaussian's alpha across the
+    # 1/255 threshold and a pixel by up to 1.8e-3 on 3 of 1000 seeds.
+    c_ref, a_ref, m_ref = ref.rasterization_reference(
+        *(x.double() for x in (means, quats, scales, opac, colors, viewmats, Ks)), W, H,
+        **{**kw, "backgrounds": bgs.double()})
+    c_ref, a_ref = c_ref.float(), a_ref.float()
     for level in simd_levels():
         os.environ["IGEN_GS_SIMD"] = level
         try:
@@ -212,11 +228,8 @@ def test_rasterization_cpu_matches_reference(fresh_seed, case):
         assert c_cpu.shape == c_ref.shape and a_cpu.shape == (C, H, W, 1)
         assert_radii_close(m_cpu["radii"], m_ref["radii"])
         # Pixels decided by a float32 tie at the alpha or transmittance threshold are excluded
-        # (see reference.composite); they must be rare. Measured over 360 seeds of these cases:
-        # about 6e-5 of the pixels (Poisson, mean 0.08 per 50x33 image, 2.3 per 2x160x120);
-        # a fraction bound alone fails small images on 2 pixels, so a few are always allowed.
-        ok = ~m_ref["ambiguous"]
-        assert (~ok).sum().item() <= 5 + 0.0005 * ok.numel()
+        # (see reference.composite); they must be rare.
+        ok = few_ambiguous(m_ref["ambiguous"])
         color_ch = slice(0, -1) if mode in ("RGB+D", "RGB+ED") else slice(None)
         if mode not in ("D", "ED"):
             err = (c_cpu[..., color_ch] - c_ref[..., color_ch]).abs()[ok].max().item()
@@ -263,8 +276,7 @@ def test_covars_argument_matches_reference(fresh_seed):
                       covars=covars)
     b = rasterization(means, None, None, opac, colors, viewmats, Ks, 90, 70, backend="torch",
                       covars=covars)
-    ok = ~b[2]["ambiguous"]
-    assert ok.float().mean() >= 0.999
+    ok = few_ambiguous(b[2]["ambiguous"])
     assert (a[0] - b[0]).abs()[ok].max() <= COLOR_TOL
     c = rasterization(means, quats, scales, opac, colors, viewmats, Ks, 90, 70, backend="cpu")
     assert (a[0] - c[0]).abs().mean() <= 1e-5
@@ -284,7 +296,7 @@ def test_label_weights_equal_one_hot_features(fresh_seed, backend):
     onehot = torch.nn.functional.one_hot(labels, L).float()
     ref_w, _, ref_meta = rasterization(means, quats, scales, opac, onehot, viewmats, Ks, 90, 67,
                                        backend="torch")
-    ok = ~ref_meta["ambiguous"]
+    ok = few_ambiguous(ref_meta["ambiguous"])
     w = meta["label_weights"]
     assert w.shape == (2, 67, 90, L)
     assert (w - ref_w).abs()[ok].max() <= COLOR_TOL

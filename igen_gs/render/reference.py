@@ -34,6 +34,11 @@ from .sh import sh_to_rgb
 ALPHA_THRESHOLD = 1.0 / 255.0
 MAX_ALPHA = 0.999
 T_EPS = 1e-4
+AMBIGUOUS_RTOL = 1e-4
+"""Relative distance from the alpha or transmittance threshold within which a float32 decision
+is a tie (see :func:`composite`): at the threshold sigma is about 5.5, so a conic rounded
+1e-5 apart (float32 projection against a float64-exact one) moves alpha by about 5e-5
+relative; one seed of the parity test showed 2e-5."""
 RADIUS_EXTENT = 3.33
 
 
@@ -144,8 +149,8 @@ def _composite_pixels(px: Tensor, py: Tensor, m: Tensor, con: Tensor, op: Tensor
     if return_ambiguous:
         with torch.no_grad():
             reached = torch.cat([torch.ones_like(keep[:, :1]), keep[:, :-1]], dim=-1)
-            near_alpha = (alpha - ALPHA_THRESHOLD).abs() <= 1e-5 * ALPHA_THRESHOLD
-            near_stop = (T_incl - T_EPS).abs() <= 1e-5 * T_EPS
+            near_alpha = (alpha - ALPHA_THRESHOLD).abs() <= AMBIGUOUS_RTOL * ALPHA_THRESHOLD
+            near_stop = (T_incl - T_EPS).abs() <= AMBIGUOUS_RTOL * T_EPS
             ambiguous = ((near_alpha | near_stop) & reached).any(dim=-1)
     return w @ f, T_final, ambiguous
 
@@ -172,15 +177,19 @@ def composite(
 
     Returns colours [H, W, D] and alphas [H, W, 1]; with ``return_ambiguous`` also a bool map
     [H, W] of pixels whose result hinges on a float32 tie: some Gaussian's alpha lies within a
-    relative 1e-5 of the 1/255 threshold, or some transmittance within a relative 1e-5 of the
-    1e-4 stopping threshold. Two correct float32 implementations (different exp(), operation
-    order) may decide such a pixel differently; parity tests exclude them and bound how many.
+    relative :data:`AMBIGUOUS_RTOL` of the 1/255 threshold, or some transmittance within a
+    relative :data:`AMBIGUOUS_RTOL` of the 1e-4 stopping threshold. Two correct float32
+    implementations (different exp(), operation order, conics rounded differently) may decide
+    such a pixel differently; parity tests exclude them and bound how many.
     """
     D = features.shape[-1]
     dev, dt = means2d.device, means2d.dtype
     visible = (radii > 0).all(dim=-1)
     idx = torch.nonzero(visible).squeeze(-1)
-    order = torch.sort(depths[idx], stable=True).indices  # ties keep index order
+    # Depth order as the kernels and gsplat sort: by the float32 depth, ties in index order
+    # (also when this reference runs in float64, where two depths one float32 ulp apart would
+    # otherwise swap two Gaussians).
+    order = torch.sort(depths[idx].float(), stable=True).indices
     idx = idx[order]
     m, con, op, f = means2d[idx], conics[idx], opacities[idx], features[idx]
     r = radii[idx].to(dt)
