@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from igen_gs.envs.robosuite import robosuite_python
@@ -43,6 +44,15 @@ def test_quick_benchmark_runs_end_to_end(tmp_path):
     assert res["same_view"]["psnr_without_robot_pixels"] > 18  # the lift resembles the photo
     assert (tmp_path / "bench_policy_Lift_quick.png").stat().st_size > 1000
     assert "| real-2 |" in r.stdout and "| generated-2 |" in r.stdout
+    # Generated actions target the planned TCP 4 steps ahead (GeneratedConfig
+    # .action_lead_steps); the states show the plan's TCP, so action t is state t + 4's
+    # position, the last one held at the end.
+    from igen_gs.io import load_lerobot_dataset
+
+    gen = load_lerobot_dataset(tmp_path / "work_Lift_quick" / "generated")
+    for ep in gen.episodes:
+        idx = np.minimum(np.arange(ep.length) + 4, ep.length - 1)
+        np.testing.assert_allclose(ep.action[:, :3], ep.state[idx, :3], atol=1e-4)
     for name in ("real", "generated"):
         # the recipe's position noise (default 0.01 m) is part of the checkpoint's name
         assert (tmp_path / "work_Lift_quick" / f"policy_{name}_2_200_pn0.01.pt").is_file()

@@ -242,9 +242,11 @@ def test_rasterization_cpu_matches_reference(fresh_seed, case):
                 assert rel.max().item() <= DEPTH_RTOL, f"{level}: depth rel error {rel.max()}"
             else:  # accumulated depth: absolute scale ~ depth
                 assert (d_cpu - d_ref).abs().max().item() <= COLOR_TOL * 10
-        # The scene must be non-trivial: much is drawn, and the alpha image is not flat.
+        # The scene must be non-trivial: much is drawn, and the alpha image is not flat (its
+        # range fell below 0.1 on 3 of 4600 seeds, where the few huge faint Gaussians overlap
+        # over the whole small image; never below 0.088).
         assert (a_ref > 0.5).float().mean().item() > 0.05
-        assert (a_ref.max() - a_ref.min()).item() > 0.1
+        assert (a_ref.max() - a_ref.min()).item() > 0.05
 
 
 def test_tiling_never_changes_a_pixel(fresh_seed):

@@ -637,9 +637,9 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
                 "sim_object_poses": {n: P.tolist() for n, P in sim_poses.items()},
                 "T_lift_sim": {n: T.tolist() for n, T in T_lift_sim.items()},
                 "joint_positions": None if shown.joint_positions is None else
-                np.round(shown.joint_positions, 6).tolist()})
-            ep.action = lead_actions(actions_from_trajectory(traj, "ee_6d"),
-                                     cfg.action_lead_steps)
+                np.round(shown.joint_positions, 6).tolist()},
+                action=lead_actions(actions_from_trajectory(traj, "ee_6d"),
+                                    cfg.action_lead_steps))
             ep.frames = {CAMERA: ep.frames["photo"]}
             ep.cameras = cams
             ep.captions = None

@@ -96,8 +96,13 @@ def captions(traj: Trajectory) -> list[str]:
 
 
 def pack_episode(key: str, scene: Scene, traj: Trajectory, ep: EpisodeFrames,
-                 cfg: EpisodeConfig, rig, extras: dict | None = None) -> EpisodeData:
-    """The dataset record of a rendered episode."""
+                 cfg: EpisodeConfig, rig, extras: dict | None = None,
+                 action: np.ndarray | None = None) -> EpisodeData:
+    """The dataset record of a rendered episode. ``action`` [T, A] replaces the actions
+    derived from ``traj`` (for a caller whose commands differ from the drawn path, such as
+    targets planned a few steps ahead)."""
+    if action is not None and len(action) != len(traj):
+        raise ValueError(f"{key}: {len(action)} actions for {len(traj)} frames")
     cams = {}
     for c in rig.static:
         cams[c.name] = CameraInfo(c.width, c.height, c.K.numpy(), T_world_cam=c.T_world_cam.numpy())
@@ -115,7 +120,8 @@ def pack_episode(key: str, scene: Scene, traj: Trajectory, ep: EpisodeFrames,
     return EpisodeData(
         key=key, task=traj.plan.instruction or "; ".join(s.describe() for s in traj.plan.steps),
         frames=ep.rgb, state=observation_state(traj),
-        action=actions_from_trajectory(traj, cfg.action_kind), cameras=cams,
+        action=actions_from_trajectory(traj, cfg.action_kind) if action is None else action,
+        cameras=cams,
         depth=ep.depth if cfg.write_depth and ep.depth else None,
         labels=ep.labels if cfg.write_labels and ep.labels else None,
         label_names=ep.label_names,
