@@ -347,6 +347,10 @@ def test_eval_warp_error_of_an_igen_dataset_under_its_known_motion(tmp_path):
                                       wrist_height=48))
     frames_, rig = render_trajectory(scene, traj, cfg)
     ep = pack_episode("e/0", scene, traj, frames_, cfg, rig)
+    with pytest.raises(ValueError, match="e/0: 3 actions for 100 frames"):
+        pack_episode("e/0", scene, traj, frames_, cfg, rig, action=ep.action[:3])
+    assert np.array_equal(pack_episode("e/0", scene, traj, frames_, cfg, rig,
+                                       action=ep.action[::-1]).action, ep.action[::-1])
     assert set(ep.object_poses) == set(scene.object_names) and list(ep.camera_poses) == ["wrist"]
     _write_episode(tmp_path / "ds", ep)
     P = ep.camera_poses["wrist"]
