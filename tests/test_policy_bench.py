@@ -47,11 +47,14 @@ def test_quick_benchmark_runs_end_to_end(tmp_path):
     # Generated actions target the planned TCP 4 steps ahead (GeneratedConfig
     # .action_lead_steps); the states show the plan's TCP, so action t is state t + 4's
     # position, the last one held at the end.
+    from igen_gs.envs.demos import GeneratedConfig
     from igen_gs.io import load_lerobot_dataset
 
+    lead = GeneratedConfig().action_lead_steps
+    assert lead == 4
     gen = load_lerobot_dataset(tmp_path / "work_Lift_quick" / "generated")
     for ep in gen.episodes:
-        idx = np.minimum(np.arange(ep.length) + 4, ep.length - 1)
+        idx = np.minimum(np.arange(ep.length) + lead, ep.length - 1)
         np.testing.assert_allclose(ep.action[:, :3], ep.state[idx, :3], atol=1e-4)
     for name in ("real", "generated"):
         # the recipe's position noise (default 0.01 m) is part of the checkpoint's name
