@@ -4,6 +4,7 @@ without penetration, pushes, rotations, grasp synthesis, limits and frame invari
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -179,11 +180,14 @@ def test_rotate_turns_the_object_in_place(scene):
     assert traj.attached[-1] == "" and "rotate" in traj.phase
 
 
-def test_lift_held_object_and_respect_motion_limits(scene):
-    traj = plan_task(scene, "pick up the green can and lift it by 20 cm")
+@pytest.mark.parametrize("profile", ["min_jerk", "trapezoid"])
+def test_lift_held_object_and_respect_motion_limits(scene, profile):
+    pc = PlanConfig()
+    pc = replace(pc, motion=replace(pc.motion, profile=profile))
+    traj = plan_task(scene, "pick up the green can and lift it by 20 cm", pc)
     bottom = max(_pts(scene, traj, "green can", t)[:, 2].min() for t in range(len(traj)))
     assert bottom == pytest.approx(0.20, abs=0.005)
-    cfg = PlanConfig().motion
+    cfg = pc.motion
     p = traj.T_world_ee[:, :3, 3]
     v = np.diff(p, axis=0) * cfg.fps
     a = np.diff(v, axis=0) * cfg.fps
@@ -196,6 +200,40 @@ def test_lift_held_object_and_respect_motion_limits(scene):
     dg = np.abs(np.diff(traj.gripper_opening_m))
     moving = np.linalg.norm(np.diff(p, axis=0), axis=1) > 1e-12
     assert not (moving & (dg > 0)).any()  # the gripper opens/closes with the hand still
+
+
+def test_trapezoid_profile_cruises_at_the_speed_limit_and_is_quicker(scene):
+    from igen_gs.planning.motion import segment_profile, trapezoid
+
+    tau = np.linspace(0, 1, 2001)
+    for ramp in (0.1, 0.3, 0.5):
+        s = trapezoid(tau, ramp)
+        assert s[0] == 0 and s[-1] == pytest.approx(1.0, abs=1e-12)
+        assert (np.diff(s) >= -1e-15).all()
+        v = np.diff(s) / np.diff(tau)
+        assert v.max() == pytest.approx(1 / (1 - ramp), rel=1e-3)  # area 1 under the speed
+        mid = (tau[1:] > ramp + 0.01) & (tau[1:] < 1 - ramp - 0.01)
+        assert np.ptp(v[mid]) < 1e-9 if mid.any() else True  # cruise at constant speed
+    cfg = replace(PlanConfig().motion, fps=20.0, max_accel=2.5, profile="trapezoid")
+    T0, T1 = np.eye(4), np.eye(4)
+    T1[:3, 3] = [0.3, 0.0, 0.0]
+    p = segment_profile(T0, T1, cfg) * 0.3
+    v = np.diff(np.concatenate([[0.0], p])) * cfg.fps
+    # 0.3 m at 0.25 m/s with 0.1 s ramps: 1.3 s, 26 frames, most of them at the limit
+    assert len(p) == 26 and v.max() <= cfg.max_speed + 1e-9
+    assert (v > 0.99 * cfg.max_speed).sum() >= 20
+    mj = segment_profile(T0, T1, replace(cfg, profile="min_jerk"))
+    assert len(mj) == 45  # 1.875 x 0.3 / 0.25 = 2.25 s
+    with pytest.raises(ValueError, match="profile must be"):
+        replace(cfg, profile="bang_bang")
+    with pytest.raises(ValueError, match="max_accel must be > 0"):
+        replace(cfg, max_accel=0.0)
+    slow = plan_task(scene, "pick up the green can and lift it by 20 cm")
+    pc = PlanConfig()
+    fast = plan_task(scene, "pick up the green can and lift it by 20 cm",
+                     replace(pc, motion=replace(pc.motion, profile="trapezoid")))
+    assert len(fast) < 0.9 * len(slow)  # same limits: the gripper and holds take as long
+
 
 
 def _moved(scene: Scene, G: np.ndarray) -> Scene:

@@ -1,11 +1,14 @@
-"""From a plan to motion: grasps, waypoints, minimum-jerk timing, scene evolution.
+"""From a plan to motion: grasps, waypoints, timing, scene evolution.
 
 Each primitive becomes waypoints (pre-grasp, grasp, close, lift, transport, pre-place, place,
-open, retreat, ...). Between two waypoints the TCP position follows a minimum-jerk profile
-``p0 + (p1 - p0) s(tau)``, ``s = 10 tau^3 - 15 tau^4 + 6 tau^5``, and its orientation the
-spherical interpolation (roma) with the same ``s``; a segment lasts long enough that neither
-the speed limit (peak speed 1.875 d / T), the acceleration limit (peak 5.77 d / T^2) nor the
-angular speed limit is exceeded. Opening and closing the gripper take their own frames with
+open, retreat, ...). Between two waypoints the TCP position follows ``p0 + (p1 - p0) s(tau)``
+and its orientation the spherical interpolation (roma) with the same ``s``. With
+``MotionConfig.profile`` "min_jerk" (default), ``s = 10 tau^3 - 15 tau^4 + 6 tau^5`` and a
+segment lasts long enough that neither the speed limit (peak speed 1.875 d / T), the
+acceleration limit (peak 5.77 d / T^2) nor the angular speed limit is exceeded; with
+"trapezoid", constant acceleration up to the speed limit, cruise, constant deceleration (the
+shortest time within the limits; the angular acceleration limit is the linear one times
+``max_angular_speed / max_speed``). Opening and closing the gripper take their own frames with
 the end effector still.
 
 Scene evolution: an attached object follows ``T_world_ee @ T_ee_obj`` (``T_ee_obj`` fixed at
@@ -62,12 +65,65 @@ def min_jerk(tau: np.ndarray) -> np.ndarray:
     return tau**3 * (10 - 15 * tau + 6 * tau**2)
 
 
-def segment_duration(T0: np.ndarray, T1: np.ndarray, cfg: MotionConfig) -> float:
+def trapezoid(tau: np.ndarray, ramp: float) -> np.ndarray:
+    """Trapezoidal-velocity time scaling s(tau), tau in [0, 1]: constant acceleration for the
+    first ``ramp`` of the time (0 < ramp <= 0.5), constant speed, constant deceleration for
+    the last ``ramp``. ``ramp`` 0.5 is a triangle (accelerate, then brake)."""
+    tau = np.asarray(tau, dtype=np.float64)
+    r = float(min(max(ramp, 1e-9), 0.5))
+    k = 0.5 / (r * (1.0 - r))
+    return np.where(tau < r, k * tau**2,
+                    np.where(tau > 1.0 - r, 1.0 - k * (1.0 - tau)**2,
+                             (tau - 0.5 * r) / (1.0 - r)))
+
+
+def _trapezoid_time(d: float, v: float, a: float) -> tuple[float, float]:
+    """Shortest time over distance ``d`` with speed limit ``v`` and acceleration limit ``a``,
+    and its ramp time (the time spent accelerating)."""
+    if d <= 0.0:
+        return 0.0, 0.0
+    if d <= v * v / a:  # never reaches v: a triangle
+        t = 2.0 * math.sqrt(d / a)
+        return t, 0.5 * t
+    return d / v + v / a, v / a
+
+
+def _distances(T0: np.ndarray, T1: np.ndarray) -> tuple[float, float]:
     d = float(np.linalg.norm(T1[:3, 3] - T0[:3, 3]))
     ang = float(roma.rotmat_geodesic_distance(torch.from_numpy(T0[:3, :3]),
                                               torch.from_numpy(T1[:3, :3])))
-    return max(1.875 * d / cfg.max_speed, math.sqrt(5.7735 * d / cfg.max_accel),
-               1.875 * ang / cfg.max_angular_speed, 2.0 / cfg.fps)
+    return d, ang
+
+
+def segment_duration(T0: np.ndarray, T1: np.ndarray, cfg: MotionConfig) -> float:
+    """Seconds for the move T0 -> T1 under ``cfg``'s limits and profile (at least 2 frames)."""
+    return _segment_timing(T0, T1, cfg)[0]
+
+
+def _segment_timing(T0: np.ndarray, T1: np.ndarray, cfg: MotionConfig) -> tuple[float, float]:
+    """(duration in seconds, trapezoid ramp fraction; 0 for minimum jerk)."""
+    d, ang = _distances(T0, T1)
+    floor = 2.0 / cfg.fps
+    if cfg.profile == "min_jerk":
+        return max(1.875 * d / cfg.max_speed, math.sqrt(5.7735 * d / cfg.max_accel),
+                   1.875 * ang / cfg.max_angular_speed, floor), 0.0
+    # angular acceleration limit: the linear one scaled like the speed limits
+    alpha = cfg.max_accel * cfg.max_angular_speed / cfg.max_speed
+    (tl, rl), (ta, ra) = (_trapezoid_time(d, cfg.max_speed, cfg.max_accel),
+                          _trapezoid_time(ang, cfg.max_angular_speed, alpha))
+    t, ramp = max((tl, rl), (ta, ra))
+    if t < floor:
+        return floor, 0.5
+    return t, ramp / t
+
+
+def segment_profile(T0: np.ndarray, T1: np.ndarray, cfg: MotionConfig) -> np.ndarray:
+    """Path fractions s [n] of the frames of the move T0 -> T1 (the last one 1; T0 itself not
+    included), at ``cfg.fps``, with ``cfg.profile``'s time scaling, within the limits."""
+    dur, ramp = _segment_timing(T0, T1, cfg)
+    n = max(1, int(math.ceil(dur * cfg.fps)))
+    tau = np.arange(1, n + 1) / n
+    return min_jerk(tau) if cfg.profile == "min_jerk" else trapezoid(tau, ramp)
 
 
 def interpolate(T0: np.ndarray, T1: np.ndarray, s: np.ndarray) -> np.ndarray:
@@ -114,10 +170,7 @@ class _Builder:
                             "poses": {n: p.copy() for n, p in self.poses.items()}})
 
     def move(self, T1: np.ndarray, phase: str) -> None:
-        dur = segment_duration(self.T_ee, T1, self.cfg)
-        n = max(1, int(math.ceil(dur * self.cfg.fps)))
-        tau = np.arange(1, n + 1) / n
-        for T in interpolate(self.T_ee, T1, min_jerk(tau)):
+        for T in interpolate(self.T_ee, T1, segment_profile(self.T_ee, T1, self.cfg)):
             self.T_ee = T
             self._emit(phase)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass
@@ -11,6 +12,10 @@ class MotionConfig:
 
     fps: float = 15.0
     """Control rate of the trajectory."""
+    profile: Literal["min_jerk", "trapezoid"] = "min_jerk"
+    """Time scaling between waypoints: "min_jerk" (smooth, mean speed 1/1.875 of the peak) or
+    "trapezoid" (constant acceleration, cruise at ``max_speed``, constant deceleration: about
+    as fast as the limits allow, like a scripted controller's constant-speed targets)."""
     max_speed: float = 0.25
     """TCP speed limit (m/s)."""
     max_accel: float = 0.8
@@ -38,3 +43,11 @@ class MotionConfig:
     """Grasp candidates to consider: top-down and/or side grasps."""
     place_offset_m: tuple[float, float] = (0.0, 0.0)
     """Placements land this far (forward, left) from the target's centre."""
+
+    def __post_init__(self):
+        if self.profile not in ("min_jerk", "trapezoid"):
+            raise ValueError(f"MotionConfig.profile must be 'min_jerk' or 'trapezoid', got "
+                             f"{self.profile!r}")
+        for name in ("fps", "max_speed", "max_accel", "max_angular_speed"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"MotionConfig.{name} must be > 0, got {getattr(self, name)}")

@@ -47,7 +47,7 @@ from ..scene.scene import Scene
 from .config import PlanConfig
 from .geometry import rest_shift
 from .grasp import Grasp
-from .motion import MotionPlanner, _Builder, _translate, min_jerk, segment_duration
+from .motion import MotionPlanner, _Builder, _translate, segment_profile
 from .stages import StagePlan
 from .types import Plan, Step, Trajectory, UnreachableError
 
@@ -122,7 +122,7 @@ class _StageRunner:
 
     def _turn(self, axis: np.ndarray, angle: float, pivot: np.ndarray, phase: str) -> None:
         """Rotate the hand (and what it holds) by ``angle`` about ``axis`` through ``pivot``,
-        along the arc (every frame is the same rotation, by a minimum-jerk fraction of the
+        along the arc (every frame is the same rotation, by the time scaling's fraction of the
         angle, so the pivot stays put), timed within the speed limits of the arc."""
         b, cfg = self.b, self.mp.cfg
         T0 = b.T_ee.copy()
@@ -135,9 +135,7 @@ class _StageRunner:
         T_far = T1.copy()  # the same rotation over the arc's length: the duration's bound
         if chord > 1e-9:
             T_far[:3, 3] = T0[:3, 3] + (T1[:3, 3] - T0[:3, 3]) * (arc / chord)
-        dur = segment_duration(T0, T_far, cfg)
-        n = max(1, int(math.ceil(dur * cfg.fps)))
-        for s in min_jerk(np.arange(1, n + 1) / n):
+        for s in segment_profile(T0, T_far, cfg):
             Rs = _rotation(axis, s * angle)
             T = T0.copy()
             T[:3, :3] = Rs @ T0[:3, :3]
