@@ -226,6 +226,21 @@ def test_start_prefix_replaces_the_home_travel_and_starts_at_the_simulators_pose
     assert np.all(np.diff(out.gripper_opening_m[:OPEN_FRAMES + 1]) > 0)
     assert np.allclose(out.gripper_opening_m[OPEN_FRAMES:], 0.08)
     assert np.allclose(out.gripper, out.gripper_opening_m / 0.08)
+    # With the plan's motion options, the move follows its profile: a trapezoid cruises at the
+    # prefix's speed limit, so it takes fewer frames than minimum jerk and still starts there.
+    from igen_gs.planning.motion_config import MotionConfig
+
+    slow = with_prefix(traj, start, 0.25)
+    fast = with_prefix(traj, start, 0.25, motion=MotionConfig(fps=20.0, profile="trapezoid",
+                                                               max_accel=2.5))
+    k_slow, k_fast = slow.phase.index("pre-grasp"), fast.phase.index("pre-grasp")
+    assert np.allclose(fast.T_world_ee[0], start) and np.allclose(fast.T_world_ee[k_fast:],
+                                                                   Ts[5:])
+    steps = np.linalg.norm(np.diff(fast.T_world_ee[:k_fast, :3, 3], axis=0), axis=1)
+    assert steps.max() <= 0.25 / 20 * (1 + 1e-9) and steps.max() > 0.95 * 0.25 / 20
+    assert k_fast < 0.7 * k_slow
+    same = with_prefix(traj, start, 0.25, motion=MotionConfig(fps=20.0))  # min jerk: as before
+    assert np.array_equal(same.T_world_ee, slow.T_world_ee)
 
 
 # ---------------------------------------------------------------------- policy pieces

@@ -435,11 +435,19 @@ def robot_calibration_views(env: RobosuiteEnv, cfg: GeneratedConfig) -> list[dic
 
 
 def _prefix(T_from: np.ndarray, T_to: np.ndarray, fps: float, max_speed: float,
-            max_angular_speed: float = 1.2) -> np.ndarray:
-    """TCP poses [n, 4, 4] from ``T_from`` to just before ``T_to`` (minimum-jerk timing;
-    position linear, rotation about one axis), under the speed limits."""
+            max_angular_speed: float = 1.2, motion=None) -> np.ndarray:
+    """TCP poses [n, 4, 4] from ``T_from`` to just before ``T_to`` (position linear, rotation
+    about one axis), under the speed limits: minimum-jerk timing lasting at least 0.25 s, or,
+    with ``motion`` (a :class:`~igen_gs.planning.motion_config.MotionConfig`) whose profile is
+    not "min_jerk", that profile's timing at ``max_speed`` and ``motion``'s other limits."""
     from .control import rotvec
     from .expert import _rotvec_to_matrix
+
+    if motion is not None and motion.profile != "min_jerk":
+        from ..planning.motion import interpolate, segment_profile
+
+        s = segment_profile(T_from, T_to, replace(motion, fps=fps, max_speed=max_speed))
+        return interpolate(T_from, T_to, np.concatenate([[0.0], s[:-1]]))
 
     dp = T_to[:3, 3] - T_from[:3, 3]
     rv = rotvec(T_to[:3, :3] @ T_from[:3, :3].T)
@@ -477,7 +485,8 @@ OPEN_FRAMES = 8
 
 
 def with_prefix(traj, T_start: np.ndarray, max_speed: float,
-                start_opening_m: float | None = None, drop_idle_open: bool = False):
+                start_opening_m: float | None = None, drop_idle_open: bool = False,
+                motion=None):
     """``traj`` starting at ``T_start`` (the simulator's start pose) instead of the planner's
     home pose: its first travel (home -> up -> over the pre-grasp) is replaced by a direct move
     from ``T_start`` to the pose over the pre-grasp (objects at rest, phase "start"); joint
@@ -488,7 +497,9 @@ def with_prefix(traj, T_start: np.ndarray, max_speed: float,
     open) took it for a grasp in progress and hovered, 0/50 on Lift. With ``drop_idle_open``,
     a plan's "open" step that neither moves nor changes the opening (the fingers were already
     open) is dropped as well: standing still with nothing changing in view, a policy cannot
-    tell when to go on."""
+    tell when to go on. ``motion``: the plan's
+    :class:`~igen_gs.planning.motion_config.MotionConfig`, whose profile the move follows
+    (see :func:`_prefix`)."""
     from ..planning.kinematics import joint_trajectory
     from ..planning.types import Trajectory
 
@@ -506,7 +517,7 @@ def with_prefix(traj, T_start: np.ndarray, max_speed: float,
         step_index=traj.step_index[k:], phase=traj.phase[k:], plan=traj.plan, fps=traj.fps,
         max_opening_m=traj.max_opening_m, T_world_base=traj.T_world_base,
         joint_positions=None if traj.joint_positions is None else traj.joint_positions[k:])
-    pre = _prefix(T_start, traj.T_world_ee[0], traj.fps, max_speed)
+    pre = _prefix(T_start, traj.T_world_ee[0], traj.fps, max_speed, motion=motion)
     n = len(pre)
     T_world_ee = np.concatenate([pre, traj.T_world_ee])
     open_m = np.full(n, traj.gripper_opening_m[0])
@@ -607,7 +618,7 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
             try:
                 traj = plan_task(scene_v, instruction, plan_cfg)
                 traj = with_prefix(traj, T_start, cfg.prefix_max_speed, start.opening_m,
-                                   drop_idle_open=cfg.drop_idle_open)
+                                   drop_idle_open=cfg.drop_idle_open, motion=plan_cfg.motion)
             except ValueError as e:
                 failures.append(f"{key}: {e}")
                 continue
@@ -658,36 +669,75 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
 
 def replay_open_loop(dataset, env_config: RobosuiteConfig | None = None,
                      max_episodes: int | None = None, extra_steps: int = 10,
-                     progress: bool = True) -> dict[str, Any]:
+                     progress: bool = True, record=None) -> dict[str, Any]:
     """Execute each generated episode's actions open loop in robosuite, from its own
     variation's object poses (``sim_object_poses``), through the same target-pose -> OSC
-    conversion; success by the task's own check. Returns per-episode results."""
+    conversion; success by the task's own check (at the end, after ``extra_steps`` more
+    steps holding the last action). Returns per-episode results.
+
+    With ``record`` (a directory), every successful replay is also written there as a LeRobot
+    v3 episode (same key) holding what the simulator showed while executing it: its own
+    ``agentview`` frames and proprioceptive states, one per action of the source episode, with
+    those actions. A policy trained on it sees the generated plans but only the simulator's
+    pictures, arm and dynamics, which separates the plans from the pictures. An interrupted
+    recording resumes: episodes already written are not replayed again."""
     from ..io import load_lerobot_dataset
+    from ..io.lerobot import EpisodeData
     from .control import action_to_pose
 
-    ecfg = replace(env_config or RobosuiteConfig(), cameras=())
+    ecfg = env_config or RobosuiteConfig()
+    ecfg = replace(ecfg, cameras=(CAMERA,) if record is not None else ())
     ds = load_lerobot_dataset(dataset)
     eps = ds.episodes[:max_episodes] if max_episodes else ds.episodes
     results = []
+    writer = None
     with RobosuiteEnv(ecfg) as env:
+        if record is not None:
+            writer = _writer(Path(record), ecfg.control_freq,
+                             f"{Path(dataset).name} executed open loop in robosuite "
+                             f"{ecfg.task}")
+            cams = _camera_info(env)
         bar = _bar(len(eps), "replay", progress)
-        for ep in eps:
-            poses = ep.extras.get("sim_object_poses")
-            if poses is None:
-                raise ValueError(f"episode {ep.key} has no sim_object_poses: not a generated "
-                                 "episode of this benchmark")
-            env.reset(int(ep.extras.get("photo_seed", 0)))
-            env.set_state(object_poses={n: np.asarray(P) for n, P in poses.items()})
-            obs = None
-            acts = ep.action
-            for a in list(acts) + [acts[-1]] * extra_steps:
-                T, g = action_to_pose(a)
-                obs = env.step_to(T, g)
-            results.append({"key": ep.key, "success": bool(obs.success)})
-            bar.update(1)
-        bar.close()
+        try:
+            for ep in eps:
+                poses = ep.extras.get("sim_object_poses")
+                if poses is None:
+                    raise ValueError(f"episode {ep.key} has no sim_object_poses: not a "
+                                     "generated episode of this benchmark")
+                if writer is not None and writer.has_episode(ep.key):
+                    results.append({"key": ep.key, "success": True, "recorded": True})
+                    bar.update(1)
+                    continue
+                env.reset(int(ep.extras.get("photo_seed", 0)))
+                obs = env.set_state(object_poses={n: np.asarray(P) for n, P in poses.items()})
+                acts = np.asarray(ep.action)
+                frames, states, prev_q = [], [], None
+                for t, a in enumerate(list(acts) + [acts[-1]] * extra_steps):
+                    if writer is not None and t < len(acts):
+                        s = obs.policy_state(prev_q)
+                        prev_q = s[3:7]
+                        frames.append(obs.images[CAMERA])
+                        states.append(s)
+                    T, g = action_to_pose(a)
+                    obs = env.step_to(T, g)
+                ok = bool(obs.success)
+                results.append({"key": ep.key, "success": ok, "recorded": ok and
+                                writer is not None})
+                if ok and writer is not None:
+                    writer.add_episode(EpisodeData(
+                        key=ep.key, task=ep.task, frames={CAMERA: np.stack(frames)},
+                        state=np.stack(states), action=acts.astype(np.float32), cameras=cams,
+                        extras={"source": f"{ep.key} of {Path(dataset).name} executed open "
+                                          "loop", "sim_object_poses": poses,
+                                "photo_seed": int(ep.extras.get("photo_seed", 0))}))
+                bar.update(1)
+        finally:
+            bar.close()
+            if writer is not None:
+                writer.close()
     n_ok = sum(r["success"] for r in results)
-    return {"episodes": len(results), "successes": n_ok, "results": results}
+    return {"episodes": len(results), "successes": n_ok, "results": results,
+            "recorded": sum(r["recorded"] for r in results)}
 
 
 def sim_renders_of_episode(env: RobosuiteEnv, episode, frames: list[int] | None = None
