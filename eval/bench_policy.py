@@ -12,7 +12,12 @@ generated frames against the simulator's render of the same states (PSNR/SSIM, s
 resolution), plus same-view PSNR/SSIM of the lifted photo.
 
     python eval/bench_policy.py --task Lift [--quick] [--real 25 100] [--generated 100 1000]
-        [--steps 8000] [--rollouts 50] [--work DIR] [--out eval/results]
+        [--executed 100] [--motion KEY=VALUE ...] [--steps 8000] [--rollouts 50] [--work DIR]
+        [--out eval/results]
+
+--executed N adds a diagnosis row: a policy trained on N of the generated plans as the
+simulator executes them open loop, recorded with its own pictures (replay_open_loop's
+``record``): the plans without our pictures.
 
 --quick (a few demos, a few hundred steps, 2 rollouts) checks the plumbing only: its success
 rates mean nothing. Needs robosuite's venv (IGEN_ROBOSUITE_PYTHON or
@@ -40,9 +45,17 @@ def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--task", default="Lift", choices=["Lift", "Stack"])
     p.add_argument("--quick", action="store_true", help="plumbing check: tiny everything")
-    p.add_argument("--real", type=int, nargs="+", default=None, help="real demo counts")
+    p.add_argument("--real", type=int, nargs="*", default=None,
+                   help="real demo counts (none given: no real demos, e.g. for a --motion run "
+                        "beside a finished one)")
     p.add_argument("--generated", type=int, nargs="+", default=None,
                    help="generated demo counts")
+    p.add_argument("--executed", type=int, nargs="*", default=None,
+                   help="diagnosis: policies trained on that many generated plans as the "
+                        "simulator executes and renders them (default: none; --quick: 2)")
+    p.add_argument("--motion", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="MotionConfig options of the generated plans (numbers or words), e.g. "
+                        "profile=trapezoid max_accel=2.5 settle_seconds=0.1")
     p.add_argument("--steps", type=int, default=None, help="gradient steps per policy")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--proprio-noise-m", type=float, default=None,
@@ -57,17 +70,19 @@ def parse(argv=None):
                    help="datasets and policies (default eval/results/work_<task>[_quick]; "
                         "reused when present)")
     p.add_argument("--out", type=Path, default=REPO / "eval" / "results")
+    p.add_argument("--no-baselines", action="store_true",
+                   help="skip the expert and blind rollouts")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
     q = a.quick
-    defaults = {"real": ([2], [25, 100]), "generated": ([2], [100, 1000]),
+    defaults = {"real": ([2], [25, 100]), "generated": ([2], [100, 1000]), "executed": ([2], []),
                 "steps": (200, 8000), "batch_size": (16, 64), "rollouts": (2, 50),
                 "horizon": (60, 200 if a.task == "Lift" else 320), "replay": (2, 50),
                 "realism_episodes": (1, 5)}
     for name, (quick, full) in defaults.items():
         if getattr(a, name) is None:
             setattr(a, name, quick if q else full)
-    for name in ("real", "generated"):
+    for name in ("real", "generated", "executed"):
         if any(n <= 0 for n in getattr(a, name)):
             p.error(f"--{name} counts must be positive")
     for name in ("steps", "batch_size", "rollouts", "horizon"):
@@ -78,7 +93,26 @@ def parse(argv=None):
     for name in ("replay", "realism_episodes"):
         if getattr(a, name) < 0:
             p.error(f"--{name.replace('_', '-')} must be 0 (skip) or more")
-    tag = a.task + ("_quick" if q else "")
+    a.motion_options = {}
+    for kv in a.motion:
+        key, sep, val = kv.partition("=")
+        if not sep or not key or not val:
+            p.error(f"--motion takes KEY=VALUE pairs, got {kv!r}")
+        try:
+            a.motion_options[key] = float(val)
+        except ValueError:
+            a.motion_options[key] = val
+    try:
+        from igen_gs.envs.demos import GeneratedConfig
+        from igen_gs.planning.motion_config import MotionConfig
+
+        GeneratedConfig(motion_options=a.motion_options)
+        MotionConfig(**a.motion_options)
+    except (TypeError, ValueError) as e:
+        p.error(f"--motion: {e}")
+    tag = a.task + ("_quick" if q else "") + "".join(
+        f"_{k}{v:g}" if isinstance(v, float) else f"_{k}-{v}"
+        for k, v in sorted(a.motion_options.items()))
     a.work = a.work or a.out / f"work_{tag}"
     a.tag = tag
     return a
@@ -135,7 +169,8 @@ def plot(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    for src, colour in (("real", "tab:blue"), ("generated", "tab:orange")):
+    for src, colour in (("real", "tab:blue"), ("generated", "tab:orange"),
+                        ("executed", "tab:green")):
         rows = sorted((int(k), v) for k, v in results["policies"].get(src, {}).items())
         if not rows:
             continue
@@ -169,9 +204,10 @@ def table(res: dict) -> str:
 
     if "expert" in res:
         row("expert (privileged state)", res["expert"])
-    for src in ("real", "generated"):
+    names = {"executed": "generated plans executed in the simulator"}
+    for src in ("real", "generated", "executed"):
         for n, r in sorted(res["policies"].get(src, {}).items(), key=lambda x: int(x[0])):
-            row(f"{src}-{n}", r, f"{r['train']['seconds']:.0f} | {r['train']['episodes']}/"
+            row(f"{names.get(src, src)}-{n}", r, f"{r['train']['seconds']:.0f} | {r['train']['episodes']}/"
                 f"{r['train']['frames']}")
     if "blind" in res:
         row("blind baseline (nominal pose)", res["blind"])
@@ -209,7 +245,8 @@ def main(argv=None) -> int:
                  "config": {"env": asdict(env_cfg), "train": asdict(tcfg),
                             "rollouts": a.rollouts, "eval_seeds": [eval_seeds[0],
                                                                    eval_seeds[-1]],
-                            "real": a.real, "generated": a.generated},
+                            "real": a.real, "generated": a.generated,
+                            "executed": a.executed, "motion_options": a.motion_options},
                  "stage_seconds": {}, "policies": {}}
     if a.quick:
         res["note"] = "--quick checks the plumbing only; these success rates mean nothing"
@@ -229,25 +266,28 @@ def main(argv=None) -> int:
         path.write_text(json.dumps(r))
         return r
 
-    t0 = time.perf_counter()
     eval_tag = f"{a.rollouts}x{a.horizon}"
-    res["expert"] = cached(a.work / f"eval_expert_{eval_tag}.json",
-                           lambda: evaluate_expert(env_cfg, eval_seeds, progress=progress))
-    res["blind"] = cached(a.work / f"eval_blind_{eval_tag}.json",
-                          lambda: evaluate_expert(env_cfg, eval_seeds, blind=True,
-                                                  progress=progress))
-    stage("expert and blind rollouts", t0)
+    if not a.no_baselines:
+        t0 = time.perf_counter()
+        res["expert"] = cached(a.work / f"eval_expert_{eval_tag}.json",
+                               lambda: evaluate_expert(env_cfg, eval_seeds, progress=progress))
+        res["blind"] = cached(a.work / f"eval_blind_{eval_tag}.json",
+                              lambda: evaluate_expert(env_cfg, eval_seeds, blind=True,
+                                                      progress=progress))
+        stage("expert and blind rollouts", t0)
 
-    t0 = time.perf_counter()
     real_dir = a.work / "real"
-    rec = record_expert_demos(real_dir, max(a.real), env_cfg, first_seed=0, progress=progress)
-    res["real_demos"] = {k: rec[k] for k in ("attempts", "successes")}
-    res["real_demos"]["expert_success_rate"] = rec["successes"] / rec["attempts"]
-    stage("record real demos", t0)
+    if a.real:
+        t0 = time.perf_counter()
+        rec = record_expert_demos(real_dir, max(a.real), env_cfg, first_seed=0,
+                                  progress=progress)
+        res["real_demos"] = {k: rec[k] for k in ("attempts", "successes")}
+        res["real_demos"]["expert_success_rate"] = rec["successes"] / rec["attempts"]
+        stage("record real demos", t0)
 
     t0 = time.perf_counter()
     gen_dir = a.work / "generated"
-    gcfg = GeneratedConfig(photo_seed=0)
+    gcfg = GeneratedConfig(photo_seed=0, motion_options=a.motion_options)
     with RobosuiteEnv(replace(env_cfg, cameras=())) as env:
         lifted = lift_photo(env, gcfg)
         res["same_view"] = same_view(lifted, env_cfg.width, env_cfg.height, env,
@@ -266,13 +306,29 @@ def main(argv=None) -> int:
         res["replay"] = {"episodes": rep["episodes"], "successes": rep["successes"]}
         stage("open-loop replay", t0)
 
+    exec_dir = a.work / "executed"
+    if a.executed:
+        # Diagnosis: the generated plans as the simulator executes them, recorded with its own
+        # pictures: policies trained on them separate the plans from the pictures.
+        t0 = time.perf_counter()
+        ex = replay_open_loop(gen_dir, env_cfg, max_episodes=max(a.executed),
+                              progress=progress, record=exec_dir)
+        res["executed_demos"] = {"episodes": ex["episodes"], "successes": ex["successes"],
+                                 "recorded": ex["recorded"]}
+        if ex["recorded"] < max(a.executed):
+            raise ValueError(f"only {ex['recorded']} of the {ex['episodes']} generated plans "
+                             f"lifted the cube when executed; --executed {max(a.executed)} "
+                             "needs that many")
+        stage("record executed plans", t0)
+
     if a.realism_episodes > 0:
         t0 = time.perf_counter()
         with RobosuiteEnv(replace(env_cfg, cameras=())) as env:
             res["realism"] = realism(env, gen_dir, a.realism_episodes, 8 if a.quick else 40)
         stage("realism of generated frames", t0)
 
-    for src, root, counts in (("real", real_dir, a.real), ("generated", gen_dir, a.generated)):
+    for src, root, counts in (("real", real_dir, a.real), ("generated", gen_dir, a.generated),
+                              ("executed", exec_dir, a.executed)):
         res["policies"][src] = {}
         for n in counts:
             t0 = time.perf_counter()
@@ -297,8 +353,14 @@ def main(argv=None) -> int:
     print(f"robosuite {a.task}: {a.rollouts} rollouts per row, {a.steps} gradient steps per "
           f"policy{' (--quick: plumbing only)' if a.quick else ''}")
     print(table(res))
-    print(f"expert demos: {rec['successes']}/{rec['attempts']} attempts succeeded; generated: "
-          f"{gen['written']} written, {len(gen['failed'])} failed to plan; open-loop replay "
+    if "executed_demos" in res:
+        e = res["executed_demos"]
+        print(f"generated plans executed and recorded by the simulator: {e['recorded']} of "
+              f"{e['episodes']}")
+    if "real_demos" in res:
+        print(f"expert demos: {res['real_demos']['successes']}/{res['real_demos']['attempts']} "
+              "attempts succeeded")
+    print(f"generated: {gen['written']} written, {len(gen['failed'])} failed to plan; open-loop replay "
           f"{rep['successes']}/{rep['episodes']}")
     sv = res["same_view"]
     print(f"same-view lift vs simulator render: {sv['psnr']:.2f} dB / SSIM {sv['ssim']:.3f} "

@@ -56,7 +56,28 @@ def test_quick_benchmark_runs_end_to_end(tmp_path):
     for ep in gen.episodes:
         idx = np.minimum(np.arange(ep.length) + lead, ep.length - 1)
         np.testing.assert_allclose(ep.action[:, :3], ep.state[idx, :3], atol=1e-4)
-    for name in ("real", "generated"):
+    # The diagnosis row: the same generated plans as the simulator executed them, recorded
+    # with its own pictures and states, the plans' actions unchanged.
+    assert res["executed_demos"]["recorded"] == 2 and "| generated plans executed" in r.stdout
+    assert res["policies"]["executed"]["2"]["trials"] == 2
+    ex = load_lerobot_dataset(tmp_path / "work_Lift_quick" / "executed")
+    assert [e.key for e in ex.episodes] == [e.key for e in gen.episodes]
+    for e, g in zip(ex.episodes, gen.episodes):
+        assert e.length == g.length
+        np.testing.assert_array_equal(e.action, g.action)
+        assert not np.array_equal(e.frames("agentview"), g.frames("agentview"))
+        # the simulator's TCP follows the targets: it ends within a few cm of the last one
+        # and its lift (state z) is the plan's within 2 cm
+        assert np.linalg.norm(e.state[-1, :3] - e.action[-1, :3]) < 0.03
+        assert abs(np.ptp(e.state[:, 2]) - np.ptp(g.state[:, 2])) < 0.02
+    # a rerun of the recording finds both episodes written and adds none
+    from igen_gs.envs.demos import replay_open_loop
+
+    again = replay_open_loop(tmp_path / "work_Lift_quick" / "generated", record=tmp_path /
+                             "work_Lift_quick" / "executed", progress=False)
+    assert again["recorded"] == 2 and all(x["recorded"] for x in again["results"])
+    assert len(load_lerobot_dataset(tmp_path / "work_Lift_quick" / "executed").episodes) == 2
+    for name in ("real", "generated", "executed"):
         # the recipe's position noise (default 0.01 m) is part of the checkpoint's name
         assert (tmp_path / "work_Lift_quick" / f"policy_{name}_2_200_pn0.01.pt").is_file()
 
@@ -69,3 +90,24 @@ def test_bad_options_are_one_line_errors():
     r = subprocess.run([sys.executable, str(BENCH), "--proprio-noise-m", "-0.01"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "--proprio-noise-m must be 0 (off) or more" in r.stderr
+    for args, msg in ((["--motion", "profile"], "--motion takes KEY=VALUE pairs"),
+                      (["--motion", "profile=cubic"], "MotionConfig.profile must be"),
+                      (["--motion", "fps=30"], "other than fps"),
+                      (["--motion", "max_acel=2"], "--motion:")):
+        r = subprocess.run([sys.executable, str(BENCH), *args], capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 2 and msg in r.stderr, (args, r.stderr)
+        assert "Traceback" not in r.stderr
+
+
+def test_motion_options_name_the_run():
+    sys.path.insert(0, str(BENCH.parent))
+    try:
+        import bench_policy
+    finally:
+        sys.path.remove(str(BENCH.parent))
+    a = bench_policy.parse(["--motion", "profile=trapezoid", "max_accel=2.5", "--quick"])
+    assert a.motion_options == {"profile": "trapezoid", "max_accel": 2.5}
+    assert a.tag == "Lift_quick_max_accel2.5_profile-trapezoid"
+    assert a.work.name == "work_Lift_quick_max_accel2.5_profile-trapezoid"
+    assert bench_policy.parse([]).tag == "Lift"
