@@ -106,13 +106,15 @@ def parse(argv=None):
         from igen_gs.envs.demos import GeneratedConfig
         from igen_gs.planning.motion_config import MotionConfig
 
+        a.motion_options = {**GeneratedConfig().motion_options, **a.motion_options}
         GeneratedConfig(motion_options=a.motion_options)
         MotionConfig(**a.motion_options)
     except (TypeError, ValueError) as e:
         p.error(f"--motion: {e}")
+    default = GeneratedConfig().motion_options
     tag = a.task + ("_quick" if q else "") + "".join(
         f"_{k}{v:g}" if isinstance(v, float) else f"_{k}-{v}"
-        for k, v in sorted(a.motion_options.items()))
+        for k, v in sorted(a.motion_options.items()) if default.get(k) != v)
     a.work = a.work or a.out / f"work_{tag}"
     a.tag = tag
     return a

@@ -53,6 +53,9 @@ def test_quick_benchmark_runs_end_to_end(tmp_path):
     lead = GeneratedConfig().action_lead_steps
     assert lead == 4
     gen = load_lerobot_dataset(tmp_path / "work_Lift_quick" / "generated")
+    # the default plans move at the speed limit (trapezoid): about the expert's 61 steps on
+    # Lift, where minimum-jerk plans at MotionConfig's defaults take about 98
+    assert all(ep.length < 80 for ep in gen.episodes), [ep.length for ep in gen.episodes]
     for ep in gen.episodes:
         idx = np.minimum(np.arange(ep.length) + lead, ep.length - 1)
         np.testing.assert_allclose(ep.action[:, :3], ep.state[idx, :3], atol=1e-4)
@@ -66,10 +69,12 @@ def test_quick_benchmark_runs_end_to_end(tmp_path):
         assert e.length == g.length
         np.testing.assert_array_equal(e.action, g.action)
         assert not np.array_equal(e.frames("agentview"), g.frames("agentview"))
-        # the simulator's TCP follows the targets: it ends within a few cm of the last one
-        # and its lift (state z) is the plan's within 2 cm
+        # the simulator's TCP follows the targets: it ends within a few cm of the last one,
+        # goes down to the plan's grasp height and up to its lift height within 1 cm (the
+        # start differs: generated episodes start from a jittered TCP, the simulator's not)
         assert np.linalg.norm(e.state[-1, :3] - e.action[-1, :3]) < 0.03
-        assert abs(np.ptp(e.state[:, 2]) - np.ptp(g.state[:, 2])) < 0.02
+        assert abs(e.state[:, 2].min() - g.state[:, 2].min()) < 0.01
+        assert abs(e.state[-1, 2] - g.state[-1, 2]) < 0.01
     # a rerun of the recording finds both episodes written and adds none
     from igen_gs.envs.demos import replay_open_loop
 
@@ -101,13 +106,19 @@ def test_bad_options_are_one_line_errors():
 
 
 def test_motion_options_name_the_run():
+    from igen_gs.envs.demos import GeneratedConfig
+
     sys.path.insert(0, str(BENCH.parent))
     try:
         import bench_policy
     finally:
         sys.path.remove(str(BENCH.parent))
-    a = bench_policy.parse(["--motion", "profile=trapezoid", "max_accel=2.5", "--quick"])
-    assert a.motion_options == {"profile": "trapezoid", "max_accel": 2.5}
-    assert a.tag == "Lift_quick_max_accel2.5_profile-trapezoid"
-    assert a.work.name == "work_Lift_quick_max_accel2.5_profile-trapezoid"
+    # --motion overrides GeneratedConfig's defaults; the tag names what differs from them
+    a = bench_policy.parse(["--motion", "profile=min_jerk", "max_accel=0.8", "--quick"])
+    assert a.motion_options == {**GeneratedConfig().motion_options, "profile": "min_jerk",
+                                "max_accel": 0.8}
+    assert a.tag == "Lift_quick_max_accel0.8_profile-min_jerk"
+    assert a.work.name == "work_Lift_quick_max_accel0.8_profile-min_jerk"
     assert bench_policy.parse([]).tag == "Lift"
+    assert bench_policy.parse([]).motion_options == GeneratedConfig().motion_options
+    assert bench_policy.parse(["--motion", "profile=trapezoid"]).tag == "Lift"

@@ -232,9 +232,14 @@ class GeneratedConfig:
     a floor under edge-on splats' degenerate covariances."""
     lift_options: dict[str, Any] = field(default_factory=dict)
     """Extra LiftConfig options."""
-    motion_options: dict[str, Any] = field(default_factory=dict)
-    """Extra :class:`igen_gs.planning.motion_config.MotionConfig` options for the plan (its
-    ``fps`` is the environment's control rate)."""
+    motion_options: dict[str, Any] = field(default_factory=lambda: {
+        "profile": "trapezoid", "max_accel": 2.5, "settle_seconds": 0.1})
+    """:class:`igen_gs.planning.motion_config.MotionConfig` options for the plan (its ``fps``
+    is the environment's control rate). The default plans move at the speed limit between
+    waypoints (trapezoidal velocity, 2.5 m/s^2) and pause 0.1 s after the grasp: on Lift they
+    last 62 steps (median), as the scripted expert's 61, where MotionConfig's own defaults
+    (minimum jerk, 0.8 m/s^2, 0.2 s) take 98. Measured on Lift (generated-100, 50 rollouts):
+    13/50 against 5/50 with MotionConfig's defaults (``{}``)."""
 
     def __post_init__(self):
         for name in ("start_jitter_m", "start_jitter_rad", "held_opening_jitter_m", "perturb_m",
