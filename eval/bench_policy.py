@@ -106,12 +106,12 @@ def parse(argv=None):
         from igen_gs.envs.demos import GeneratedConfig
         from igen_gs.planning.motion_config import MotionConfig
 
-        a.motion_options = {**GeneratedConfig().motion_options, **a.motion_options}
+        default = GeneratedConfig().motion_options
+        a.motion_options = {**default, **a.motion_options}
         GeneratedConfig(motion_options=a.motion_options)
         MotionConfig(**a.motion_options)
     except (TypeError, ValueError) as e:
         p.error(f"--motion: {e}")
-    default = GeneratedConfig().motion_options
     tag = a.task + ("_quick" if q else "") + "".join(
         f"_{k}{v:g}" if isinstance(v, float) else f"_{k}-{v}"
         for k, v in sorted(a.motion_options.items()) if default.get(k) != v)
@@ -209,8 +209,9 @@ def table(res: dict) -> str:
     names = {"executed": "generated plans executed in the simulator"}
     for src in ("real", "generated", "executed"):
         for n, r in sorted(res["policies"].get(src, {}).items(), key=lambda x: int(x[0])):
-            row(f"{names.get(src, src)}-{n}", r, f"{r['train']['seconds']:.0f} | {r['train']['episodes']}/"
-                f"{r['train']['frames']}")
+            t = r["train"]
+            row(f"{names.get(src, src)}-{n}", r,
+                f"{t['seconds']:.0f} | {t['episodes']}/{t['frames']}")
     if "blind" in res:
         row("blind baseline (nominal pose)", res["blind"])
     return "\n".join(lines)
@@ -362,8 +363,8 @@ def main(argv=None) -> int:
     if "real_demos" in res:
         print(f"expert demos: {res['real_demos']['successes']}/{res['real_demos']['attempts']} "
               "attempts succeeded")
-    print(f"generated: {gen['written']} written, {len(gen['failed'])} failed to plan; open-loop replay "
-          f"{rep['successes']}/{rep['episodes']}")
+    print(f"generated: {gen['written']} written, {len(gen['failed'])} failed to plan; "
+          f"open-loop replay {rep['successes']}/{rep['episodes']}")
     sv = res["same_view"]
     print(f"same-view lift vs simulator render: {sv['psnr']:.2f} dB / SSIM {sv['ssim']:.3f} "
           f"({sv['psnr_without_robot_pixels']:.2f} dB without the robot's pixels)")

@@ -59,6 +59,22 @@ def _bar(total: int, desc: str, progress: bool):
     return tqdm(total=total, desc=desc, unit="ep", disable=not progress, leave=False)
 
 
+class _Observed:
+    """What a policy saw over one episode: ``agentview`` frames and proprioceptive states
+    (each quaternion's sign kept continuous with the previous one's)."""
+
+    def __init__(self):
+        self.frames: list[np.ndarray] = []
+        self.states: list[np.ndarray] = []
+        self._q = None
+
+    def add(self, obs) -> None:
+        s = obs.policy_state(self._q)
+        self._q = s[3:7]
+        self.frames.append(obs.images[CAMERA])
+        self.states.append(s)
+
+
 # ---------------------------------------------------------------------- expert
 def run_expert(env: RobosuiteEnv, expert: ScriptedExpert, seed: int, nominal=None,
                hold_steps: int = 5, record: bool = True) -> dict[str, Any]:
@@ -66,17 +82,13 @@ def run_expert(env: RobosuiteEnv, expert: ScriptedExpert, seed: int, nominal=Non
     (object poses the expert believes), it is the blind baseline."""
     obs = env.reset(seed)
     expert.reset(obs, nominal)
-    frames, states, actions = [], [], []
-    prev_q = None
+    seen, actions = _Observed(), []
     held = 0
     success = False
     for _ in range(env.config.horizon_steps):
         T, g = expert.act(obs)
         if record:
-            s = obs.policy_state(prev_q)
-            prev_q = s[3:7]
-            frames.append(obs.images[CAMERA])
-            states.append(s)
+            seen.add(obs)
             actions.append(pose_to_action(T, g))
         obs = env.step_to(T, g)
         success = success or obs.success
@@ -84,7 +96,7 @@ def run_expert(env: RobosuiteEnv, expert: ScriptedExpert, seed: int, nominal=Non
             held += 1
             if held > hold_steps:
                 break
-    return {"success": bool(success), "frames": frames, "states": states,
+    return {"success": bool(success), "frames": seen.frames, "states": seen.states,
             "actions": actions, "steps": len(actions) if record else held}
 
 
@@ -716,13 +728,10 @@ def replay_open_loop(dataset, env_config: RobosuiteConfig | None = None,
                 env.reset(int(ep.extras.get("photo_seed", 0)))
                 obs = env.set_state(object_poses={n: np.asarray(P) for n, P in poses.items()})
                 acts = np.asarray(ep.action)
-                frames, states, prev_q = [], [], None
+                seen = _Observed()
                 for t, a in enumerate(list(acts) + [acts[-1]] * extra_steps):
                     if writer is not None and t < len(acts):
-                        s = obs.policy_state(prev_q)
-                        prev_q = s[3:7]
-                        frames.append(obs.images[CAMERA])
-                        states.append(s)
+                        seen.add(obs)
                     T, g = action_to_pose(a)
                     obs = env.step_to(T, g)
                 ok = bool(obs.success)
@@ -730,8 +739,8 @@ def replay_open_loop(dataset, env_config: RobosuiteConfig | None = None,
                                 writer is not None})
                 if ok and writer is not None:
                     writer.add_episode(EpisodeData(
-                        key=ep.key, task=ep.task, frames={CAMERA: np.stack(frames)},
-                        state=np.stack(states), action=acts.astype(np.float32), cameras=cams,
+                        key=ep.key, task=ep.task, frames={CAMERA: np.stack(seen.frames)},
+                        state=np.stack(seen.states), action=acts.astype(np.float32), cameras=cams,
                         extras={"source": f"{ep.key} of {Path(dataset).name} executed open "
                                           "loop", "sim_object_poses": poses,
                                 "photo_seed": int(ep.extras.get("photo_seed", 0))}))
