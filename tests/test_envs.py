@@ -337,6 +337,26 @@ def test_lead_actions_target_the_pose_k_steps_ahead_and_hold_at_the_end():
         lead_actions(a, 0)
 
 
+def test_lead_actions_give_the_gripper_its_own_lead():
+    """With ``gripper_lead_steps`` the pose columns keep their lead and the gripper column
+    (the last) leads by its own; a bad lead is refused, also from GeneratedConfig."""
+    from igen_gs.envs.demos import GeneratedConfig, lead_actions
+
+    rng = np.random.default_rng()
+    a = rng.normal(size=(23, 10)).astype(np.float32)
+    out = lead_actions(a, 4, 1)
+    assert np.array_equal(out[:, :9], lead_actions(a, 4)[:, :9])
+    assert np.array_equal(out[:, 9], a[:, 9])
+    out = lead_actions(a, 2, 5)
+    assert np.array_equal(out[:, 9], a[np.minimum(np.arange(23) + 4, 22), 9])
+    assert np.array_equal(out[:, :9], a[np.minimum(np.arange(23) + 1, 22), :9])
+    assert np.array_equal(lead_actions(a, 4, None), lead_actions(a, 4))
+    with pytest.raises(ValueError, match="gripper_lead_steps"):
+        lead_actions(a, 4, 0)
+    with pytest.raises(ValueError, match="gripper_lead_steps"):
+        GeneratedConfig(gripper_lead_steps=0)
+
+
 def test_prefix_drops_an_open_step_that_changes_nothing():
     """A plan's "open" step with the fingers already open is standing still with nothing to
     see change; it is dropped, an "open" step that opens the fingers is kept."""
