@@ -323,6 +323,32 @@ def test_generated_starts_are_jittered_about_the_simulators_start():
     assert np.array_equal(jitter_start(T0, np.random.default_rng(0), 0.0, 0.0), T0)
 
 
+def test_generated_starts_with_joint_noise_tilt_and_move_the_hand_like_robosuites_resets():
+    """start_pose: the observed start itself without noise; with 0.02 rad per joint (robosuite's
+    Panda initialization noise) the forward kinematics of the noisy angles in the world: the
+    hand moves by about a centimetre and tilts by a few degrees (the Cartesian jitter never
+    tilts it), seeded."""
+    from types import SimpleNamespace
+
+    from igen_gs.envs.demos import start_pose
+    from igen_gs.planning.kinematics import fk
+
+    q0 = np.array([0.0, 0.196, 0.0, -2.617, 0.0, 2.94, 0.785])  # robosuite's Panda init_qpos
+    T_wb = np.eye(4)
+    T_wb[:3, 3] = [-0.56, 0.0, 0.912]
+    start = SimpleNamespace(joint_positions=q0, T_world_tcp=T_wb @ fk(q0))
+    same = start_pose(start, T_wb, 0.0, np.random.default_rng(0))
+    assert np.array_equal(same, start.T_world_tcp)
+    outs = [start_pose(start, T_wb, 0.02, np.random.default_rng([0, i, 3])) for i in range(100)]
+    q1 = q0 + np.random.default_rng([0, 0, 3]).normal(0.0, 0.02, 7)
+    assert np.allclose(outs[0], T_wb @ fk(q1))
+    d = np.linalg.norm([T[:3, 3] - start.T_world_tcp[:3, 3] for T in outs], axis=1)
+    assert 0.004 < np.median(d) < 0.03
+    tilt = np.degrees([np.arccos(np.clip(T[:3, 2] @ start.T_world_tcp[:3, 2], -1, 1))
+                       for T in outs])
+    assert 1.0 < np.median(tilt) < 6.0
+
+
 def test_lead_actions_target_the_pose_k_steps_ahead_and_hold_at_the_end():
     """Generated actions lead the state like the controller's own lag needs (the expert's
     targets run ~26 mm ahead of its TCP): row t is the next-pose action of t + k - 1."""
@@ -458,7 +484,8 @@ def test_shown_fingers_stop_on_the_object_while_the_command_squeezes():
                                  {"start_jitter_m": float("nan")}, {"prefix_max_speed": 0.0},
                                  {"action_lead_steps": 0}, {"render_eps2d": -0.01},
                                  {"motion_options": {"fps": 10.0}},
-                                 {"motion_options": {"settle_secs": 0.0}}])
+                                 {"motion_options": {"settle_secs": 0.0}},
+                                 {"timing": "fast"}])
 def test_generated_config_rejects_negative_and_nan_amounts(bad):
     from igen_gs.envs.demos import GeneratedConfig
 

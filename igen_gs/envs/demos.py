@@ -198,6 +198,12 @@ class GeneratedConfig:
     and a policy learns that instead of looking: on Lift (100 episodes), swapping the image
     moved its prediction by 3.2 mm, against 16.9 mm for the policy trained on the simulator's
     demonstrations (whose resets add joint noise), and it succeeded 0/50."""
+    start_joint_noise_rad: float = 0.0
+    """Each variation starts from the photo's joint angles plus Gaussian noise of this
+    standard deviation per joint (radians; its TCP by the Panda's forward kinematics), before
+    the jitter below: robosuite resets its Panda so (``initialization_noise``, Gaussian,
+    magnitude 0.02), and the noise tilts the hand by a few degrees as well as moving it. 0:
+    off (the draws come from their own generator, so the other draws are unchanged)."""
     min_object_distance_m: float = 0.08
     """Objects' centres at least this far apart (several objects)."""
     drop_idle_open: bool = True
@@ -248,6 +254,15 @@ class GeneratedConfig:
     refined and rendered at 0.1 -> 21.86 / 0.862, at 0.01 -> 23.06 / 0.892 (gsplat's
     "antialiased" mode at 0.3: 16.0 dB, the lifted background turns translucent). 0.01 keeps
     a floor under edge-on splats' degenerate covariances."""
+    timing: str = "plan"
+    """How the generated arm moves through the plan. "plan": the TCP is where the plan says at
+    each frame, and the action at step t is the plan's pose ``action_lead_steps`` ahead.
+    "expert": the plan's waypoints driven the way the scripted expert drives the simulator's
+    arm (:func:`igen_gs.envs.tracking.target_law`): a target moving at the speed limits to
+    each waypoint and waiting there until the TCP is within 1.2 cm, the gripper command
+    ramped over 12 steps; the frames and states show the TCP and fingers of an arm
+    following those targets (the tracking model identified once from free-space moves of the
+    simulator's arm, as for ``track_controller``), and the actions are the targets."""
     lift_options: dict[str, Any] = field(default_factory=dict)
     """Extra LiftConfig options."""
     motion_options: dict[str, Any] = field(default_factory=lambda: {
@@ -260,7 +275,8 @@ class GeneratedConfig:
     13/50 against 5/50 with MotionConfig's defaults (``{}``)."""
 
     def __post_init__(self):
-        for name in ("start_jitter_m", "start_jitter_rad", "held_opening_jitter_m", "perturb_m",
+        for name in ("start_jitter_m", "start_jitter_rad", "start_joint_noise_rad",
+                     "held_opening_jitter_m", "perturb_m",
                      "min_object_distance_m", "render_eps2d", "robot_calibration_views",
                      "robot_calibration_rad"):
             if not getattr(self, name) >= 0:
@@ -276,6 +292,9 @@ class GeneratedConfig:
             raise ValueError(f"GeneratedConfig.motion_options must be MotionConfig options "
                              f"other than fps (the environment's control rate), got "
                              f"{sorted(unknown)}")
+        if self.timing not in ("plan", "expert"):
+            raise ValueError(f"GeneratedConfig.timing must be 'plan' or 'expert', got "
+                             f"{self.timing!r}")
         if self.action_lead_steps < 1:
             raise ValueError(f"GeneratedConfig.action_lead_steps must be >= 1, got "
                              f"{self.action_lead_steps}")
@@ -501,6 +520,20 @@ def _prefix(T_from: np.ndarray, T_to: np.ndarray, fps: float, max_speed: float,
     return np.stack(out)
 
 
+def start_pose(start, T_world_base: np.ndarray, joint_noise_rad: float,
+               rng: np.random.Generator) -> np.ndarray:
+    """``T_world_tcp`` [4, 4] of the simulator's start observation ``start`` with its joint
+    angles perturbed by Gaussian noise of ``joint_noise_rad`` (radians) per joint (Panda
+    forward kinematics); the observed pose itself when the noise is 0."""
+    if joint_noise_rad <= 0:
+        return np.asarray(start.T_world_tcp, dtype=np.float64).copy()
+    from ..planning.kinematics import fk
+
+    q = np.asarray(start.joint_positions, dtype=np.float64)
+    q = q + rng.normal(0.0, joint_noise_rad, q.shape)
+    return np.asarray(T_world_base, dtype=np.float64) @ fk(q)
+
+
 def jitter_start(T_world_tcp: np.ndarray, rng: np.random.Generator, jitter_m: float,
                  jitter_rad: float) -> np.ndarray:
     """``T_world_tcp`` moved by a uniform offset within +- ``jitter_m`` per world axis and
@@ -594,7 +627,7 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
     from ..planning.actions import actions_from_trajectory
     from ..planning.config import PlanConfig
     from ..scene.scene import Scene
-    from .tracking import identify_tracking, track_trajectory
+    from .tracking import identify_tracking, target_law, track_trajectory
 
     ecfg = env_config or RobosuiteConfig()
     cfg = config or GeneratedConfig()
@@ -606,7 +639,7 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
         if lifted is None:
             lifted = lift_photo(env, cfg)
         tracking = None
-        if cfg.track_controller:
+        if cfg.track_controller or cfg.timing == "expert":
             tracking = identify_tracking(env, cfg.photo_seed)
         start = env.reset(cfg.photo_seed)
         cams = _camera_info(env)
@@ -638,8 +671,9 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
     try:
         for i in range(num):
             sim_poses = sample_object_poses(rng, rest, ecfg, cfg.min_object_distance_m)
-            T_start = jitter_start(start.T_world_tcp, rng, cfg.start_jitter_m,
-                                   cfg.start_jitter_rad)
+            T_start = start_pose(start, T_world_base, cfg.start_joint_noise_rad,
+                                 np.random.default_rng([cfg.variation_seed, i, 3]))
+            T_start = jitter_start(T_start, rng, cfg.start_jitter_m, cfg.start_jitter_rad)
             key = f"generated_{i:06d}"
             if writer.has_episode(key):
                 written += 1
@@ -659,11 +693,22 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
                 continue
             timings["plan"] += time.perf_counter() - t0
             shown = traj
-            if cfg.contact_opening:
+            actions = None
+            if cfg.timing == "expert":
+                try:
+                    shown, targets, commands = target_law(
+                        traj, tracking, squeeze_m=plan_cfg.motion.squeeze_m)
+                except ValueError as e:
+                    failures.append(f"{key}: {e}")
+                    continue
+                T_base_world = np.linalg.inv(T_world_base)
+                actions = np.stack([pose_to_action(T_base_world @ T, c)
+                                    for T, c in zip(targets, commands)])
+            elif cfg.contact_opening:
                 extra = np.random.default_rng([cfg.variation_seed, i, 2]).uniform(
                     0.0, cfg.held_opening_jitter_m)
                 shown = contact_opening(traj, plan_cfg.motion.squeeze_m + extra)
-            if tracking is not None:
+            if cfg.track_controller and actions is None:
                 lead = np.minimum(np.arange(len(traj)) + cfg.action_lead_steps, len(traj) - 1)
                 shown = track_trajectory(shown, traj.T_world_ee[lead, :3, 3], tracking,
                                          floor_z=float(traj.T_world_ee[:, 2, 3].min()))
@@ -684,8 +729,9 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
                 "T_lift_sim": {n: T.tolist() for n, T in T_lift_sim.items()},
                 "joint_positions": None if shown.joint_positions is None else
                 np.round(shown.joint_positions, 6).tolist()},
-                action=lead_actions(actions_from_trajectory(traj, "ee_6d"),
-                                    cfg.action_lead_steps, cfg.gripper_lead_steps))
+                action=actions if actions is not None else
+                lead_actions(actions_from_trajectory(traj, "ee_6d"), cfg.action_lead_steps,
+                             cfg.gripper_lead_steps))
             ep.frames = {CAMERA: ep.frames["photo"]}
             ep.cameras = cams
             ep.captions = None

@@ -146,3 +146,166 @@ def identify_tracking(env, seed: int = 0, moves: int = 10, move_steps: int = 12,
             obs = env.step_to(T, g)
         here = goal
     return fit_tracking([np.array(targets)], [np.array(positions)])
+
+
+def plan_keyframes(traj, eps_m: float = 1e-5, eps_rad: float = 1e-4,
+                   eps_open_m: float = 1e-5) -> list[tuple[str, int]]:
+    """The plan as a program of ("move", t) and ("grip", t) items: each move ends at frame t
+    where the TCP comes to rest or the phase changes, each grip (fingers changing, the TCP
+    still) ends where the fingers stop. Frames where nothing changes are left out."""
+    from .control import rotvec
+
+    T = np.asarray(traj.T_world_ee, dtype=np.float64)
+    g = np.asarray(traj.gripper_opening_m, dtype=np.float64)
+    n = len(T)
+    moving = [np.linalg.norm(T[t + 1, :3, 3] - T[t, :3, 3]) > eps_m or
+              np.linalg.norm(rotvec(T[t + 1, :3, :3] @ T[t, :3, :3].T)) > eps_rad
+              for t in range(n - 1)]
+    gripping = [abs(g[t + 1] - g[t]) > eps_open_m for t in range(n - 1)]
+    prog: list[tuple[str, int]] = []
+    t = 0
+    while t < n - 1:
+        if moving[t]:
+            e = t + 1
+            while e < n - 1 and moving[e] and traj.phase[e + 1] == traj.phase[e]:
+                e += 1
+            prog.append(("move", e))
+            t = e
+        elif gripping[t]:
+            e = t + 1
+            while e < n - 1 and gripping[e] and not moving[e]:
+                e += 1
+            prog.append(("grip", e))
+            t = e
+        else:
+            t += 1
+    return prog
+
+
+def target_law(traj, model: TrackingModel, config=None, finger_rate: float = 0.06,
+               squeeze_m: float = 0.004, hold_steps: int = 6, max_steps: int = 600):
+    """``traj`` executed as the scripted expert (:class:`igen_gs.envs.expert.ScriptedExpert`)
+    drives the arm: the commanded target moves towards each keyframe of the plan
+    (:func:`plan_keyframes`) at the speed limits, waits there until the TCP is within
+    ``config.tolerance_m`` (or ``waypoint_timeout_steps`` pass), and the commanded opening
+    ramps to each grip's opening over ``gripper_steps``; the TCP follows the targets as the
+    identified ``model`` says (position; rotation by the same law on its rotation vector), the
+    fingers move ``finger_rate`` (normalised opening per step) while the command differs from
+    them by more than :data:`igen_gs.envs.control.GRIPPER_MARGIN`, and stop on a grasped
+    object (the grip's opening + ``squeeze_m``); held objects move with the TCP. After the
+    last item, ``hold_steps`` more frames at rest (the expert's recordings end so).
+
+    Returns ``(shown, targets, commands)``: the trajectory as it would be seen (TCP path,
+    finger opening, object poses; joint angles recomputed when ``traj`` had them), the
+    commanded targets [T, 4, 4] (world) and openings [T] (normalised): the actions."""
+    from ..planning.kinematics import joint_trajectory
+    from .control import GRIPPER_MARGIN, rotvec
+    from .expert import ExpertConfig, _rotvec_to_matrix, _step_towards
+
+    cfg = config or ExpertConfig()
+    dt = 1.0 / float(traj.fps)
+    T_plan = np.asarray(traj.T_world_ee, dtype=np.float64)
+    g_plan = np.asarray(traj.gripper, dtype=np.float64)
+    T_wb = np.asarray(traj.T_world_base, dtype=np.float64)
+    R_wb, o_wb = T_wb[:3, :3], T_wb[:3, 3]
+    ke, kv = np.asarray(model.k_err), np.asarray(model.k_vel)
+    ke_r, kv_r = float(ke.mean()), float(kv.mean())
+    floor_z = float(T_plan[:, 2, 3].min())
+    program = plan_keyframes(traj)
+
+    tcp = T_plan[0].copy()
+    v = np.zeros(3)  # base-frame TCP displacement of the last step
+    w = np.zeros(3)  # rotation vector of the last step
+    target = tcp.copy()
+    cmd = float(g_plan[0])
+    fingers = float(g_plan[0])
+    width = None  # normalised opening at which the fingers meet a grasped object
+    held: dict[str, np.ndarray] = {}  # name -> T_tcp_obj
+    objects = {n: np.asarray(P[0], dtype=np.float64).copy() for n, P in traj.object_poses.items()}
+    rows: dict[str, list] = {k: [] for k in ("T", "g", "obj", "att", "tgt", "cmd", "k")}
+
+    def record(k):
+        if len(rows["T"]) >= max_steps:
+            raise ValueError(f"the plan did not finish within {max_steps} steps of the target "
+                             f"law (frame {k}: {traj.step_labels()[k]})")
+        rows["T"].append(tcp.copy())
+        rows["g"].append(fingers)
+        rows["obj"].append({n: P.copy() for n, P in objects.items()})
+        rows["att"].append(next(iter(held), ""))
+        rows["tgt"].append(target.copy())
+        rows["cmd"].append(cmd)
+        rows["k"].append(k)
+
+    def advance():
+        nonlocal tcp, v, w, fingers
+        p = R_wb.T @ (tcp[:3, 3] - o_wb)
+        a = R_wb.T @ (target[:3, 3] - o_wb)
+        v = ke * (a - p) + kv * v
+        p_new = R_wb @ (p + v) + o_wb
+        p_new[2] = max(p_new[2], floor_z)
+        w = ke_r * rotvec(target[:3, :3] @ tcp[:3, :3].T) + kv_r * w
+        tcp = tcp.copy()
+        tcp[:3, :3] = _rotvec_to_matrix(w) @ tcp[:3, :3]
+        tcp[:3, 3] = p_new
+        if cmd < fingers - GRIPPER_MARGIN:
+            fingers = max(fingers - finger_rate, cmd)
+        elif cmd > fingers + GRIPPER_MARGIN:
+            fingers = min(fingers + finger_rate, cmd)
+        if width is not None:
+            fingers = max(fingers, width)
+        for n, T_tcp_obj in held.items():
+            objects[n] = tcp @ T_tcp_obj
+
+    for i, (kind, k) in enumerate(program):
+        steps_here = 0
+        if kind == "move":
+            goal = T_plan[k]
+            cmd = float(g_plan[k])
+            while True:
+                steps_here += 1
+                target = _step_towards(target, goal, cfg.max_speed * dt,
+                                       cfg.max_angular_speed * dt)
+                at_goal = np.allclose(target, goal, atol=1e-9)
+                close = np.linalg.norm(tcp[:3, 3] - goal[:3, 3]) < cfg.tolerance_m
+                record(k)
+                advance()
+                if at_goal and (close or steps_here > cfg.waypoint_timeout_steps):
+                    break
+        else:
+            g0, g1 = cmd, float(g_plan[k])
+            closing = g1 < g0
+            # the object held from this grip on: the plan's at the end of the next item
+            name = traj.attached[program[i + 1][1] if i + 1 < len(program) else len(traj) - 1]
+            if closing:
+                width = g1 + squeeze_m / traj.max_opening_m
+            while True:
+                steps_here += 1
+                cmd = g0 + (g1 - g0) * min(1.0, steps_here / cfg.gripper_steps)
+                record(k)
+                advance()
+                if steps_here >= cfg.gripper_steps:
+                    break
+            if closing and name:
+                held = {name: np.linalg.inv(tcp) @ objects[name]}
+            elif not closing:
+                held, width = {}, None
+    last = program[-1][1] if program else 0
+    for _ in range(hold_steps):
+        record(last)
+        advance()
+
+    from dataclasses import replace as _replace
+
+    n = len(rows["T"])
+    ks = np.asarray(rows["k"])
+    g = np.asarray(rows["g"])
+    shown = _replace(
+        traj, timestamps=np.arange(n) / float(traj.fps), T_world_ee=np.stack(rows["T"]),
+        gripper=g, gripper_opening_m=g * traj.max_opening_m, attached=rows["att"],
+        object_poses={nm: np.stack([o[nm] for o in rows["obj"]]) for nm in objects},
+        step_index=np.asarray(traj.step_index)[ks],
+        phase=[traj.phase[k] for k in ks], joint_positions=None)
+    if traj.joint_positions is not None:
+        shown.joint_positions = joint_trajectory(shown.T_world_ee, traj.T_world_base,
+                                                 shown.step_labels())
+    return shown, np.stack(rows["tgt"]), np.asarray(rows["cmd"])
