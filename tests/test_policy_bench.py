@@ -69,9 +69,12 @@ def test_quick_benchmark_runs_end_to_end(tmp_path):
         assert e.length == g.length
         np.testing.assert_array_equal(e.action, g.action)
         assert not np.array_equal(e.frames("agentview"), g.frames("agentview"))
-        # the simulator's TCP follows the targets: it ends within a few cm of the last one,
-        # goes down to the plan's grasp height and up to its lift height within 1 cm (the
-        # start differs: generated episodes start from a jittered TCP, the simulator's not)
+        # the execution starts where the generated episode starts (its first joint angles
+        # and opening set in the simulator); the simulator's TCP follows the targets: it ends
+        # within a few cm of the last one, goes down to the plan's grasp height and up to its
+        # lift height within 1 cm
+        assert np.linalg.norm(e.state[0, :3] - g.state[0, :3]) < 0.005
+        assert abs(e.state[0, 7] - g.state[0, 7]) < 0.02
         assert np.linalg.norm(e.state[-1, :3] - e.action[-1, :3]) < 0.03
         assert abs(e.state[:, 2].min() - g.state[:, 2].min()) < 0.01
         assert abs(e.state[-1, 2] - g.state[-1, 2]) < 0.01
