@@ -197,20 +197,21 @@ class GeneratedConfig:
     and a policy learns that instead of looking: on Lift (100 episodes, before
     ``start_joint_noise_rad``), swapping the image moved its prediction by 3.2 mm, and it
     succeeded 0/50. This jitter (0.03 m, 0.15 rad until 2026-12-02) fixed that, but it never
-    tilts the hand; the joint noise above starts the arm as robosuite does and is the
-    default now (both 0 here). Measured on Lift (generated-100, 50 rollouts): the jitter
-    13/50, the joint noise 42/50."""
+    tilts the hand; ``start_joint_noise_rad`` starts the arm as robosuite does and is the
+    default now (this jitter defaults to 0). Measured on Lift (generated-100, 50 rollouts):
+    the jitter 13/50, the joint noise 42/50."""
     start_joint_noise_rad: float = 0.02
     """Each variation starts from the photo's joint angles plus Gaussian noise of this
-    standard deviation per joint (radians; its TCP by the Panda's forward kinematics), before
-    the jitter below: robosuite resets its Panda so (``initialization_noise``, Gaussian,
-    magnitude 0.02), and the noise tilts the hand by a few degrees as well as moving it by
-    about a centimetre. The start decides: on Lift (50 rollouts) the scripted expert's
-    demonstrations from our variations' object poses teach 36/50 from each seed's own reset,
-    40/50 from the photo's reset with the arm set to each seed's joint angles, and 14/50 from
-    the photo's reset alone; generated-100 from one photo 42/50 with this noise, 13/50 with
-    the Cartesian jitter below (0.03 m, 0.15 rad). 0: off (its draws come from a generator
-    of their own, so the other draws do not change)."""
+    standard deviation per joint (radians; its TCP by the Panda's forward kinematics), then
+    moved by the Cartesian jitter (``start_jitter_m``, ``start_jitter_rad``) if any.
+    robosuite resets its Panda so (``initialization_noise``, Gaussian, magnitude 0.02), and
+    the noise tilts the hand by a few degrees as well as moving it by about a centimetre.
+    The start decides: on Lift (50 rollouts) the scripted expert's demonstrations from our
+    variations' object poses teach 36/50 from each seed's own reset, 40/50 from the photo's
+    reset with the arm set to each seed's joint angles, and 14/50 from the photo's reset
+    alone; generated-100 from one photo 42/50 with this noise, 13/50 with the Cartesian
+    jitter (0.03 m, 0.15 rad). 0: off (its draws come from a generator of their own, so the
+    other draws do not change)."""
     min_object_distance_m: float = 0.08
     """Objects' centres at least this far apart (several objects)."""
     drop_idle_open: bool = True
