@@ -78,9 +78,15 @@ def simulate_tracking(model: TrackingModel, targets: np.ndarray, p0: np.ndarray)
     p[0] = p0
     prev = np.asarray(p0, dtype=np.float64)
     for t in range(len(a) - 1):
-        p[t + 1] = p[t] + ke * (a[t] - p[t]) + kv * (p[t] - prev)
+        p[t + 1] = p[t] + tracking_step(ke, kv, p[t], a[t], p[t] - prev)
         prev = p[t]
     return p
+
+
+def tracking_step(k_err, k_vel, p: np.ndarray, target: np.ndarray, last_step: np.ndarray
+                  ) -> np.ndarray:
+    """The model's next displacement ``k_err * (target - p) + k_vel * last_step`` (per axis)."""
+    return k_err * (target - p) + k_vel * last_step
 
 
 def track_trajectory(traj, targets_world: np.ndarray, model: TrackingModel,
@@ -240,10 +246,10 @@ def target_law(traj, model: TrackingModel, config=None, finger_rate: float = 0.0
         nonlocal tcp, v, w, fingers
         p = R_wb.T @ (tcp[:3, 3] - o_wb)
         a = R_wb.T @ (target[:3, 3] - o_wb)
-        v = ke * (a - p) + kv * v
+        v = tracking_step(ke, kv, p, a, v)
         p_new = R_wb @ (p + v) + o_wb
         p_new[2] = max(p_new[2], floor_z)
-        w = ke_r * rotvec(target[:3, :3] @ tcp[:3, :3].T) + kv_r * w
+        w = tracking_step(ke_r, kv_r, 0.0, rotvec(target[:3, :3] @ tcp[:3, :3].T), w)
         tcp = tcp.copy()
         tcp[:3, :3] = _rotvec_to_matrix(w) @ tcp[:3, :3]
         tcp[:3, 3] = p_new
@@ -294,12 +300,10 @@ def target_law(traj, model: TrackingModel, config=None, finger_rate: float = 0.0
         record(last)
         advance()
 
-    from dataclasses import replace as _replace
-
     n = len(rows["T"])
     ks = np.asarray(rows["k"])
     g = np.asarray(rows["g"])
-    shown = _replace(
+    shown = replace(
         traj, timestamps=np.arange(n) / float(traj.fps), T_world_ee=np.stack(rows["T"]),
         gripper=g, gripper_opening_m=g * traj.max_opening_m, attached=rows["att"],
         object_poses={nm: np.stack([o[nm] for o in rows["obj"]]) for nm in objects},
