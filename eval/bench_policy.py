@@ -12,8 +12,8 @@ generated frames against the simulator's render of the same states (PSNR/SSIM, s
 resolution), plus same-view PSNR/SSIM of the lifted photo.
 
     python eval/bench_policy.py --task Lift [--quick] [--real 25 100] [--generated 100 1000]
-        [--executed 100] [--motion KEY=VALUE ...] [--steps 8000] [--rollouts 50] [--work DIR]
-        [--out eval/results]
+        [--executed 100] [--motion KEY=VALUE ...] [--steps 16000] [--threads 1] [--rollouts 50]
+        [--work DIR] [--out eval/results]
 
 --executed N adds a diagnosis row: a policy trained on N of the generated plans as the
 simulator executes them open loop, recorded with its own pictures (replay_open_loop's
@@ -57,6 +57,9 @@ def parse(argv=None):
                    help="MotionConfig options of the generated plans (numbers or words), e.g. "
                         "profile=trapezoid max_accel=2.5 settle_seconds=0.1")
     p.add_argument("--steps", type=int, default=None, help="gradient steps per policy")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads while training (2 halves the time when the benchmark "
+                        "runs alone on 2 cores; float sums differ, the recipe does not)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--proprio-noise-m", type=float, default=None,
                    help="position noise of the recipe (TrainConfig.proprio_noise_m; default "
@@ -76,7 +79,7 @@ def parse(argv=None):
     a = p.parse_args(argv)
     q = a.quick
     defaults = {"real": ([2], [25, 100]), "generated": ([2], [100, 1000]), "executed": ([2], []),
-                "steps": (200, 8000), "batch_size": (16, 64), "rollouts": (2, 50),
+                "steps": (200, 16000), "batch_size": (16, 64), "rollouts": (2, 50),
                 "horizon": (60, 200 if a.task == "Lift" else 320), "replay": (2, 50),
                 "realism_episodes": (1, 5)}
     for name, (quick, full) in defaults.items():
@@ -85,7 +88,7 @@ def parse(argv=None):
     for name in ("real", "generated", "executed"):
         if any(n <= 0 for n in getattr(a, name)):
             p.error(f"--{name} counts must be positive")
-    for name in ("steps", "batch_size", "rollouts", "horizon"):
+    for name in ("steps", "batch_size", "rollouts", "horizon", "threads"):
         if getattr(a, name) <= 0:
             p.error(f"--{name.replace('_', '-')} must be positive")
     if a.proprio_noise_m is not None and not a.proprio_noise_m >= 0:
@@ -238,7 +241,7 @@ def main(argv=None) -> int:
         return 2
     progress = not a.no_progress
     env_cfg = RobosuiteConfig(task=a.task, horizon_steps=a.horizon)
-    tcfg = TrainConfig(steps=a.steps, batch_size=a.batch_size)
+    tcfg = TrainConfig(steps=a.steps, batch_size=a.batch_size, threads=a.threads)
     if a.proprio_noise_m is not None:
         tcfg = replace(tcfg, proprio_noise_m=a.proprio_noise_m)
     eval_seeds = list(range(EVAL_SEED0, EVAL_SEED0 + a.rollouts))
