@@ -194,6 +194,27 @@ def test_sampled_object_poses_cover_the_range_and_keep_apart():
         sample_object_poses(rng, rest, RobosuiteConfig(placement_xy_m=None))
 
 
+def test_sampled_object_poses_follow_robosuites_separation_rule():
+    """Given radii, two centres are farther apart than the sum of the objects' horizontal radii
+    (robosuite's placement sampler), and closer pairs than the old fixed 8 cm do occur."""
+    from igen_gs.envs.demos import placement_radii, sample_object_poses
+    from igen_gs.envs.robosuite import RobosuiteConfig
+
+    radii = placement_radii({"cubeA": np.array([0.04, 0.04, 0.04]),
+                             "cubeB": np.array([0.05, 0.05, 0.05])})
+    assert radii["cubeA"] == pytest.approx(0.02 * math.sqrt(2))
+    assert radii["cubeB"] == pytest.approx(0.025 * math.sqrt(2))
+    rest = {"cubeA": np.eye(4), "cubeB": np.eye(4)}
+    rng = np.random.default_rng(np.random.SeedSequence().entropy)
+    d = []
+    for _ in range(400):
+        p = sample_object_poses(rng, rest, RobosuiteConfig(placement_xy_m=0.1), radii)
+        d.append(np.linalg.norm(p["cubeA"][:2, 3] - p["cubeB"][:2, 3]))
+    assert min(d) > radii["cubeA"] + radii["cubeB"]
+    # uniform over a 20 cm square: P(6.4 cm < d < 8 cm) is about 0.15, so 400 draws hold some
+    assert sum(d_ < 0.08 for d_ in d) >= 20
+
+
 def test_start_prefix_replaces_the_home_travel_and_starts_at_the_simulators_pose():
     from igen_gs.envs.demos import with_prefix
     from igen_gs.planning.types import Plan, Step, Trajectory

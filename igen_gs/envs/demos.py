@@ -212,8 +212,12 @@ class GeneratedConfig:
     alone; generated-100 from one photo 42/50 with this noise, 13/50 with the Cartesian
     jitter (0.03 m, 0.15 rad). 0: off (its draws come from a generator of their own, so the
     other draws do not change)."""
-    min_object_distance_m: float = 0.08
-    """Objects' centres at least this far apart (several objects)."""
+    min_object_distance_m: float | None = None
+    """Objects' centres at least this far apart (several objects). None: robosuite's own rule
+    (its placement sampler with ``ensure_valid_placement``): two centres farther apart than
+    the sum of the objects' horizontal radii, half the diagonals of their footprints (Stack:
+    6.4 cm; 8 cm here until 2026-12-02, which no generated episode showed closer, where about
+    a sixth of robosuite's Stack resets are)."""
     drop_idle_open: bool = True
     """Drop the plan's "open" step when the fingers are already open (see
     :func:`with_prefix`): 12 frames of standing still on Lift."""
@@ -289,6 +293,8 @@ class GeneratedConfig:
                      "held_opening_jitter_m", "perturb_m",
                      "min_object_distance_m", "render_eps2d", "robot_calibration_views",
                      "robot_calibration_rad"):
+            if name == "min_object_distance_m" and self.min_object_distance_m is None:
+                continue
             if not getattr(self, name) >= 0:
                 raise ValueError(f"GeneratedConfig.{name} must be >= 0, got {getattr(self, name)}")
         if not self.prefix_max_speed > 0:
@@ -313,12 +319,23 @@ class GeneratedConfig:
                              f"{self.gripper_lead_steps}")
 
 
+def placement_radii(object_sizes: dict[str, np.ndarray]) -> dict[str, float]:
+    """Each object's horizontal radius (metres): half the diagonal of its footprint, from its
+    full box size [3]. robosuite's placement sampler keeps two objects' centres farther apart
+    than the sum of their radii."""
+    return {n: float(np.linalg.norm(np.asarray(s, dtype=np.float64)[:2]) / 2)
+            for n, s in object_sizes.items()}
+
+
 def sample_object_poses(rng: np.random.Generator, rest: dict[str, np.ndarray],
-                        env_config: RobosuiteConfig, min_distance: float = 0.08
+                        env_config: RobosuiteConfig,
+                        min_distance: float | dict[str, float] = 0.08
                         ) -> dict[str, np.ndarray]:
     """Simulator object poses drawn like the environment's placement: x, y uniform within the
     configured range about the table centre, yaw uniform (any yaw) about the vertical, height
-    as at ``rest``; several objects no closer than ``min_distance``."""
+    as at ``rest``; several objects apart: centres at least ``min_distance`` apart (metres),
+    or, given radii by name (:func:`placement_radii`), farther apart than the sum of the two
+    radii (robosuite's rule)."""
     r = env_config.placement_xy_m
     if r is None:
         raise ValueError("generated demos need an explicit placement range (placement_xy_m)")
@@ -333,8 +350,14 @@ def sample_object_poses(rng: np.random.Generator, rest: dict[str, np.ndarray],
             T[:3, 3] = [x, y, T0[2, 3]]
             out[name] = T
             centres.append((x, y))
-        ok = all(math.dist(a, b) >= min_distance for i, a in enumerate(centres)
-                 for b in centres[i + 1:])
+        names = list(out)
+        if isinstance(min_distance, dict):
+            ok = all(math.dist(centres[i], centres[j])
+                     > min_distance[names[i]] + min_distance[names[j]]
+                     for i in range(len(names)) for j in range(i + 1, len(names)))
+        else:
+            ok = all(math.dist(a, b) >= min_distance for i, a in enumerate(centres)
+                     for b in centres[i + 1:])
         if ok:
             return out
     raise ValueError("could not place the objects apart within the range")
@@ -653,6 +676,8 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
             tracking = identify_tracking(env, cfg.photo_seed)
         start = env.reset(cfg.photo_seed)
         cams = _camera_info(env)
+        apart = (placement_radii(env.info["object_sizes"]) if cfg.min_object_distance_m is None
+                 else cfg.min_object_distance_m)
     scene, T_lift_sim = lifted["scene"], lifted["T_lift_sim"]
     rest = lifted["photo"]["object_poses"]
     T_world_base = np.asarray(lifted["photo"]["T_world_base"])
@@ -680,7 +705,7 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
     bar = _bar(num, f"generated {ecfg.task}", progress)
     try:
         for i in range(num):
-            sim_poses = sample_object_poses(rng, rest, ecfg, cfg.min_object_distance_m)
+            sim_poses = sample_object_poses(rng, rest, ecfg, apart)
             T_start = start_pose(start, T_world_base, cfg.start_joint_noise_rad,
                                  np.random.default_rng([cfg.variation_seed, i, 3]))
             T_start = jitter_start(T_start, rng, cfg.start_jitter_m, cfg.start_jitter_rad)
