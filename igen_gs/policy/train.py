@@ -24,7 +24,7 @@ class TrainConfig:
     """Gradient steps. 16000 since 2026-12-02 (8000 before): at 8000 a dataset of 1000
     episodes sees each episode a tenth as often as one of 100, and on Lift (50 rollouts)
     generated-1000 reached 33/50 against generated-100's 42/50; at 16000, 43/50 (real-100:
-    35 -> 41/50). Measured here: 7.3 min on two threads alone, 16 min on one thread beside
+    35 -> 42/50). Measured here: 7.3 min on two threads alone, 16 min on one thread beside
     another job."""
     batch_size: int = 64
     lr: float = 3e-4
