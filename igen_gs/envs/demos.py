@@ -216,8 +216,8 @@ class GeneratedConfig:
     """Objects' centres at least this far apart (several objects). None: robosuite's own rule
     (its placement sampler with ``ensure_valid_placement``): two centres farther apart than
     the sum of the objects' horizontal radii, half the diagonals of their footprints (Stack:
-    6.4 cm; 8 cm here until 2026-12-02, which no generated episode showed closer, where about
-    a sixth of robosuite's Stack resets are)."""
+    6.4 cm). Until 2026-12-02 this was 8 cm, so no generated episode had its cubes closer
+    than that, though about a sixth of robosuite's Stack resets do."""
     drop_idle_open: bool = True
     """Drop the plan's "open" step when the fingers are already open (see
     :func:`with_prefix`): 12 frames of standing still on Lift."""
@@ -290,13 +290,13 @@ class GeneratedConfig:
 
     def __post_init__(self):
         for name in ("start_jitter_m", "start_jitter_rad", "start_joint_noise_rad",
-                     "held_opening_jitter_m", "perturb_m",
-                     "min_object_distance_m", "render_eps2d", "robot_calibration_views",
-                     "robot_calibration_rad"):
-            if name == "min_object_distance_m" and self.min_object_distance_m is None:
-                continue
+                     "held_opening_jitter_m", "perturb_m", "render_eps2d",
+                     "robot_calibration_views", "robot_calibration_rad"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"GeneratedConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if self.min_object_distance_m is not None and not self.min_object_distance_m >= 0:
+            raise ValueError("GeneratedConfig.min_object_distance_m must be >= 0 or None (the "
+                             f"simulator's rule), got {self.min_object_distance_m}")
         if not self.prefix_max_speed > 0:
             raise ValueError(f"GeneratedConfig.prefix_max_speed must be > 0 (m/s), got "
                              f"{self.prefix_max_speed}")
@@ -339,6 +339,8 @@ def sample_object_poses(rng: np.random.Generator, rest: dict[str, np.ndarray],
     r = env_config.placement_xy_m
     if r is None:
         raise ValueError("generated demos need an explicit placement range (placement_xy_m)")
+    names = list(rest)
+    pairs = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
     for _ in range(1000):
         out, centres = {}, []
         for name, T0 in rest.items():
@@ -350,14 +352,11 @@ def sample_object_poses(rng: np.random.Generator, rest: dict[str, np.ndarray],
             T[:3, 3] = [x, y, T0[2, 3]]
             out[name] = T
             centres.append((x, y))
-        names = list(out)
-        if isinstance(min_distance, dict):
+        if isinstance(min_distance, dict):  # robosuite: farther than the sum of the radii
             ok = all(math.dist(centres[i], centres[j])
-                     > min_distance[names[i]] + min_distance[names[j]]
-                     for i in range(len(names)) for j in range(i + 1, len(names)))
+                     > min_distance[names[i]] + min_distance[names[j]] for i, j in pairs)
         else:
-            ok = all(math.dist(a, b) >= min_distance for i, a in enumerate(centres)
-                     for b in centres[i + 1:])
+            ok = all(math.dist(centres[i], centres[j]) >= min_distance for i, j in pairs)
         if ok:
             return out
     raise ValueError("could not place the objects apart within the range")
