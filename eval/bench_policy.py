@@ -56,6 +56,9 @@ def parse(argv=None):
     p.add_argument("--motion", nargs="+", default=[], metavar="KEY=VALUE",
                    help="MotionConfig options of the generated plans (numbers or words), e.g. "
                         "profile=trapezoid max_accel=2.5 settle_seconds=0.1")
+    p.add_argument("--gen", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="other GeneratedConfig options of the generated data (numbers or "
+                        "true/false), e.g. robot_calibration_views=16 robot_inset_m=0.002")
     p.add_argument("--steps", type=int, default=None, help="gradient steps per policy")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads while training (2 halves the time when the benchmark "
@@ -115,9 +118,33 @@ def parse(argv=None):
         MotionConfig(**a.motion_options)
     except (TypeError, ValueError) as e:
         p.error(f"--motion: {e}")
+    a.gen_options = {}
+    for kv in a.gen:
+        key, sep, val = kv.partition("=")
+        if not sep or not key or not val:
+            p.error(f"--gen takes KEY=VALUE pairs, got {kv!r}")
+        if key in ("motion_options", "photo_seed"):
+            p.error(f"--gen {key}: set by the benchmark (use --motion for the plans' timing)")
+        low = val.lower()
+        if low in ("true", "false"):
+            a.gen_options[key] = low == "true"
+        else:
+            try:
+                a.gen_options[key] = int(val)
+            except ValueError:
+                try:
+                    a.gen_options[key] = float(val)
+                except ValueError:
+                    p.error(f"--gen {key}: {val!r} is not a number or true/false")
+    try:
+        GeneratedConfig(**a.gen_options)
+    except (TypeError, ValueError) as e:
+        p.error(f"--gen: {e}")
     tag = a.task + ("_quick" if q else "") + "".join(
         f"_{k}{v:g}" if isinstance(v, float) else f"_{k}-{v}"
-        for k, v in sorted(a.motion_options.items()) if default.get(k) != v)
+        for k, v in sorted(a.motion_options.items()) if default.get(k) != v) + "".join(
+        f"_{k}-{str(v).lower()}" if isinstance(v, bool) else f"_{k}{v:g}"
+        for k, v in sorted(a.gen_options.items()))
     a.work = a.work or a.out / f"work_{tag}"
     a.tag = tag
     return a
@@ -252,7 +279,8 @@ def main(argv=None) -> int:
                             "rollouts": a.rollouts, "eval_seeds": [eval_seeds[0],
                                                                    eval_seeds[-1]],
                             "real": a.real, "generated": a.generated,
-                            "executed": a.executed, "motion_options": a.motion_options},
+                            "executed": a.executed, "motion_options": a.motion_options,
+                            "generated_options": a.gen_options},
                  "stage_seconds": {}, "policies": {}}
     if a.quick:
         res["note"] = "--quick checks the plumbing only; these success rates mean nothing"
@@ -293,7 +321,7 @@ def main(argv=None) -> int:
 
     t0 = time.perf_counter()
     gen_dir = a.work / "generated"
-    gcfg = GeneratedConfig(photo_seed=0, motion_options=a.motion_options)
+    gcfg = GeneratedConfig(photo_seed=0, motion_options=a.motion_options, **a.gen_options)
     with RobosuiteEnv(replace(env_cfg, cameras=())) as env:
         lifted = lift_photo(env, gcfg)
         res["same_view"] = same_view(lifted, env_cfg.width, env_cfg.height, env,

@@ -352,3 +352,17 @@ def test_eps2d_reaches_the_rasterizer_and_narrows_the_arms_rim(scene):
     for bad in (-0.1, float("nan")):
         with pytest.raises(ValueError, match="RenderConfig.eps2d must be"):
             _arm_frames(scene, Tb, rig=rig, eps2d=bad)
+
+
+def test_render_config_inset_draws_a_narrower_arm(scene):
+    """``RobotConfig.inset`` reaches the drawn arm: 4 mm in, it covers fewer pixels of the
+    photo view than on the surface, and still most of them."""
+    T_world_base = _base_putting_link_at((0.0, 0.35, 0.45))
+    count = {}
+    for inset in (0.0, 0.004):
+        ep, _ = _arm_frames(scene, T_world_base, n=1, robot=RobotConfig(inset=inset))
+        lab = ep.labels["photo"][0]
+        count[inset] = int(np.isin(lab, [ep.label_names.index("robot"),
+                                         ep.label_names.index("gripper")]).sum())
+    assert count[0.0] > 500
+    assert 0.6 * count[0.0] < count[0.004] < 0.97 * count[0.0], count

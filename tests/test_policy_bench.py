@@ -101,7 +101,12 @@ def test_bad_options_are_one_line_errors():
     for args, msg in ((["--motion", "profile"], "--motion takes KEY=VALUE pairs"),
                       (["--motion", "profile=cubic"], "MotionConfig.profile must be"),
                       (["--motion", "fps=30"], "other than fps"),
-                      (["--motion", "max_acel=2"], "--motion:")):
+                      (["--motion", "max_acel=2"], "--motion:"),
+                      (["--gen", "robot_inset_m"], "--gen takes KEY=VALUE pairs"),
+                      (["--gen", "robot_inset_m=-0.1"], "robot_inset_m must be >= 0"),
+                      (["--gen", "robot_inset_m=deep"], "is not a number or true/false"),
+                      (["--gen", "photo_seed=3"], "set by the benchmark"),
+                      (["--gen", "no_such_option=1"], "--gen:")):
         r = subprocess.run([sys.executable, str(BENCH), *args], capture_output=True, text=True,
                            timeout=120)
         assert r.returncode == 2 and msg in r.stderr, (args, r.stderr)
@@ -125,3 +130,9 @@ def test_motion_options_name_the_run():
     assert bench_policy.parse([]).tag == "Lift"
     assert bench_policy.parse([]).motion_options == GeneratedConfig().motion_options
     assert bench_policy.parse(["--motion", "profile=trapezoid"]).tag == "Lift"
+    # --gen sets other GeneratedConfig options (numbers and true/false) and names the run too
+    a = bench_policy.parse(["--gen", "robot_calibration_views=16", "robot_inset_m=0.002",
+                            "erase_robot=false"])
+    assert a.gen_options == {"robot_calibration_views": 16, "robot_inset_m": 0.002,
+                             "erase_robot": False}
+    assert a.tag == "Lift_erase_robot-false_robot_calibration_views16_robot_inset_m0.002"

@@ -270,3 +270,52 @@ def test_sampled_robots_are_cached_on_disk_bit_identically(tmp_path, monkeypatch
     assert again.links == fresh.links
     with pytest.raises(AssertionError, match="sampled again"):  # another spacing: a new build
         gaussians.RobotGaussians(model, spacing=0.007)
+
+
+def test_inset_moves_the_robot_gaussians_into_the_links_and_narrows_the_silhouette(tmp_path):
+    """``RobotConfig.inset``: every Gaussian moves the inset along minus its normal (exactly),
+    so fewer pixels outside the ray-cast silhouette are covered while its inside stays
+    opaque; the cached builder applies it without touching the shared build."""
+    from scipy.ndimage import binary_erosion
+
+    from igen_gs.render import rasterization
+    from igen_gs.robot.config import RobotConfig
+    from igen_gs.robot.gaussians import RobotGaussians, robot_gaussians
+    from igen_gs.robot.model import load_robot
+    from igen_gs.scene.camera import Camera
+
+    model = load_robot(str(write_two_link(tmp_path)))
+    rg = RobotGaussians(model, spacing=0.005, cache=False)
+    d = 0.003
+    inner_g = rg.inset(d)
+    assert torch.allclose(inner_g.points, rg.points - d * rg.normals, atol=1e-7)
+    assert torch.equal(inner_g.scales, rg.scales) and torch.equal(inner_g.normals, rg.normals)
+    assert rg.inset(0.0) is rg
+    for bad in (-0.001, 0.02, float("nan")):
+        with pytest.raises(ValueError, match="robot inset"):
+            rg.inset(bad)
+    W, H = 320, 240
+    K = torch.tensor([[300.0, 0, W / 2], [0, 300.0, H / 2], [0, 0, 1]], dtype=torch.float64)
+    cam = Camera.look_at(torch.tensor([0.35, -0.45, 0.35], dtype=torch.float64),
+                         torch.tensor([0.05, 0.0, 0.15], dtype=torch.float64),
+                         torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64), width=W,
+                         height=H, K=K)
+    q = [0.4, 0.3]
+    sil = _silhouette(model, model.link_poses(q), cam)
+    cover = {}
+    for name, g in (("surface", rg), ("inset", inner_g)):
+        means, quats, rgb = g.posed(np.eye(4), q, 0.0)
+        _, alpha, _ = rasterization(means, quats, g.scales, g.opacities, rgb,
+                                    torch.linalg.inv(cam.T_world_cam)[None].float(),
+                                    cam.K[None].float(), W, H, return_meta=False)
+        cover[name] = alpha[0, ..., 0].numpy()
+    outside = {k: int(((a > 0.5) & ~sil).sum()) for k, a in cover.items()}
+    assert sil.sum() > 5_000
+    assert outside["inset"] < 0.7 * outside["surface"], outside
+    inner = binary_erosion(sil, iterations=2)
+    assert (cover["inset"][inner] > 0.9).mean() > 0.99
+    # the cached builder: the inset copy shares nothing it changes with the cached build
+    a = robot_gaussians(model, 0.005)
+    b = robot_gaussians(model, 0.005, inset=RobotConfig(inset=d).inset)
+    assert torch.allclose(b.points, a.points - d * a.normals, atol=1e-7)
+    assert robot_gaussians(model, 0.005) is a

@@ -142,7 +142,8 @@ class EpisodeRenderer:
             from ..robot.model import robot_from_config
 
             self.robot = robot_from_config(self.cfg.robot)
-            self.robot_g = robot_gaussians(self.robot, self.cfg.robot.spacing)
+            self.robot_g = robot_gaussians(self.robot, self.cfg.robot.spacing,
+                                           self.cfg.robot.inset)
             if self.cfg.robot.appearance:
                 from ..robot.appearance import RobotAppearance
 

@@ -33,6 +33,11 @@ class RobotConfig:
     """URDF only: the TCP's position in the hand link's frame (metres)."""
     spacing: float = 0.004
     """Distance between surface samples (Gaussians) on the link meshes, metres."""
+    inset: float = 0.0
+    """Move every Gaussian this far into its link along the surface normal (metres, at most
+    0.01): the flat splats reach past a mesh's outline, so the drawn arm is a little wider
+    than a ray caster's. A dataset's appearance (``appearance``) must be fitted with the same
+    inset. 0: on the surface."""
     appearance: str | None = None
     """An ``.npz`` of the robot's colours fitted to a photo that shows it
     (:func:`igen_gs.robot.appearance.fit_appearance`, same robot and spacing); None: the
