@@ -506,7 +506,8 @@ def test_shown_fingers_stop_on_the_object_while_the_command_squeezes():
                                  {"action_lead_steps": 0}, {"render_eps2d": -0.01},
                                  {"motion_options": {"fps": 10.0}},
                                  {"motion_options": {"settle_secs": 0.0}},
-                                 {"timing": "fast"}])
+                                 {"timing": "fast"}, {"robot_inset_m": -0.002},
+                                 {"supersample": 0}, {"supersample": 1.5}])
 def test_generated_config_rejects_negative_and_nan_amounts(bad):
     from igen_gs.envs.demos import GeneratedConfig
 
@@ -540,3 +541,23 @@ def test_proprioception_noise_hides_the_state_from_the_network():
     assert losses[0.0] < 0.05 < losses[0.05], losses
     with pytest.raises(ValueError, match="proprio_noise_m must be >= 0"):
         train_policy(None, TrainConfig(proprio_noise_m=-0.01), progress=False, samples=samples)
+
+
+def test_box_down_averages_blocks_and_refuses_a_ragged_size():
+    """Supersampled frames are averaged over whole blocks: each output pixel is the rounded
+    mean of its own factor x factor block (checked against a loop), constant blocks stay
+    exact, and a size that does not divide is a clear error."""
+    from igen_gs.envs.demos import box_down
+
+    rng = np.random.default_rng()
+    x = rng.integers(0, 256, (3, 12, 18, 3), dtype=np.uint8)
+    y = box_down(x, 3)
+    assert y.shape == (3, 4, 6, 3) and y.dtype == np.uint8
+    for t, i, j in ((0, 0, 0), (1, 2, 5), (2, 3, 1)):
+        block = x[t, 3 * i:3 * i + 3, 3 * j:3 * j + 3].reshape(-1, 3).astype(np.float64)
+        assert np.array_equal(y[t, i, j], np.rint(block.mean(0)).astype(np.uint8))
+    flat = np.full((2, 8, 8, 3), 77, np.uint8)
+    assert np.array_equal(box_down(flat, 2), np.full((2, 4, 4, 3), 77, np.uint8))
+    assert box_down(x, 1) is not None and np.array_equal(box_down(x, 1), x)
+    with pytest.raises(ValueError, match="do not divide"):
+        box_down(x, 5)

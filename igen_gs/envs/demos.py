@@ -259,6 +259,11 @@ class GeneratedConfig:
     second-order model of the controller, identified once from free-space moves of the arm,
     :mod:`igen_gs.envs.tracking`) instead of the exact plan: it lags moving targets and
     overshoots where they stop, as the simulator's arm does."""
+    supersample: int = 1
+    """Frames rendered at this many times the observations' width and height and averaged
+    down (a box filter), as MuJoCo's multisampling anti-aliases the simulator's edges; the
+    photo is lifted at that resolution too (unless ``lift_size`` is set), so the splats are
+    drawn at the size they were refined at. 1: rendered at the observations' size."""
     render_eps2d: float = 0.01
     """The renderer's low-pass filter (:attr:`igen_gs.episode.config.RenderConfig.eps2d`,
     pixels squared) for the generated frames. robosuite's renders have sharp edges; with
@@ -302,6 +307,9 @@ class GeneratedConfig:
         if self.min_object_distance_m is not None and not self.min_object_distance_m >= 0:
             raise ValueError("GeneratedConfig.min_object_distance_m must be >= 0 or None (the "
                              f"simulator's rule), got {self.min_object_distance_m}")
+        if not (isinstance(self.supersample, int) and 1 <= self.supersample <= 8):
+            raise ValueError(f"GeneratedConfig.supersample must be a whole number in [1, 8], "
+                             f"got {self.supersample!r}")
         if not self.prefix_max_speed > 0:
             raise ValueError(f"GeneratedConfig.prefix_max_speed must be > 0 (m/s), got "
                              f"{self.prefix_max_speed}")
@@ -454,14 +462,24 @@ def contact_opening(traj, squeeze_m: float):
     return replace(traj, gripper_opening_m=shown, gripper=shown * ratio)
 
 
+def box_down(frames: np.ndarray, factor: int) -> np.ndarray:
+    """uint8 frames [..., H * factor, W * factor, C] averaged over factor x factor blocks
+    (rounded to the nearest level): [..., H, W, C]."""
+    *lead, H, W, C = frames.shape
+    if H % factor or W % factor:
+        raise ValueError(f"frames of {H}x{W} do not divide into {factor}x{factor} blocks")
+    x = frames.reshape(*lead, H // factor, factor, W // factor, factor, C)
+    return np.rint(x.mean(axis=(-4, -2), dtype=np.float64)).astype(np.uint8)
+
+
 def lift_photo(env: RobosuiteEnv, cfg: GeneratedConfig) -> dict[str, Any]:
     """Reset to ``cfg.photo_seed``, take the photo, lift it. Returns the scene, the photo's
     state and each object's ``T_lift_sim`` (lifted object frame -> simulator body frame)."""
     from ..lifting import lift
 
     env.reset(cfg.photo_seed)
-    w, h = ((env.config.width, env.config.height) if cfg.lift_size is None
-            else (cfg.lift_size, cfg.lift_size))
+    w, h = ((env.config.width * cfg.supersample, env.config.height * cfg.supersample)
+            if cfg.lift_size is None else (cfg.lift_size, cfg.lift_size))
     photo = env.capture(CAMERA, w, h)
     inp = lift_inputs(photo, env.object_names)
     t0 = time.perf_counter()
@@ -698,7 +716,8 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
                                                        appearance=str(app_path)))
     ep_cfg = EpisodeConfig(
         rig=RigConfig(photo_camera=True, num_static_views=0, wrist_camera=False,
-                      width=ecfg.width, height=ecfg.height),
+                      width=ecfg.width * cfg.supersample,
+                      height=ecfg.height * cfg.supersample),
         render=render_cfg,
         plan=plan_cfg, variation=VariationConfig(enabled=False), action_kind="ee_6d",
         write_depth=False, write_labels=False)
@@ -762,6 +781,8 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
                     continue
             t0 = time.perf_counter()
             frames, rig = render_trajectory(scene_v, shown, ep_cfg)
+            if cfg.supersample > 1:
+                frames.rgb = {n: box_down(im, cfg.supersample) for n, im in frames.rgb.items()}
             timings["render"] += time.perf_counter() - t0
             ep = pack_episode(key, scene_v, shown, frames, ep_cfg, rig, extras={
                 "variation_index": i, "photo_seed": cfg.photo_seed,
