@@ -136,3 +136,29 @@ def test_motion_options_name_the_run():
     assert a.gen_options == {"robot_calibration_views": 16, "robot_inset_m": 0.002,
                              "erase_robot": False}
     assert a.tag == "Lift_erase_robot-false_robot_calibration_views16_robot_inset_m0.002"
+
+
+def test_realism_options_parses_sets_and_refuses_bad_ones():
+    """eval/realism_options.py: option sets parse to GeneratedConfig values (numbers,
+    true/false), the defaults always come first as the baseline, and a bad set is a one-line
+    error naming it (no robosuite needed)."""
+    script = BENCH.parent / "realism_options.py"
+    sys.path.insert(0, str(BENCH.parent))
+    try:
+        import realism_options
+    finally:
+        sys.path.remove(str(BENCH.parent))
+    assert realism_options.parse_set("supersample=2,robot_inset_m=0.002,erase_robot=false") == {
+        "supersample": 2, "robot_inset_m": 0.002, "erase_robot": False}
+    a = realism_options.parse(["--set", "supersample=2", "--set", "robot_calibration_views=16"])
+    assert a.option_sets == [{}, {"supersample": 2}, {"robot_calibration_views": 16}]
+    for args, msg in ((["--set", "supersample"], "--set takes KEY=VALUE"),
+                      (["--set", "supersample=two"], "is not a number or true/false"),
+                      (["--set", "supersample=0"], "GeneratedConfig.supersample must be"),
+                      (["--set", "photo_seed=4"], "the one photo is the benchmark's"),
+                      (["--set", "nope=1"], "unexpected keyword argument 'nope'"),
+                      (["--episodes", "0"], "--episodes and --frames-per-episode must be")):
+        r = subprocess.run([sys.executable, str(script), *args], capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 2 and msg in r.stderr, (args, r.stderr)
+        assert "Traceback" not in r.stderr
