@@ -41,6 +41,19 @@ REPO = Path(__file__).resolve().parents[1]
 EVAL_SEED0 = 100_000
 
 
+def option_value(text: str, what: str) -> bool | int | float:
+    """A GeneratedConfig option's value from the command line: true/false, a whole number or
+    a decimal; ValueError naming ``what`` otherwise."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    raise ValueError(f"{what}: {text!r} is not a number or true/false")
+
+
 def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--task", default="Lift", choices=["Lift", "Stack"])
@@ -125,17 +138,10 @@ def parse(argv=None):
             p.error(f"--gen takes KEY=VALUE pairs, got {kv!r}")
         if key in ("motion_options", "photo_seed"):
             p.error(f"--gen {key}: set by the benchmark (use --motion for the plans' timing)")
-        low = val.lower()
-        if low in ("true", "false"):
-            a.gen_options[key] = low == "true"
-        else:
-            try:
-                a.gen_options[key] = int(val)
-            except ValueError:
-                try:
-                    a.gen_options[key] = float(val)
-                except ValueError:
-                    p.error(f"--gen {key}: {val!r} is not a number or true/false")
+        try:
+            a.gen_options[key] = option_value(val, f"--gen {key}")
+        except ValueError as e:
+            p.error(str(e))
     try:
         GeneratedConfig(**a.gen_options)
     except (TypeError, ValueError) as e:

@@ -8,8 +8,9 @@ table with each set's median PSNR / SSIM and its difference to the baseline, and
 No policy is trained: whether a set also teaches as well is bench_policy.py's question
 (``--gen KEY=VALUE ...``).
 
-    python eval/realism_options.py --task Lift --set robot_calibration_views=16,robot_inset_m=0.002 \
-        --set supersample=2 [--episodes 5] [--frames-per-episode 40] [--out eval/results]
+    python eval/realism_options.py --task Lift \
+        --set robot_calibration_views=16,robot_inset_m=0.002 --set supersample=2 \
+        [--episodes 5] [--frames-per-episode 40] [--out eval/results]
 
 Needs robosuite's venv (IGEN_ROBOSUITE_PYTHON or ~/.cache/igen-gs/robosuite-1.5.2-venv).
 """
@@ -26,6 +27,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_policy import option_value  # noqa: E402  (the same values as bench_policy's --gen)
 
 
 def parse_set(text: str) -> dict:
@@ -37,16 +39,7 @@ def parse_set(text: str) -> dict:
         key, val = key.strip(), val.strip()
         if not sep or not key or not val:
             raise ValueError(f"--set takes KEY=VALUE[,KEY=VALUE...], got {kv!r}")
-        if val.lower() in ("true", "false"):
-            out[key] = val.lower() == "true"
-            continue
-        try:
-            out[key] = int(val)
-        except ValueError:
-            try:
-                out[key] = float(val)
-            except ValueError:
-                raise ValueError(f"--set {key}: {val!r} is not a number or true/false") from None
+        out[key] = option_value(val, f"--set {key}")
     if not out:
         raise ValueError("--set needs at least one KEY=VALUE")
     return out

@@ -688,6 +688,7 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
     from ..planning import plan_task
     from ..planning.actions import actions_from_trajectory
     from ..planning.config import PlanConfig
+    from ..robot.config import RobotConfig
     from ..scene.scene import Scene
     from .tracking import identify_tracking, target_law, track_trajectory
 
@@ -713,8 +714,8 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
     plan_cfg = PlanConfig(robot_base=tuple(T_world_base.reshape(-1).tolist()))
     plan_cfg = replace(plan_cfg, motion=replace(plan_cfg.motion, **cfg.motion_options,
                                                 fps=float(ecfg.control_freq)))
-    render_cfg = RenderConfig(depth=False, labels=False, eps2d=cfg.render_eps2d)
-    render_cfg = replace(render_cfg, robot=replace(render_cfg.robot, inset=cfg.robot_inset_m))
+    render_cfg = RenderConfig(depth=False, labels=False, eps2d=cfg.render_eps2d,
+                              robot=RobotConfig(inset=cfg.robot_inset_m))
     if lifted.get("robot_appearance") is not None:
         app_path = lifted["robot_appearance"].save(
             Path(out).with_name(Path(out).name + "_robot_appearance.npz"))
