@@ -163,3 +163,87 @@ def test_more_views_colour_what_the_first_photo_did_not_see(fitted):
     del bad["q"]
     with pytest.raises(ValueError, match=r"more_views\[0\] lacks \['q'\]"):
         fit_appearance(g, **first, more_views=[bad])
+
+
+def test_highlight_matches_blinn_phong_in_numpy_and_torch():
+    """``Lighting.highlight``: ``sum_i s_i max(0, n . h_i)^p``, ``h_i`` the unit halfway vector
+    of light i and the eye, against a per-sample loop (fresh seed, 500 samples, 2 lights);
+    NumPy and torch agree to 1e-5 and no highlights give zeros."""
+    from igen_gs.robot.appearance import Lighting
+
+    rng = np.random.default_rng(int(np.random.SeedSequence().entropy % 2**32))
+
+    def unit(k):
+        v = rng.normal(size=(k, 3))
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    n, eye, d = unit(500), unit(500), unit(2)
+    light = Lighting(0.2, d, np.array([0.5, 0.3]), np.array([0.4, 0.25]), 17.0)
+    want = np.zeros(500)
+    for k in range(500):
+        for i in range(2):
+            h = (d[i] + eye[k]) / np.linalg.norm(d[i] + eye[k])
+            want[k] += light.specular[i] * max(0.0, float(n[k] @ h)) ** 17.0
+    got = light.highlight(n, eye)
+    assert want.max() > 0.3 and np.allclose(got, want, atol=1e-9)
+    tt = light.highlight(torch.from_numpy(n), torch.from_numpy(eye)).numpy()
+    assert np.allclose(tt, want, atol=1e-5)
+    assert light.has_highlights
+    plain = Lighting(0.2, d, np.array([0.5, 0.3]))
+    assert not plain.has_highlights and not plain.highlight(n, eye).any()
+
+
+def test_specular_fit_recovers_highlights():
+    """``specular=True``: samples made by a known light with highlights (exponent 40,
+    strengths 0.1 and 0.3, 3 materials, colours clipped at 1 as a camera's are) are
+    reproduced by the fit with highlights much better than by the view-independent fit:
+    measured mean |error| 0.001 against 0.081 on the tenth of samples with the most
+    highlight."""
+    from igen_gs.robot.appearance import Lighting, _fit_lighting
+
+    rng = np.random.default_rng(7)
+    M = 6000
+    n = rng.normal(size=(M, 3))
+    n /= np.linalg.norm(n, axis=1, keepdims=True)
+    to_eye = np.tile([0.3, -0.8, 0.5], (M, 1)) + 0.1 * rng.normal(size=(M, 3))
+    to_eye /= np.linalg.norm(to_eye, axis=1, keepdims=True)
+    n[:, 1] = -np.abs(n[:, 1])  # surfaces turned towards the eye
+    n /= np.linalg.norm(n, axis=1, keepdims=True)
+    d = np.array([[0.0, 0.0, 1.0], [0.3, -0.8, 0.5]])
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    truth = Lighting(0.15, d, np.array([0.5, 0.4]), np.array([0.1, 0.3]), 40.0)
+    alb = np.array([[0.9, 0.9, 0.92], [0.25, 0.25, 0.25], [0.8, 0.2, 0.1]])
+    mat = rng.integers(0, 3, M)
+    c = np.clip(alb[mat] * truth.shade(n)[:, None] + truth.highlight(n, to_eye)[:, None], 0, 1)
+    errs = {}
+    for spec in (False, True):
+        light, a, _ = _fit_lighting(c, n, mat, 3, d + 0.05, 400,
+                                    to_eye=to_eye if spec else None)
+        pred = np.clip(a[mat] * light.shade(n)[:, None] + light.highlight(n, to_eye)[:, None],
+                       0, 1)
+        top = truth.highlight(n, to_eye) >= np.quantile(truth.highlight(n, to_eye), 0.9)
+        errs[spec] = float(np.abs(pred - c)[top].mean())
+    assert errs[True] < 0.01 and errs[True] < errs[False] / 5, errs
+
+
+def test_appearance_with_highlights_round_trips_and_v2_files_load(tmp_path):
+    """Highlights survive save/load; a v2 file (no highlight keys) loads without them."""
+    from igen_gs.robot.appearance import Lighting
+
+    light = Lighting(0.2, np.array([[0.0, 0.0, 1.0]]), np.array([0.5]), np.array([0.3]), 21.0)
+    app = RobotAppearance(np.full((4, 3), 0.5, np.float32), np.ones(4, bool), light, "fp", 0.004)
+    back = RobotAppearance.load(app.save(tmp_path / "a.npz"))
+    assert np.array_equal(back.lighting.specular, [0.3]) and back.lighting.shininess == 21.0
+    np.savez(tmp_path / "v2.npz", format=np.array("igen-gs robot appearance v2"),
+             albedo=app.albedo, seen=app.seen, ambient=np.array(0.2),
+             light_directions=light.directions, light_weights=light.weights,
+             fingerprint=np.array("fp"), spacing=np.array(0.004))
+    old = RobotAppearance.load(tmp_path / "v2.npz")
+    assert old.lighting.specular is None and not old.lighting.has_highlights
+    np.savez(tmp_path / "bad.npz", format=np.array("igen-gs robot appearance v3"),
+             albedo=app.albedo, seen=app.seen, ambient=np.array(0.2),
+             light_directions=light.directions, light_weights=light.weights,
+             light_specular=np.array([0.3, 0.1]), shininess=np.array(21.0),
+             fingerprint=np.array("fp"), spacing=np.array(0.004))
+    with pytest.raises(ValueError, match="malformed"):
+        RobotAppearance.load(tmp_path / "bad.npz")

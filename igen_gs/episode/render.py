@@ -137,6 +137,7 @@ class EpisodeRenderer:
         self.mode = _robot_mode(self.cfg, joint_positions)
         self.gripper = gripper or default_gripper()
         self.poses = dict(object_poses)
+        self._robot_surface = None  # (means, normals) of a robot with highlights, this frame
         if self.mode == "arm":
             from ..robot.gaussians import robot_gaussians
             from ..robot.model import robot_from_config
@@ -227,6 +228,9 @@ class EpisodeRenderer:
             Tb = self.T_world_base
             T_links = torch.from_numpy(np.stack([Tb @ link[n] for n in self.robot_g.links]))
             means, quats, rgb = self.robot_g.pose_links(T_links, self.up)
+            light = self.robot_g.lighting
+            if light is not None and light.has_highlights:  # added per camera in _colours
+                self._robot_surface = self.robot_g.surface(T_links)
             sl = self.slices["robot"]
             self.buf.means[sl] = means
             self.buf.quats[sl] = quats
@@ -243,11 +247,24 @@ class EpisodeRenderer:
         self.buf.sh[sl] = f.sh
 
     def _colours(self, cams: list[Camera]) -> Tensor:
-        """RGB per Gaussian: [N, 3], or [C, N, 3] when the SH colours are view-dependent."""
+        """RGB per Gaussian: [N, 3], or [C, N, 3] when the colours are view-dependent (SH
+        colours, or the drawn robot's highlights)."""
         if self.sh_degree == 0:
-            return self.rgb
-        viewmats, _, _, _ = stack_cameras(cams, device=self.device)
-        return sh_colors(self.buf.sh, self.buf.means, viewmats)
+            cols = self.rgb
+        else:
+            viewmats, _, _, _ = stack_cameras(cams, device=self.device)
+            cols = sh_colors(self.buf.sh, self.buf.means, viewmats)
+        if self._robot_surface is None:
+            return cols
+        means, normals = self._robot_surface
+        eye = torch.stack([c.T_world_cam[:3, 3] for c in cams]).to(means)  # [C, 3]
+        to_eye = eye[:, None] - means[None]
+        to_eye = to_eye / to_eye.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+        hl = self.robot_g.lighting.highlight(normals[None], to_eye)  # [C, Nr]
+        cols = cols.expand(len(cams), *cols.shape[-2:]).clone()
+        sl = self.slices["robot"]
+        cols[:, sl] = (cols[:, sl] + hl[..., None]).clamp(0, 1)
+        return cols
 
     def render_frame(self, t: int, T_world_ee: Tensor, opening: float
                      ) -> dict[str, dict[str, np.ndarray]]:

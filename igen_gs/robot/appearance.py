@@ -11,10 +11,14 @@ known joint angles, :func:`fit_appearance` fits, to the robot Gaussians the phot
 * an albedo per mesh material (the materials of the link meshes, shared across links),
 
 so that ``albedo * shade(normal)`` reproduces the photo at the photo's pose, and when the links
-turn in an episode their colour is relit by the same light. Each seen Gaussian then keeps the
-detail of the photo (its albedo is the photo's colour divided by the fitted shade), each unseen
-one takes its material's fitted albedo (the mesh's, scaled by the median gain of all seen, when
-no Gaussian of its material is seen). The lights are view-independent: no highlights.
+turn in an episode their colour is relit by the same light. With ``specular=True`` each light
+also gets a white Blinn-Phong highlight, ``+ sum_i s_i max(0, n . h_i)^p`` with ``h_i`` halfway
+between the light and the direction to the camera, one exponent ``p`` for all (a simulator's
+or a glossy paint's shine; the frames then depend on the camera that draws them). Each seen
+Gaussian then keeps the detail of the photo (its albedo is the photo's colour, less the fitted
+highlight, divided by the fitted shade), each unseen one takes its material's fitted albedo
+(the mesh's, scaled by the median gain of all seen, when no Gaussian of its material is seen).
+Without ``specular`` the lights are view-independent: no highlights.
 
 A Gaussian counts as seen when, at the photo's pose, its centre projects inside the image, on
 the robot's mask shrunk by ``erode_px`` pixels (colours at the silhouette mix with what lies
@@ -29,6 +33,7 @@ surface towards the light.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -42,19 +47,54 @@ import torch
 from ..scene.sampling import bilinear_sample
 from .gaussians import RobotGaussians
 
-FORMAT = "igen-gs robot appearance v2"
+FORMAT = "igen-gs robot appearance v3"
+READABLE = (FORMAT, "igen-gs robot appearance v2")  # v2: no highlights
 
 
 @dataclass
 class Lighting:
-    """View-independent world lights: ``shade(n) = ambient + sum_i weights[i] max(0, n .
-    directions[i])`` for unit normals ``n`` in the world frame."""
+    """World lights: the view-independent ``shade(n) = ambient + sum_i weights[i] max(0, n .
+    directions[i])`` for unit normals ``n`` in the world frame, and, when ``specular`` is
+    given, an additive white highlight that depends on the camera (:meth:`highlight`)."""
 
     ambient: float
     directions: np.ndarray
     """[L, 3] unit vectors from the surface towards each light (world frame)."""
     weights: np.ndarray
     """[L] each light's strength."""
+    specular: np.ndarray | None = None
+    """[L] each light's highlight strength, or None: no highlights."""
+    shininess: float = 32.0
+    """The highlights' Blinn-Phong exponent."""
+
+    @property
+    def has_highlights(self) -> bool:
+        return self.specular is not None and bool((self.specular > 0).any())
+
+    def highlight(self, normals, to_eye):
+        """Highlight [...] of unit world normals [..., 3] seen along unit vectors ``to_eye``
+        [..., 3] (surface -> camera, broadcast against ``normals``): ``sum_i specular[i]
+        max(0, n . h_i)^shininess``, ``h_i = (directions[i] + to_eye) / |...|``. Zeros when
+        there are no highlights. NumPy or torch, same kind."""
+        if isinstance(normals, torch.Tensor):
+            shape = torch.broadcast_shapes(normals.shape, to_eye.shape)[:-1]
+            if self.specular is None:
+                return normals.new_zeros(shape)
+            d = torch.as_tensor(self.directions, dtype=normals.dtype, device=normals.device)
+            s = torch.as_tensor(self.specular, dtype=normals.dtype, device=normals.device)
+            h = to_eye[..., None, :] + d  # [..., L, 3]
+            h = h / h.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+            c = (normals[..., None, :] * h).sum(-1).clamp(min=1e-6)  # no 0 ** p: finite grads
+            p = torch.as_tensor(self.shininess, dtype=normals.dtype, device=normals.device)
+            return (c ** p * s).sum(-1)
+        n, v = np.asarray(normals, np.float64), np.asarray(to_eye, np.float64)
+        shape = np.broadcast_shapes(n.shape, v.shape)[:-1]
+        if self.specular is None:
+            return np.zeros(shape)
+        h = v[..., None, :] + self.directions
+        h = h / np.maximum(np.linalg.norm(h, axis=-1, keepdims=True), 1e-12)
+        c = np.clip((n[..., None, :] * h).sum(-1), 0, None)
+        return (c ** float(self.shininess) * np.asarray(self.specular)).sum(-1)
 
     def shade(self, normals):
         """Shade factor [...] of unit world normals [..., 3] (NumPy or torch, same kind)."""
@@ -105,6 +145,9 @@ class RobotAppearance:
                          seen=self.seen, ambient=np.array(self.lighting.ambient),
                          light_directions=self.lighting.directions,
                          light_weights=self.lighting.weights,
+                         light_specular=(np.zeros(0) if self.lighting.specular is None
+                                         else np.asarray(self.lighting.specular, np.float64)),
+                         shininess=np.array(float(self.lighting.shininess)),
                          fingerprint=np.array(self.fingerprint),
                          spacing=np.array(self.spacing))
             os.replace(tmp, path)
@@ -121,11 +164,14 @@ class RobotAppearance:
             raise ValueError(f"robot appearance file not found: {path}")
         try:
             with np.load(path, allow_pickle=False) as z:
-                if str(z["format"]) != FORMAT:
+                if str(z["format"]) not in READABLE:
                     raise KeyError("format")
                 albedo, seen = z["albedo"], z["seen"]
+                spec = z["light_specular"] if "light_specular" in z.files else np.zeros(0)
                 lighting = Lighting(float(z["ambient"]), z["light_directions"].astype(np.float64),
-                                    z["light_weights"].astype(np.float64))
+                                    z["light_weights"].astype(np.float64),
+                                    spec.astype(np.float64) if spec.size else None,
+                                    float(z["shininess"]) if "shininess" in z.files else 32.0)
                 fp, spacing = str(z["fingerprint"]), float(z["spacing"])
         except Exception as e:  # noqa: BLE001 - any unreadable file gets the same message
             raise ValueError(f"{path} is not a robot appearance file ({type(e).__name__})"
@@ -133,7 +179,10 @@ class RobotAppearance:
         L = lighting.directions
         if albedo.ndim != 2 or albedo.shape[1] != 3 or seen.shape != (len(albedo),) or \
                 not np.isfinite(albedo).all() or L.ndim != 2 or L.shape[1] != 3 or \
-                lighting.weights.shape != (len(L),) or not np.isfinite(L).all():
+                lighting.weights.shape != (len(L),) or not np.isfinite(L).all() or \
+                (lighting.specular is not None and (lighting.specular.shape != (len(L),) or
+                                                    not np.isfinite(lighting.specular).all())) or \
+                not np.isfinite(lighting.shininess):
             raise ValueError(f"{path}: malformed robot appearance")
         return cls(albedo.astype(np.float32), seen.astype(bool), lighting, fp, spacing)
 
@@ -158,11 +207,13 @@ def _material_groups(albedo: np.ndarray) -> np.ndarray:
 
 
 def _fit_lighting(c: np.ndarray, n: np.ndarray, mat: np.ndarray, n_mat: int,
-                  init_dirs: np.ndarray, steps: int, seed: int = 0
+                  init_dirs: np.ndarray, steps: int, seed: int = 0,
+                  to_eye: np.ndarray | None = None
                   ) -> tuple[Lighting, np.ndarray, np.ndarray]:
     """Fit ``albedo[mat] * shade(n) ~= c`` (L1) over seen samples: c [M, 3], n [M, 3] unit,
-    mat [M] in [0, n_mat). Returns the lighting, the materials' albedo [n_mat, 3] and which
-    materials had samples [n_mat]."""
+    mat [M] in [0, n_mat). With ``to_eye`` ([M, 3] unit, surface -> camera) the lights also
+    get highlights, ``min(1, albedo[mat] * shade(n) + highlight(n, to_eye)) ~= c``. Returns
+    the lighting, the materials' albedo [n_mat, 3] and which materials had samples [n_mat]."""
     g = torch.Generator().manual_seed(seed)
     ct = torch.from_numpy(c).float()
     nt = torch.from_numpy(n).float()
@@ -176,20 +227,36 @@ def _fit_lighting(c: np.ndarray, n: np.ndarray, mat: np.ndarray, n_mat: int,
             + 1e-3 * torch.randn(init_dirs.shape, generator=g)).requires_grad_()
     w = torch.full((len(init_dirs),), -0.5).requires_grad_()  # softplus -> ~0.47
     amb = torch.tensor(-1.0).requires_grad_()  # softplus -> ~0.31
-    opt = torch.optim.Adam([alb, dirs, w, amb], lr=0.05)
-    for _ in range(steps):
+    params = [alb, dirs, w, amb]
+    sp = torch.nn.functional.softplus
+    if to_eye is not None:
+        vt = torch.from_numpy(to_eye).float()
+        spec = torch.full((len(init_dirs),), -2.0).requires_grad_()  # softplus -> ~0.13
+        log_p = torch.tensor(math.log(32.0)).requires_grad_()
+        params += [spec, log_p]
+    opt = torch.optim.Adam(params, lr=0.05)
+
+    def lighting() -> Lighting:
         d = dirs / dirs.norm(dim=1, keepdim=True)
-        s = torch.nn.functional.softplus(amb) + (
-            (nt @ d.T).clamp(min=0) * torch.nn.functional.softplus(w)).sum(-1)
-        pred = torch.sigmoid(alb)[mt] * s[:, None]
+        if to_eye is None:
+            return Lighting(sp(amb), d, sp(w))
+        return Lighting(sp(amb), d, sp(w), sp(spec), log_p.clamp(0.0, math.log(512)).exp())
+
+    for _ in range(steps):
+        light = lighting()
+        pred = torch.sigmoid(alb)[mt] * light.shade(nt)[:, None]
+        if to_eye is not None:
+            pred = (pred + light.highlight(nt, vt)[:, None]).clamp(max=1.0)
         loss = (pred - ct).abs().mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
     with torch.no_grad():
-        d = (dirs / dirs.norm(dim=1, keepdim=True)).double().numpy()
-        light = Lighting(float(torch.nn.functional.softplus(amb)), d,
-                         torch.nn.functional.softplus(w).double().numpy())
+        lt = lighting()
+        light = Lighting(float(lt.ambient), lt.directions.double().numpy(),
+                         lt.weights.double().numpy(),
+                         None if to_eye is None else lt.specular.double().numpy(),
+                         32.0 if to_eye is None else float(lt.shininess))
         return light, torch.sigmoid(alb).double().numpy(), has.numpy()
 
 
@@ -238,7 +305,8 @@ def fit_appearance(gaussians: RobotGaussians, rgb, K, T_world_cam, T_world_base,
                    opening: float, robot_mask, depth=None, up=(0.0, 0.0, 1.0),
                    erode_px: int = 1, depth_tol_m: float = 0.01, num_lights: int = 2,
                    steps: int = 300, min_shade: float = 0.2,
-                   more_views: Sequence[Mapping[str, Any]] = ()) -> RobotAppearance:
+                   more_views: Sequence[Mapping[str, Any]] = (),
+                   specular: bool = False) -> RobotAppearance:
     """Fit the robot's lights and albedo to a photo of the robot (see the module docstring).
 
     Args:
@@ -261,6 +329,9 @@ def fit_appearance(gaussians: RobotGaussians, rgb, K, T_world_cam, T_world_base,
             ``robot_mask`` and optionally ``depth``, as above. The light is fitted to the
             samples of all photos; a Gaussian seen in several takes the median of its
             albedos.
+        specular: also fit a white highlight per light and their shared exponent (see the
+            module docstring); the seen Gaussians' albedo then leaves out the highlight each
+            photo showed.
     """
     if not 1 <= num_lights <= 2:
         raise ValueError(f"num_lights must be 1 or 2, got {num_lights}")
@@ -290,12 +361,20 @@ def fit_appearance(gaussians: RobotGaussians, rgb, K, T_world_cam, T_world_base,
     c = np.concatenate([col[ok] for ok, col, _, _ in samples])
     n = np.concatenate([nrm[ok] for ok, _, nrm, _ in samples])
     m = np.concatenate([mat[ok] for ok, *_ in samples])
-    light, mat_albedo, has = _fit_lighting(c, n, m, int(mat.max()) + 1, init, steps)
+    eyes = []  # per view: [N, 3] unit vectors from each Gaussian to that photo's camera
+    for v, (_, _, _, means) in zip(views, samples):
+        e = np.asarray(v["T_world_cam"], np.float64)[:3, 3] - means
+        eyes.append(e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12))
+    to_eye = np.concatenate([e[ok] for e, (ok, *_) in zip(eyes, samples)]) if specular \
+        else None
+    light, mat_albedo, has = _fit_lighting(c, n, m, int(mat.max()) + 1, init, steps,
+                                           to_eye=to_eye)
     albedo = mat_albedo[mat]
     missing = ~has[mat]
     per_view = np.full((len(samples), len(mesh), 3), np.nan)
     for i, (ok, col, nrm, _) in enumerate(samples):
-        per_view[i, ok] = col[ok] / np.maximum(light.shade(nrm[ok]), min_shade)[:, None]
+        lit = col[ok] - light.highlight(nrm[ok], eyes[i][ok])[:, None]
+        per_view[i, ok] = lit / np.maximum(light.shade(nrm[ok]), min_shade)[:, None]
     seen_albedo = np.nanmedian(per_view[:, seen_any], axis=0)
     if missing.any():  # materials never seen: mesh colour times the median gain of the seen
         gain = np.median(albedo[seen_any] / np.maximum(mesh[seen_any], 1e-3), axis=0)
