@@ -507,7 +507,8 @@ def test_shown_fingers_stop_on_the_object_while_the_command_squeezes():
                                  {"motion_options": {"fps": 10.0}},
                                  {"motion_options": {"settle_secs": 0.0}},
                                  {"timing": "fast"}, {"robot_inset_m": -0.002},
-                                 {"supersample": 0}, {"supersample": 1.5}])
+                                 {"supersample": 0}, {"supersample": 1.5},
+                                 {"robot_spacing_m": 0.0005}, {"robot_spacing_m": float("nan")}])
 def test_generated_config_rejects_negative_and_nan_amounts(bad):
     from igen_gs.envs.demos import GeneratedConfig
 

@@ -198,3 +198,21 @@ def test_a_bad_task_name_is_a_one_line_error_and_leaves_no_server():
     assert "\n" not in str(e.value)
     assert set(_my_servers()) <= before  # the failed environment's server is gone
 
+
+def test_generated_robot_spacing_and_highlights_reach_the_fit_and_the_frames(tmp_path):
+    """``GeneratedConfig.robot_spacing_m`` and ``robot_specular``: the appearance written
+    beside the dataset is fitted to Gaussians at that spacing and carries highlights, and the
+    frames are drawn with it (a spacing the fit did not use would be refused when drawing)."""
+    from igen_gs.envs.demos import GeneratedConfig, generated_demos
+    from igen_gs.io import load_lerobot_dataset
+    from igen_gs.robot.appearance import RobotAppearance
+
+    cfg = GeneratedConfig(robot_spacing_m=0.006, robot_specular=True, appearance_size=96)
+    out = tmp_path / "gen"
+    res = generated_demos(out, 1, RobosuiteConfig(task="Lift", horizon_steps=120), cfg,
+                          progress=False)
+    assert res["written"] == 1
+    app = RobotAppearance.load(tmp_path / "gen_robot_appearance.npz")
+    assert app.spacing == 0.006 and app.lighting.specular is not None
+    ep = load_lerobot_dataset(out).episodes[0]
+    assert ep.frames("agentview").shape[1:] == (84, 84, 3)
