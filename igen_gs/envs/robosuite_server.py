@@ -47,10 +47,10 @@ def flip_rows(image: np.ndarray) -> np.ndarray:
 
 DEPTH_ROW_OFFSET = 0.375
 """MuJoCo's offscreen depth (robosuite 1.5.2, MuJoCo 3.3, EGL through Mesa) holds, at each
-pixel, the depth seen 0.375 pixels below the pixel's centre (top row first; plausibly the
-multisampled buffer's first sample), where the colour is centred: measured against renders at
-8x the size, and by the table top, flat at z = 0.8 m, which unprojects 1.7 mm too high at
-84 x 84 (0.56 mm at 256) from the raw depth. Checked by the tests."""
+pixel, the depth seen 0.375 pixels below the pixel's centre (top row first; the multisampled
+buffer's first sample), where the colour is centred: measured against renders at 8x the size,
+and by the table top, flat at z = 0.8 m, which unprojects 1.7 mm too high at 84 x 84 (0.56 mm
+at 256) from the raw depth. Checked by the tests."""
 
 
 def centred_depth_and_segmentation(sim, camera: str, width: int, height: int,
@@ -60,8 +60,8 @@ def centred_depth_and_segmentation(sim, camera: str, width: int, height: int,
     ``factor`` times larger (default: as large as fits 1024 pixels, at least 2) and each
     pixel takes the sample of the large renders nearest its centre, the depth's own offset
     (:data:`DEPTH_ROW_OFFSET` of a large pixel) included; what is left is at most half a
-    large pixel, ``1 / (2 factor)`` of a pixel. Depth and masks then agree with the colour
-    and with each other to that, but for pixels whose centre lies that close to an outline."""
+    large pixel, ``1 / (2 factor)`` of a pixel. Depth and masks then agree pixel for pixel,
+    and with the colour."""
     k = factor or max(2, min(8, 1024 // max(int(width), int(height))))
     W, H = int(width) * k, int(height) * k
     _, d = sim.render(width=W, height=H, camera_name=camera, depth=True)
