@@ -45,35 +45,6 @@ def flip_rows(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image[::-1])
 
 
-DEPTH_ROW_OFFSET = 0.375
-"""MuJoCo's offscreen depth (robosuite 1.5.2, MuJoCo 3.3, EGL through Mesa) holds, at each
-pixel, the depth seen 0.375 pixels below the pixel's centre (top row first; the multisampled
-buffer's first sample), where the colour is centred: measured against renders at 8x the size,
-and by the table top, flat at z = 0.8 m, which unprojects 1.7 mm too high at 84 x 84 (0.56 mm
-at 256) from the raw depth. Checked by the tests."""
-
-
-def centred_depth_and_segmentation(sim, camera: str, width: int, height: int,
-                                   factor: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """MuJoCo's depth buffer [H, W] (raw, not metres) and segmentation [H, W, 2] (object type,
-    id), top row first, both sampled at one point per pixel, the pixel's centre: rendered
-    ``factor`` times larger (default: as large as fits 1024 pixels, at least 2) and each
-    pixel takes the sample of the large renders nearest its centre, the depth's own offset
-    (:data:`DEPTH_ROW_OFFSET` of a large pixel) included; what is left is at most half a
-    large pixel, ``1 / (2 factor)`` of a pixel. Depth and masks then agree pixel for pixel,
-    and with the colour."""
-    k = factor or max(2, min(8, 1024 // max(int(width), int(height))))
-    W, H = int(width) * k, int(height) * k
-    _, d = sim.render(width=W, height=H, camera_name=camera, depth=True)
-    seg = sim.render(width=W, height=H, camera_name=camera, segmentation=True)
-    # large row j shows the depth at j + 0.5 + DEPTH_ROW_OFFSET; pixel v's centre is k v + k/2
-    j0 = int(np.floor(k / 2 - DEPTH_ROW_OFFSET))
-    i0 = k // 2  # large column i is centred at i + 0.5: nearest to k u + k/2
-    pick = (slice(j0, None, k), slice(i0, None, k))
-    return (np.ascontiguousarray(flip_rows(d)[pick][:int(height), :int(width)]),
-            np.ascontiguousarray(flip_rows(seg)[pick][:int(height), :int(width)]))
-
-
 def _mat(pos, xmat) -> np.ndarray:
     T = np.eye(4)
     T[:3, :3] = np.asarray(xmat, dtype=np.float64).reshape(3, 3)
@@ -255,15 +226,17 @@ class Server:
 
         env = self._need()
         sim = env.sim
-        rgb = sim.render(width=int(width), height=int(height), camera_name=camera)
-        depth, seg = centred_depth_and_segmentation(sim, camera, width, height)
+        rgb, depth = sim.render(width=int(width), height=int(height), camera_name=camera,
+                                depth=True)
+        seg = sim.render(width=int(width), height=int(height), camera_name=camera,
+                         segmentation=True)
         depth_m = cu.get_real_depth_map(sim, depth)
         geom_ids = seg[..., 1]
         masks = {}
         for name, ids in env.model.instances_to_ids.items():
             m = np.isin(geom_ids, np.asarray(ids["geom"])) & (seg[..., 0] == 5)  # mjOBJ_GEOM
-            masks[name] = m
-        return {"rgb": flip_rows(rgb), "depth": np.asarray(depth_m, np.float32),
+            masks[name] = flip_rows(m)
+        return {"rgb": flip_rows(rgb), "depth": flip_rows(np.asarray(depth_m, np.float32)),
                 "masks": masks,
                 "K": np.asarray(cu.get_camera_intrinsic_matrix(sim, camera, int(height),
                                                                int(width)), np.float64),
