@@ -197,9 +197,8 @@ class GeneratedConfig:
     metres), for the appearance fit and the frames alike; finer Gaussians draw finer detail
     and a tighter outline, at the cost of more of them (4 mm: 62k, 2 mm: 248k). Measured on
     Lift (5 episodes, 200 frames at 84 x 84, with the reverted depth registration of commit
-    7ddf484): 2 mm with ``robot_inset_m=0.001`` 22.98 ->
-    23.45 dB; with 16 calibration views and ``supersample=2`` too 26.36 dB (4 mm with a 2 mm
-    inset: 25.02)."""
+    7ddf484): 2 mm with ``robot_inset_m=0.001`` 22.98 -> 23.45 dB; with 16 calibration views
+    and ``supersample=2`` too 26.36 dB (4 mm with a 2 mm inset: 25.02)."""
     robot_specular: bool = False
     """Fit white highlights to the robot's lights as well (``specular`` of
     :func:`igen_gs.robot.appearance.fit_appearance`): the simulator draws its Panda with
