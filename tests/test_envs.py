@@ -562,3 +562,60 @@ def test_box_down_averages_blocks_and_refuses_a_ragged_size():
     assert box_down(x, 1) is not None and np.array_equal(box_down(x, 1), x)
     with pytest.raises(ValueError, match="do not divide"):
         box_down(x, 5)
+
+
+def test_mount_mesh_keeps_what_the_camera_can_see_in_the_base_frame():
+    """:func:`mount_mesh` on a made-up photo (camera at the origin looking along +z, 64 x 64):
+    of four boxes, the one the photo shows as the mount and the one behind the robot's pixels
+    are kept (even their large faces, split first); the one hidden behind a nearer surface
+    and the one outside the image are dropped; the result is in the base frame, coloured."""
+    import trimesh
+
+    from igen_gs.envs.robosuite import MOUNT_INSTANCE, mount_mesh
+
+    W = H = 64
+    K = np.array([[64.0, 0, 32], [0, 64.0, 32], [0, 0, 1]])
+
+    def box(centre_px, z, half=0.1):  # a box whose front face, at depth z, is seen at centre_px
+        c = np.array([(centre_px[0] - 32) * (z + half) / 64, (centre_px[1] - 32) * (z + half) / 64,
+                      z + half])
+        b = trimesh.creation.box(extents=(2 * half,) * 3)
+        b.apply_translation(c)
+        return b
+
+    boxes = {"seen": box((16, 16), 2.0), "behind_robot": box((48, 16), 2.0),
+             "behind_table": box((16, 48), 2.0), "outside": box((200, 32), 2.0)}
+    depth = np.full((H, W), 5.0)
+    masks = {MOUNT_INSTANCE: np.zeros((H, W), bool), "Panda0": np.zeros((H, W), bool)}
+    masks[MOUNT_INSTANCE][10:23, 10:23] = True
+    depth[10:23, 10:23] = 2.0
+    masks["Panda0"][6:27, 38:59] = True  # the arm, in front of the second box
+    depth[6:27, 38:59] = 1.0
+    depth[40:57, 8:25] = 1.2  # a nearer surface (the table) hides the third
+    verts, faces, rgb, n = [], [], [], 0
+    for i, b in enumerate(boxes.values()):
+        verts.append(b.vertices)
+        faces.append(b.faces + n)
+        rgb.append(np.full((len(b.faces), 3), 0.1 * (i + 1)))
+        n += len(b.vertices)
+    mount = {"vertices": np.concatenate(verts), "faces": np.concatenate(faces),
+             "face_rgb": np.concatenate(rgb)}
+    T_world_base = np.eye(4)
+    T_world_base[:3, 3] = [0.3, -0.2, 1.0]
+    photo = {"K": K, "T_world_cam": np.eye(4), "depth": depth, "masks": masks,
+             "T_world_base": T_world_base}
+    mesh = mount_mesh(mount, photo, max_edge_m=0.05)
+    pts = mesh.triangles_center + T_world_base[:3, 3]  # back to the world (camera) frame
+    near = {k: np.all(np.abs(pts - b.bounds.mean(0)) <= 0.1 + 1e-9, axis=1)
+            for k, b in boxes.items()}
+    assert near["seen"].any() and near["behind_robot"].any()
+    assert not near["behind_table"].any() and not near["outside"].any()
+    assert np.all(near["seen"] | near["behind_robot"])
+    # the seen box: its front and sides, not its back (behind its own front by 0.2 m)
+    back = near["seen"] & (pts[:, 2] > 2.0 + 0.2 - 1e-9)
+    assert near["seen"].sum() > 8 and not back.any()
+    colours = mesh.visual.face_colors[:, :3]
+    assert set(np.unique(colours[near["seen"]])) == {26}  # 0.1 * 255
+    assert set(np.unique(colours[near["behind_robot"]])) == {51}
+    with pytest.raises(ValueError, match="shows no part of the robot's mount"):
+        mount_mesh({**mount, "vertices": mount["vertices"] + [0, 0, -10]}, photo)

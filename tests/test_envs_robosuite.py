@@ -174,20 +174,65 @@ def test_a_bad_task_name_is_a_one_line_error_and_leaves_no_server():
     assert set(_my_servers()) <= before  # the failed environment's server is gone
 
 
-def test_generated_robot_spacing_and_highlights_reach_the_fit_and_the_frames(tmp_path):
-    """``GeneratedConfig.robot_spacing_m`` and ``robot_specular``: the appearance written
-    beside the dataset is fitted to Gaussians at that spacing and carries highlights, and the
-    frames are drawn with it (a spacing the fit did not use would be refused when drawing)."""
+def test_the_mount_is_exported_where_the_simulator_draws_it_and_the_robot_covers_it(env, tmp_path):
+    """``RobosuiteEnv.mount`` + :func:`mount_mesh`: the pedestal's mesh, static while the arm
+    moves, cut to what the camera can see; the robot drawn with it (``RobotConfig.mount``)
+    has a front-facing Gaussian on every pixel the simulator's segmentation gives the
+    mount (so the exported faces are placed, and wound, as MuJoCo's)."""
+    import torch
+
+    from igen_gs.envs.robosuite import MOUNT_INSTANCE, mount_mesh
+    from igen_gs.robot.gaussians import RobotGaussians
+    from igen_gs.robot.model import load_robot
+
+    env.reset(0)
+    ph = env.capture("agentview", 128, 128)
+    m = env.mount()
+    assert m["faces"].max() < len(m["vertices"]) and len(m["face_rgb"]) == len(m["faces"])
+    assert np.allclose(m["face_rgb"], 0.2)  # robosuite's mount colour
+    env.set_state(joint_positions=ph["joint_positions"] + 0.3)
+    assert np.array_equal(env.mount()["vertices"], m["vertices"])
+    mesh = mount_mesh(m, ph)
+    path = tmp_path / "mount.ply"
+    mesh.export(path)
+    rg = RobotGaussians(load_robot(mount=str(path)), 0.004, cache=False)
+    Tl = rg.link_transforms(torch.from_numpy(ph["T_world_base"]).float(),
+                            torch.from_numpy(ph["joint_positions"]).float(), ph["opening_m"])
+    means, normals = (t.double().numpy() for t in rg.surface(Tl))
+    cam = ph["T_world_cam"]
+    front = np.einsum("ij,ij->i", normals, cam[:3, 3] - means) > 0
+    pc = (means[front] - cam[:3, 3]) @ cam[:3, :3]
+    u = np.floor(ph["K"][0, 0] * pc[:, 0] / pc[:, 2] + ph["K"][0, 2]).astype(int)
+    v = np.floor(ph["K"][1, 1] * pc[:, 1] / pc[:, 2] + ph["K"][1, 2]).astype(int)
+    ok = (u >= 0) & (u < 128) & (v >= 0) & (v < 128)
+    hit = np.zeros((128, 128), bool)
+    hit[v[ok], u[ok]] = True
+    seen = ph["masks"][MOUNT_INSTANCE]
+    assert seen.sum() > 100 and (hit & seen).sum() >= 0.98 * seen.sum()
+
+
+def test_generated_robot_spacing_highlights_and_mount_reach_the_fit_and_the_frames(tmp_path):
+    """``GeneratedConfig.robot_spacing_m``, ``robot_specular`` and ``robot_mount``: the
+    appearance written beside the dataset is fitted to Gaussians at that spacing, with the
+    mount written beside it, and carries highlights, and the frames are drawn with both (a
+    spacing or mount the fit did not use would be refused when drawing)."""
     from igen_gs.envs.demos import GeneratedConfig, generated_demos
     from igen_gs.io import load_lerobot_dataset
     from igen_gs.robot.appearance import RobotAppearance
+    from igen_gs.robot.gaussians import robot_gaussians
+    from igen_gs.robot.model import load_robot
 
-    cfg = GeneratedConfig(robot_spacing_m=0.006, robot_specular=True, appearance_size=96)
+    cfg = GeneratedConfig(robot_spacing_m=0.006, robot_specular=True, appearance_size=96,
+                          robot_mount=True)
     out = tmp_path / "gen"
     res = generated_demos(out, 1, RobosuiteConfig(task="Lift", horizon_steps=120), cfg,
                           progress=False)
     assert res["written"] == 1
     app = RobotAppearance.load(tmp_path / "gen_robot_appearance.npz")
     assert app.spacing == 0.006 and app.lighting.specular is not None
+    mount = tmp_path / "gen_robot_mount.ply"
+    app.check(robot_gaussians(load_robot(mount=str(mount)), 0.006))
+    with pytest.raises(ValueError):
+        app.check(robot_gaussians(load_robot(), 0.006))
     ep = load_lerobot_dataset(out).episodes[0]
     assert ep.frames("agentview").shape[1:] == (84, 84, 3)

@@ -319,3 +319,58 @@ def test_inset_moves_the_robot_gaussians_into_the_links_and_narrows_the_silhouet
     b = robot_gaussians(model, 0.005, inset=RobotConfig(inset=d).inset)
     assert torch.allclose(b.points, a.points - d * a.normals, atol=1e-7)
     assert robot_gaussians(model, 0.005) is a
+
+
+def test_a_mount_mesh_joins_the_base_link_and_moves_with_the_base(tmp_path):
+    """``RobotConfig.mount``: a mesh in the base frame is sampled as part of the root link,
+    placed by ``T_world_base`` (not by any joint), keeps its face colour, and changes the
+    robot's fingerprint (an appearance fitted without it is refused); a missing or corrupt
+    file is a one-line error."""
+    import trimesh
+
+    from igen_gs.robot.config import RobotConfig
+    from igen_gs.robot.gaussians import RobotGaussians
+    from igen_gs.robot.model import load_robot, robot_from_config
+
+    urdf = str(write_two_link(tmp_path))
+    box = trimesh.creation.box(extents=(0.2, 0.16, 0.3))
+    box.apply_translation([0.4, 0.1, -0.15])  # beside and below the base, base frame
+    box.visual.face_colors = [30, 60, 90, 255]
+    mount = tmp_path / "mount.ply"
+    box.export(mount)
+    plain = load_robot(urdf)
+    model = robot_from_config(RobotConfig(urdf=urdf, mount=str(mount)))
+    assert model.fingerprint() != plain.fingerprint()
+    assert len(model.link_meshes[model.root].faces) == \
+        len(plain.link_meshes[plain.root].faces) + 12
+    rg, rg0 = RobotGaussians(model, 0.005, cache=False), RobotGaussians(plain, 0.005, cache=False)
+    extra = rg.counts[model.root] - rg0.counts[plain.root]
+    # the box's area over the spacing squared, give or take the even sampling's packing
+    assert 0.5 < extra / (box.area / 0.005**2) < 2.0
+    rng = np.random.default_rng()
+    T = np.eye(4)
+    T[:3, :3] = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+    if np.linalg.det(T[:3, :3]) < 0:
+        T[:3, 0] *= -1
+    T[:3, 3] = rng.uniform(-1, 1, 3)
+    q = rng.uniform(-1.0, 1.0, 2)
+    Tl = rg.link_transforms(torch.from_numpy(T).float(), torch.from_numpy(q).float(), 0.0)
+    means, _ = rg.surface(Tl)
+    in_base = (means.double().numpy() - T[:3, 3]) @ T[:3, :3]
+    lo, hi = box.bounds
+    on_box = np.all((in_base > lo - 1e-3) & (in_base < hi + 1e-3), axis=1)
+    root = (rg.link_index == rg.links.index(model.root)).numpy()
+    # the box's samples are root-link samples where the box is, whatever the joints; the
+    # rest of the root link is where the base's own mesh is
+    assert on_box.sum() > 0 and not (on_box & ~root).any()
+    assert abs(int(on_box.sum()) - extra) <= 0.02 * extra
+    blo, bhi = plain.link_meshes[plain.root].bounds
+    assert np.all((in_base[root & ~on_box] > blo - 1e-3) & (in_base[root & ~on_box] < bhi + 1e-3))
+    assert np.allclose(rg.albedo.numpy()[on_box], np.array([30, 60, 90]) / 255, atol=1e-6)
+    with pytest.raises(ValueError, match="mount mesh .* does not exist"):
+        load_robot(urdf, mount=str(tmp_path / "nope.ply"))
+    bad = tmp_path / "bad.ply"
+    bad.write_bytes(b"ply\nformat ascii 1.0\nelement vertex 3\nend_header\n1 2\n")
+    with pytest.raises(ValueError, match="mount mesh") as e:
+        _ = load_robot(urdf, mount=str(bad)).link_meshes
+    assert "\n" not in str(e.value)

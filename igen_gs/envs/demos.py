@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -207,6 +209,15 @@ class GeneratedConfig:
     22.79 dB; with 16 calibration views and a 2 mm inset 24.15 -> 24.24; with
     ``supersample=2`` too 25.09 -> 25.22 (the fitted highlights come out weak and broad).
     False: no highlights."""
+    robot_mount: bool = False
+    """Draw robosuite's mount (the black pedestal under the Panda) with the robot: its mesh,
+    exported from the simulator (:func:`igen_gs.envs.robosuite.mount_mesh`, the part the
+    camera can see), joins the base link and is coloured by the same appearance fit; written
+    beside the dataset as ``<dataset>_robot_mount.ply``. Its pixels in the photo stay in the
+    lifted background all the same (erased, the fill on the table's plane would hide the
+    pedestal below the table's edge); the mesh shows where the arm hid it in the photo.
+    False: the pedestal is in the background only, and where the arm hid it, the erased
+    background's fill shows as the arm moves away."""
     variation_seed: int = 0
     """Seed of the object poses of the variations."""
     prefix_max_speed: float = 0.25
@@ -505,7 +516,11 @@ def lift_photo(env: RobosuiteEnv, cfg: GeneratedConfig) -> dict[str, Any]:
     w, h = ((env.config.width * cfg.supersample, env.config.height * cfg.supersample)
             if cfg.lift_size is None else (cfg.lift_size, cfg.lift_size))
     photo = env.capture(CAMERA, w, h)
+    # the mount is not erased even when drawn: its pixels stay in the background at their
+    # own depth (the erased region's fill lies on the table's plane, in front of the pedestal
+    # below the table's edge, and would hide the drawn one); its mesh fills in behind the arm
     inp = lift_inputs(photo, env.object_names)
+    mount = write_mount(env, photo) if cfg.robot_mount else None
     t0 = time.perf_counter()
     scene = lift(inp["image"], inp["depth"], inp["K"], masks=inp["masks"],
                  T_world_cam=inp["T_world_cam"],
@@ -524,9 +539,10 @@ def lift_photo(env: RobosuiteEnv, cfg: GeneratedConfig) -> dict[str, Any]:
         from ..robot.gaussians import robot_gaussians
         from ..robot.model import load_robot
 
-        view = robot_view(env, cfg.appearance_size)
+        view = robot_view(env, cfg.appearance_size, cfg.robot_mount)
         more = robot_calibration_views(env, cfg) if cfg.robot_calibration_views else []
-        appearance = fit_appearance(robot_gaussians(load_robot(), cfg.robot_spacing_m,
+        appearance = fit_appearance(robot_gaussians(load_robot(mount=mount),
+                                                    cfg.robot_spacing_m,
                                                     inset=cfg.robot_inset_m),
                                     **view,
                                     up=up_vector(scene).numpy(), more_views=more,
@@ -534,16 +550,38 @@ def lift_photo(env: RobosuiteEnv, cfg: GeneratedConfig) -> dict[str, Any]:
         if more:
             env.reset(cfg.photo_seed)
     return {"scene": scene, "photo": photo, "T_lift_sim": T_lift_sim,
-            "robot_appearance": appearance, "lift_seconds": time.perf_counter() - t0}
+            "robot_appearance": appearance, "robot_mount": mount,
+            "lift_seconds": time.perf_counter() - t0}
 
 
-def robot_view(env: RobosuiteEnv, size: int) -> dict[str, Any]:
+def write_mount(env: RobosuiteEnv, photo: dict[str, Any]) -> str:
+    """The part of the robot's mount that ``photo``'s camera can see
+    (:func:`igen_gs.envs.robosuite.mount_mesh`) as a PLY file in the robot base frame, kept in
+    the robot cache under its content's hash (the same mount, the same file); its path."""
+    import hashlib
+    import tempfile
+
+    from ..robot.gaussians import cache_dir
+    from .robosuite import mount_mesh
+
+    data = mount_mesh(env.mount(), photo).export(file_type="ply")
+    path = cache_dir() / "mounts" / f"{hashlib.sha256(data).hexdigest()[:32]}.ply"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".ply.tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    return str(path)
+
+
+def robot_view(env: RobosuiteEnv, size: int, mount: bool = False) -> dict[str, Any]:
     """The simulator's current state photographed by the policy's camera (``size`` square)
     as the photo arguments of :func:`igen_gs.robot.appearance.fit_appearance` (``rgb``,
     ``K``, ``T_world_cam``, ``T_world_base``, ``q``, ``opening``, ``robot_mask``,
-    ``depth``)."""
+    ``depth``); with ``mount``, the robot's mask holds the mount's pixels too."""
     cap = env.capture(CAMERA, size, size)
-    li = lift_inputs(cap, env.object_names)
+    li = lift_inputs(cap, env.object_names, mount=mount)
     return dict(rgb=li["image"], K=li["K"], T_world_cam=li["T_world_cam"],
                 T_world_base=cap["T_world_base"], q=cap["joint_positions"],
                 opening=float(cap["opening_m"]), robot_mask=li["robot_mask"],
@@ -566,7 +604,7 @@ def robot_calibration_views(env: RobosuiteEnv, cfg: GeneratedConfig) -> list[dic
         env.set_state(joint_positions=q0 + rng.uniform(-1, 1, q0.shape) *
                       cfg.robot_calibration_rad,
                       opening_m=float(rng.uniform(0.0, MAX_OPENING_M)))
-        views.append(robot_view(env, cfg.appearance_size))
+        views.append(robot_view(env, cfg.appearance_size, cfg.robot_mount))
     return views
 
 
@@ -737,6 +775,12 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
     render_cfg = RenderConfig(depth=False, labels=False, eps2d=cfg.render_eps2d,
                               robot=RobotConfig(spacing=cfg.robot_spacing_m,
                                                 inset=cfg.robot_inset_m))
+    if lifted.get("robot_mount") is not None:
+        mount_path = Path(out).with_name(Path(out).name + "_robot_mount.ply")
+        mount_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(lifted["robot_mount"], mount_path)
+        render_cfg = replace(render_cfg, robot=replace(render_cfg.robot,
+                                                       mount=str(mount_path)))
     if lifted.get("robot_appearance") is not None:
         app_path = lifted["robot_appearance"].save(
             Path(out).with_name(Path(out).name + "_robot_appearance.npz"))

@@ -10,8 +10,8 @@ only.
 
 Requests are dicts ``{"cmd": name, ...}``; replies ``{"ok": True, ...}`` or ``{"ok": False,
 "error": "one line"}``. Commands: ``make``, ``reset``, ``step``, ``state``, ``capture``,
-``set_state``, ``close`` (see the handlers below). Images are returned top row first (MuJoCo
-renders bottom-up; rows are flipped here, once).
+``set_state``, ``render``, ``mount``, ``close`` (see the handlers below). Images are returned
+top row first (MuJoCo renders bottom-up; rows are flipped here, once).
 """
 
 from __future__ import annotations
@@ -244,6 +244,46 @@ class Server:
                                           np.float64),
                 **self.state()}
 
+    def mount(self, instance: str = "RethinkMount0", **_):
+        """The visual surface of a static robot part (robosuite's mount: ``instance`` of
+        ``instances_to_ids``) as one triangle mesh in the world frame, as it is now:
+        ``vertices`` [V, 3] metres, ``faces`` [F, 3] (counter-clockwise seen from outside),
+        ``face_rgb`` [F, 3] in [0, 1] (its geoms' colours). Only the geoms robosuite draws
+        (group 1, its visual group): boxes and meshes."""
+        env = self._need()
+        m, d = env.sim.model, env.sim.data
+        groups = env.model.instances_to_ids
+        if instance not in groups:
+            raise ValueError(f"no instance {instance!r} (instances: {', '.join(groups)})")
+        verts, faces, rgb, n = [], [], [], 0
+        for g in groups[instance]["geom"]:
+            if m.geom_group[g] != 1:
+                continue
+            if m.geom_type[g] == 7:  # mjGEOM_MESH
+                mid = m.geom_dataid[g]
+                v = np.asarray(m.mesh_vert[m.mesh_vertadr[mid]:
+                                           m.mesh_vertadr[mid] + m.mesh_vertnum[mid]], float)
+                f = np.asarray(m.mesh_face[m.mesh_faceadr[mid]:
+                                           m.mesh_faceadr[mid] + m.mesh_facenum[mid]], int)
+            elif m.geom_type[g] == 6:  # mjGEOM_BOX
+                v = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)],
+                             float) * m.geom_size[g]
+                f = np.array([[0, 1, 3], [0, 3, 2], [4, 6, 7], [4, 7, 5], [0, 4, 5],
+                              [0, 5, 1], [2, 3, 7], [2, 7, 6], [0, 2, 6], [0, 6, 4],
+                              [1, 5, 7], [1, 7, 3]])
+            else:
+                raise ValueError(f"{instance}: geom {m.geom_id2name(g)!r} has type "
+                                 f"{int(m.geom_type[g])}; only boxes and meshes are exported")
+            R = np.asarray(d.geom_xmat[g], float).reshape(3, 3)
+            verts.append(v @ R.T + d.geom_xpos[g])
+            faces.append(f + n)
+            rgb.append(np.tile(np.asarray(m.geom_rgba[g][:3], float), (len(f), 1)))
+            n += len(v)
+        if not faces:
+            raise ValueError(f"{instance} has no visual boxes or meshes")
+        return {"vertices": np.concatenate(verts), "faces": np.concatenate(faces),
+                "face_rgb": np.concatenate(rgb)}
+
     def render(self, camera: str = "agentview", width: int = 84, height: int = 84, **_):
         """The RGB image of ``camera`` now, top row first."""
         env = self._need()
@@ -266,7 +306,8 @@ def serve(inp, out) -> None:
     wire = _load_wire()
     server = Server()
     handlers = {n: getattr(server, n) for n in
-                ("make", "reset", "step", "state", "set_state", "capture", "render", "close")}
+                ("make", "reset", "step", "state", "set_state", "capture", "render", "mount",
+                 "close")}
     while True:
         try:
             req = wire.read_message(inp)

@@ -38,6 +38,11 @@ class RobotConfig:
     0.01): the flat splats reach past a mesh's outline, so the drawn arm is a little wider
     than a ray caster's. A dataset's appearance (``appearance``) must be fitted with the same
     inset. 0: on the surface."""
+    mount: str | None = None
+    """A mesh file (PLY, OBJ, STL, ... with face colours) of what the robot stands on, in its
+    base (root link) frame, drawn as part of the base link: a pedestal the photo shows, which
+    the lift erased with the robot (the robosuite bridge exports robosuite's mount). An
+    ``appearance`` must be fitted with the same mount. None: no mount."""
     appearance: str | None = None
     """An ``.npz`` of the robot's colours fitted to a photo that shows it
     (:func:`igen_gs.robot.appearance.fit_appearance`, same robot and spacing); None: the

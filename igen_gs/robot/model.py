@@ -73,8 +73,13 @@ class RobotModel:
     """
 
     def __init__(self, urdf_file, mesh_dir: str | Path, hand_link: str | None = None,
-                 tcp_offset=(0.0, 0.0, 0.0), source: str = "urdf"):
+                 tcp_offset=(0.0, 0.0, 0.0), source: str = "urdf",
+                 mount: str | Path | None = None):
         import yourdfpy
+
+        if mount is not None and not Path(mount).is_file():
+            raise ValueError(f"mount mesh {mount} does not exist")
+        self.mount = None if mount is None else Path(mount)
 
         if isinstance(urdf_file, (str, Path)):
             self._text = Path(urdf_file).read_bytes()
@@ -144,7 +149,8 @@ class RobotModel:
                 below.add(j.child)
                 stack.append(j.child)
         self.gripper_links = below
-        self.visual_links = [lk.name for lk in r.links if lk.visuals]
+        self.visual_links = [lk.name for lk in r.links
+                             if lk.visuals or (self.mount is not None and lk.name == self.root)]
         lims = [next(j for j in self.joints if j.name == n) for n in self.gripper_joints]
         self.max_opening = 2.0 * min((j.upper for j in lims), default=0.0)
 
@@ -198,6 +204,9 @@ class RobotModel:
 
         h = hashlib.sha256(self._text)
         h.update(repr((self.hand_link, self.T_hand_tcp.tolist())).encode())
+        if self.mount is not None:
+            h.update(b"mount")
+            h.update(self.mount.read_bytes())
         for lk in self.urdf.robot.links:
             for v in lk.visuals:
                 if v.geometry is not None and v.geometry.mesh is not None:
@@ -210,17 +219,37 @@ class RobotModel:
     def link_meshes(self) -> dict[str, object]:
         """Link name -> ``trimesh.Trimesh`` in the link frame (all visuals of the link joined),
         with per-face colours (RGBA uint8) from the mesh materials (or textures), else the
-        URDF visual's material colour, else :data:`DEFAULT_RGB`."""
+        URDF visual's material colour, else :data:`DEFAULT_RGB`. The ``mount`` mesh, if any,
+        joins the root link's."""
         out = {}
         links = {lk.name: lk for lk in self.urdf.robot.links}
         for name in self.visual_links:
             parts = [_visual_mesh(v, self.mesh_dir, self.source, name) for v in links[name].visuals]
+            if self.mount is not None and name == self.root:
+                parts.append(load_mount(self.mount))
             parts = [p for p in parts if p is not None and len(p.faces)]
             if parts:
                 import trimesh
 
                 out[name] = trimesh.util.concatenate(parts) if len(parts) > 1 else parts[0]
         return out
+
+
+def load_mount(path) -> object:
+    """A mount mesh file (what the robot stands on; any format trimesh reads, with face or
+    vertex colours, else :data:`DEFAULT_RGB`) as a ``trimesh.Trimesh`` in the root link's
+    frame, face colours set. ValueError for a missing, unreadable or empty file."""
+    import trimesh
+
+    path = Path(path)
+    try:
+        mesh = trimesh.load(str(path), force="mesh", process=False)
+    except Exception as e:  # trimesh raises many kinds on a corrupt file
+        raise ValueError(f"cannot read the mount mesh {path}: {e}") from None
+    if not isinstance(mesh, trimesh.Trimesh) or not len(mesh.faces):
+        raise ValueError(f"the mount mesh {path} has no triangles")
+    mesh.visual.face_colors = _face_colours(mesh, None)
+    return mesh
 
 
 def _material_rgba(visual) -> np.ndarray | None:
@@ -337,23 +366,27 @@ def _panda_urdf_text() -> tuple[str, str]:
 
 @functools.lru_cache(maxsize=8)
 def load_robot(urdf: str | None = None, hand_link: str | None = None,
-               tcp_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> RobotModel:
+               tcp_offset: tuple[float, float, float] = (0.0, 0.0, 0.0),
+               mount: str | None = None) -> RobotModel:
     """The robot of a URDF file (cached per arguments); ``urdf=None``: the built-in Panda
-    (``hand_link`` and ``tcp_offset`` are then the Franka Hand's)."""
+    (``hand_link`` and ``tcp_offset`` are then the Franka Hand's). ``mount``: a mesh file in
+    the root link's frame drawn as part of that link (:func:`load_mount`)."""
     if urdf is None:
         text, root = _panda_urdf_text()
         return RobotModel(io.BytesIO(text.encode()), root, PANDA_HAND_LINK, PANDA_TCP_OFFSET,
-                          source="panda (rtbdata)")
+                          source="panda (rtbdata)", mount=mount)
     p = Path(urdf)
     if not p.is_file():
         raise ValueError(f"URDF file {urdf} does not exist")
-    return RobotModel(str(p), p.parent, hand_link, tuple(tcp_offset), source=str(p))
+    return RobotModel(str(p), p.parent, hand_link, tuple(tcp_offset), source=str(p),
+                      mount=mount)
 
 
 def robot_from_config(cfg) -> RobotModel:
     """:func:`load_robot` for a :class:`igen_gs.robot.config.RobotConfig`."""
     return load_robot(cfg.urdf, cfg.hand_link if cfg.urdf else None,
-                      tuple(float(v) for v in cfg.tcp_offset) if cfg.urdf else (0.0, 0.0, 0.0))
+                      tuple(float(v) for v in cfg.tcp_offset) if cfg.urdf else (0.0, 0.0, 0.0),
+                      cfg.mount)
 
 
 def gripper_geometry(model: RobotModel | None = None, spacing: float = 0.003) -> GripperGeometry:
