@@ -77,6 +77,9 @@ def parse(argv=None):
                    help="torch threads while training (2 halves the time when the benchmark "
                         "runs alone on 2 cores; float sums differ, the recipe does not)")
     p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--train-seed", type=int, default=0,
+                   help="seed of the policies' initialisation and batches (TrainConfig.seed): "
+                        "another seed shows the recipe's own spread on the same data")
     p.add_argument("--proprio-noise-m", type=float, default=None,
                    help="position noise of the recipe (TrainConfig.proprio_noise_m; default "
                         "its default, 0: off)")
@@ -107,6 +110,8 @@ def parse(argv=None):
     for name in ("steps", "batch_size", "rollouts", "horizon", "threads"):
         if getattr(a, name) <= 0:
             p.error(f"--{name.replace('_', '-')} must be positive")
+    if a.train_seed < 0:
+        p.error("--train-seed must be 0 or more")
     if a.proprio_noise_m is not None and not a.proprio_noise_m >= 0:
         p.error("--proprio-noise-m must be 0 (off) or more")
     for name in ("replay", "realism_episodes"):
@@ -150,7 +155,8 @@ def parse(argv=None):
         f"_{k}{v:g}" if isinstance(v, float) else f"_{k}-{v}"
         for k, v in sorted(a.motion_options.items()) if default.get(k) != v) + "".join(
         f"_{k}-{str(v).lower()}" if isinstance(v, bool) else f"_{k}{v:g}"
-        for k, v in sorted(a.gen_options.items()))
+        for k, v in sorted(a.gen_options.items())) + (
+        f"_seed{a.train_seed}" if a.train_seed else "")
     a.work = a.work or a.out / f"work_{tag}"
     a.tag = tag
     return a
@@ -274,7 +280,8 @@ def main(argv=None) -> int:
         return 2
     progress = not a.no_progress
     env_cfg = RobosuiteConfig(task=a.task, horizon_steps=a.horizon)
-    tcfg = TrainConfig(steps=a.steps, batch_size=a.batch_size, threads=a.threads)
+    tcfg = TrainConfig(steps=a.steps, batch_size=a.batch_size, threads=a.threads,
+                       seed=a.train_seed)
     if a.proprio_noise_m is not None:
         tcfg = replace(tcfg, proprio_noise_m=a.proprio_noise_m)
     eval_seeds = list(range(EVAL_SEED0, EVAL_SEED0 + a.rollouts))
@@ -375,6 +382,7 @@ def main(argv=None) -> int:
             # the recipe's position noise is part of the name: a rerun with another recipe
             # does not pick up policies trained with this one
             noise = f"_pn{tcfg.proprio_noise_m:g}" if tcfg.proprio_noise_m else ""
+            noise += f"_seed{tcfg.seed}" if tcfg.seed else ""
             ckpt = a.work / f"policy_{src}_{n}_{tcfg.steps}{noise}.pt"
             if ckpt.is_file():
                 pol = Policy.load(ckpt)

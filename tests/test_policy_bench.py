@@ -136,6 +136,14 @@ def test_motion_options_name_the_run():
     assert a.gen_options == {"robot_calibration_views": 16, "robot_inset_m": 0.002,
                              "erase_robot": False}
     assert a.tag == "Lift_erase_robot-false_robot_calibration_views16_robot_inset_m0.002"
+    # --train-seed names the run (and, in main, the checkpoints) unless it is the default 0
+    assert bench_policy.parse(["--train-seed", "3"]).tag == "Lift_seed3"
+    assert bench_policy.parse(["--train-seed", "3"]).train_seed == 3
+    assert bench_policy.parse(["--train-seed", "0"]).tag == "Lift"
+    r = subprocess.run([sys.executable, str(BENCH), "--train-seed", "-1"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and "--train-seed must be 0 or more" in r.stderr
+    assert "Traceback" not in r.stderr
 
 
 def test_realism_options_parses_sets_and_refuses_bad_ones():
