@@ -271,8 +271,8 @@ def lift_inputs(photo: dict[str, Any], objects: list[str], mount: bool = False
                 ) -> dict[str, Any]:
     """The inputs of :func:`igen_gs.lift` from a :meth:`RobosuiteEnv.capture`: image, metric
     depth, K, T_world_cam, the task objects' masks, the robot's mask (for ``erase``; with
-    ``mount``, the mount's pixels too, for a robot drawn with its mount) and the robot base
-    pose."""
+    ``mount``, the mount's pixels too: the pixels an appearance fit of a robot drawn with its
+    mount colours it from) and the robot base pose."""
     masks = photo["masks"]
     missing = [o for o in objects if o not in masks]
     if missing:
@@ -339,7 +339,6 @@ def mount_mesh(mount: dict[str, np.ndarray], photo: dict[str, Any], margin_m: fl
     mesh.visual.face_colors = np.concatenate(
         [rgb.astype(np.uint8), np.full((len(rgb), 1), 255, np.uint8)], 1)
     return mesh
-
 
 
 def _grow(mask: np.ndarray, px: int) -> np.ndarray:
