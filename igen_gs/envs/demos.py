@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -565,19 +563,15 @@ def write_mount(env: RobosuiteEnv, photo: dict[str, Any]) -> str:
     (:func:`igen_gs.envs.robosuite.mount_mesh`) as a PLY file in the robot base frame, kept in
     the robot cache under its content's hash (the same mount, the same file); its path."""
     import hashlib
-    import tempfile
 
+    from ..outputs import atomic_write_bytes
     from ..robot.gaussians import cache_dir
     from .robosuite import mount_mesh
 
     data = mount_mesh(env.mount(), photo).export(file_type="ply")
     path = cache_dir() / "mounts" / f"{hashlib.sha256(data).hexdigest()[:32]}.ply"
     if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".ply.tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+        atomic_write_bytes(path, data)
     return str(path)
 
 
@@ -782,9 +776,10 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
                               robot=RobotConfig(spacing=cfg.robot_spacing_m,
                                                 inset=cfg.robot_inset_m))
     if lifted.get("robot_mount") is not None:
-        mount_path = Path(out).with_name(Path(out).name + "_robot_mount.ply")
-        mount_path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(lifted["robot_mount"], mount_path)
+        from ..outputs import atomic_write_bytes
+
+        mount_path = atomic_write_bytes(Path(out).with_name(Path(out).name + "_robot_mount.ply"),
+                                        Path(lifted["robot_mount"]).read_bytes())
         render_cfg = replace(render_cfg, robot=replace(render_cfg.robot,
                                                        mount=str(mount_path)))
     if lifted.get("robot_appearance") is not None:

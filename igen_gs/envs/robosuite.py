@@ -278,10 +278,8 @@ def lift_inputs(photo: dict[str, Any], objects: list[str], mount: bool = False
     if missing:
         raise ValueError(f"no instance mask for {', '.join(missing)} "
                          f"(instances: {', '.join(masks)})")
-    robot = np.zeros_like(photo["depth"], dtype=bool)
-    for name in ROBOT_INSTANCES + ((MOUNT_INSTANCE,) if mount else ()):
-        if name in masks:
-            robot |= masks[name]
+    robot = _union(masks, ROBOT_INSTANCES + ((MOUNT_INSTANCE,) if mount else ()),
+                   photo["depth"].shape)
     return {"image": photo["rgb"], "depth": photo["depth"], "K": photo["K"],
             "T_world_cam": photo["T_world_cam"],
             "masks": {o: masks[o] for o in objects if masks[o].any()},
@@ -311,13 +309,8 @@ def mount_mesh(mount: dict[str, np.ndarray], photo: dict[str, Any], margin_m: fl
     K, T_wc = np.asarray(photo["K"], np.float64), np.asarray(photo["T_world_cam"], np.float64)
     depth = np.asarray(photo["depth"], np.float64)
     H, W = depth.shape
-    masks = photo["masks"]
-    robot = np.zeros((H, W), bool)
-    for name in ROBOT_INSTANCES:
-        if name in masks:
-            robot |= masks[name]
-    own = masks.get(MOUNT_INSTANCE, np.zeros((H, W), bool))
-    robot, own = _grow(robot, grow_px), _grow(own, grow_px)
+    robot = _grow(_union(photo["masks"], ROBOT_INSTANCES, (H, W)), grow_px)
+    own = _grow(_union(photo["masks"], (MOUNT_INSTANCE,), (H, W)), grow_px)
     pts = np.concatenate([v[f].mean(1)[:, None], v[f]], 1)  # [F, 4, 3] centroid, corners
     T_cw = np.linalg.inv(T_wc)
     pc = pts @ T_cw[:3, :3].T + T_cw[:3, 3]
@@ -339,6 +332,15 @@ def mount_mesh(mount: dict[str, np.ndarray], photo: dict[str, Any], margin_m: fl
     mesh.visual.face_colors = np.concatenate(
         [rgb.astype(np.uint8), np.full((len(rgb), 1), 255, np.uint8)], 1)
     return mesh
+
+
+def _union(masks: dict[str, np.ndarray], names, shape) -> np.ndarray:
+    """bool [H, W]: the pixels of any of the instances ``names`` that ``masks`` has."""
+    out = np.zeros(shape, dtype=bool)
+    for name in names:
+        if name in masks:
+            out |= masks[name]
+    return out
 
 
 def _grow(mask: np.ndarray, px: int) -> np.ndarray:
