@@ -58,6 +58,15 @@ def quat_multiply(q1_wxyz: Tensor, q2_wxyz: Tensor) -> Tensor:
     return xyzw_to_wxyz(roma.quat_product(wxyz_to_xyzw(q1_wxyz), wxyz_to_xyzw(q2_wxyz)))
 
 
+def quat_left_matrix(q_wxyz: Tensor) -> Tensor:
+    """[..., 4, 4] ``M`` with ``M @ p == quat_multiply(q, p)`` for any (w, x, y, z) ``p``:
+    left multiplication by ``q`` as a matrix, so one quaternion can be applied to many
+    with a single matmul (``P @ M.T``)."""
+    w, x, y, z = as_float_tensor(q_wxyz).unbind(-1)
+    return torch.stack([torch.stack([w, -x, -y, -z], -1), torch.stack([x, w, -z, y], -1),
+                        torch.stack([y, z, w, -x], -1), torch.stack([z, -y, x, w], -1)], -2)
+
+
 def axis_angle_to_rotmat(axis, angle) -> Tensor:
     """Rotation of ``angle`` radians about ``axis`` (need not be unit) -> [..., 3, 3]."""
     axis = as_float_tensor(axis)

@@ -374,3 +374,50 @@ def test_a_mount_mesh_joins_the_base_link_and_moves_with_the_base(tmp_path):
     with pytest.raises(ValueError, match="mount mesh") as e:
         _ = load_robot(urdf, mount=str(bad)).link_meshes
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_link_by_link_posing_and_facing_match_their_per_gaussian_references(seed):
+    """The fast paths of :class:`RobotGaussians` against their readable twins on the Panda
+    (about 60k Gaussians), random joints, a random base pose and random cameras:
+    ``pose_links`` (one matmul per link) vs ``pose_links_reference`` (every Gaussian's own
+    link transform, Hamilton products), with the mesh colours and with fitted lights
+    (tolerance 2e-6 m, 1e-6 in quaternions and colours); a subset of rows poses as the same
+    rows of the whole link; ``facing`` (link frame, no posing) vs ``facing_reference`` (the
+    world frame): they may differ only where n . v / |v| lies within 1e-4 of the threshold."""
+    from igen_gs.robot.appearance import Lighting
+    from igen_gs.robot.gaussians import facing_reference, pose_links_reference, robot_gaussians
+    from igen_gs.robot.model import load_robot
+    from igen_gs.scene import frames
+
+    rng = np.random.default_rng(seed)
+    model = load_robot()
+    rg = robot_gaussians(model, inset=0.001)
+    lit = rg.with_albedo(rg.albedo.numpy(), Lighting(
+        0.2, np.array([[0.0, 0.6, 0.8], [1.0, 0.0, 0.0]]), np.array([0.9, 0.4])))
+    lo, hi = model.joint_limits
+    q = rng.uniform(lo, hi)
+    R = frames.axis_angle_to_rotmat(rng.normal(size=3), rng.uniform(0, np.pi)).numpy()
+    Tb = np.eye(4)
+    Tb[:3, :3], Tb[:3, 3] = R, rng.uniform(-1, 1, 3)
+    for g in (rg, lit):
+        Tl = g.link_transforms(Tb, q, rng.uniform(0, 0.08))
+        fast = g.pose_links(Tl, up=(0.0, 0.3, 1.0))
+        ref = pose_links_reference(g, Tl, up=(0.0, 0.3, 1.0))
+        for name, f, r, tol in zip(("means", "quats", "rgb"), fast, ref, (2e-6, 1e-6, 1e-6)):
+            assert f.shape == r.shape and (f - r).abs().max() <= tol, name
+        k = len(g.links) // 2
+        rows = torch.from_numpy(np.sort(rng.choice(g.counts[g.links[k]], 500, replace=False)))
+        whole, part = g.pose_link(k, Tl[k]), g.pose_link(k, Tl[k], rows=rows)
+        for key in ("means", "quats", "scales", "opacities", "rgb", "normals"):
+            assert torch.equal(part[key], whole[key][rows]), key
+    eyes = torch.from_numpy(Tb[:3, 3] + rng.normal(size=(2, 3)) * 1.5).float()
+    means, normals = rg.surface(Tl)
+    for cos in (-0.3, -0.1, 0.2):
+        fast = torch.cat([rg.facing(k, Tl[k], eyes, cos) for k in range(len(rg.links))])
+        ref = facing_reference(rg, Tl, eyes, cos)
+        assert 0.2 < ref.float().mean() < 0.97  # both kinds are there
+        v = eyes[:, None] - means[None]
+        c = ((normals[None] * v).sum(-1) / v.norm(dim=-1))  # [C, N]
+        near = ((c - cos).abs() < 1e-4).any(0)
+        assert torch.equal(fast[~near], ref[~near])

@@ -29,7 +29,7 @@ from ..device import resolve_device
 from ..render import rasterization
 from ..render.sh import sh_colors
 from ..scene.camera import Camera, stack_cameras
-from ..scene.field import GaussianField, rgb_to_sh_dc
+from ..scene.field import GaussianField
 from ..scene.scene import Scene
 from .config import RenderConfig
 from .gripper import Gripper, default_gripper
@@ -137,7 +137,6 @@ class EpisodeRenderer:
         self.mode = _robot_mode(self.cfg, joint_positions)
         self.gripper = gripper or default_gripper()
         self.poses = dict(object_poses)
-        self._robot_surface = None  # (means, normals) of a robot with highlights, this frame
         if self.mode == "arm":
             from ..robot.gaussians import robot_gaussians
             from ..robot.model import robot_from_config
@@ -177,7 +176,8 @@ class EpisodeRenderer:
         robot_labels = {"arm": ["robot", "gripper"], "hand": ["gripper"], "none": []}[self.mode]
         self.label_names = ["background", *names, *robot_labels]
         L = len(self.label_names)
-        # Layout: [static | moving objects in order | robot]; fixed for the whole episode.
+        # Layout: [static | moving objects in order | hand]; fixed for the whole episode. The
+        # arm is posed per camera group and appended (_arm).
         static = GaussianField.concat(static_parts)
         self.slices: dict[str, slice] = {}
         parts, labels = [static], [torch.cat(static_labels)]
@@ -195,23 +195,29 @@ class EpisodeRenderer:
             parts.append(g0)
             labels.append(torch.full((len(g0),), L - 1, dtype=torch.long, device=dev))
         elif self.mode == "arm":
-            r0 = self.robot_g.field(self.T_world_base, self.q[0], 0.0)
-            self.slices["robot"] = slice(start, start + len(r0))
-            parts.append(r0)
-            labels.append(torch.where(self.robot_g.is_gripper, L - 1, L - 2).long())
+            # one label per link (the gripper's links are "gripper"), so any of a link's rows
+            # may stand for its drawn ones
+            self.robot_labels = torch.where(self.robot_g.is_gripper, L - 1, L - 2).to(
+                torch.int32)
+            self._T_links: Tensor | None = None  # [links, 4, 4] world poses, this frame
+            # camera group -> per link: what was drawn of it, for which link pose and eyes
+            self._arm_cache: dict[tuple[str, ...], list[dict | None]] = {}
         self.base = GaussianField.concat(parts)
         self.sh_degree = self.base.sh_degree
         self.buf = self.base.clone()
         self.labels = torch.cat(labels).to(torch.int32)
         if self.sh_degree == 0:
             self.rgb = sh_colors(self.base.sh, self.base.means, None)
-        if len(self.buf) == 0:
+        if len(self.buf) == 0 and self.mode != "arm":
             raise ValueError("nothing to render: the scene is empty and there is no robot")
 
     @property
     def robot_gaussian_count(self) -> int:
-        """Gaussians of the drawn robot (0 when none)."""
-        sl = self.slices.get("robot", self.slices.get("gripper"))
+        """Gaussians of the drawn robot (0 when none; the whole arm's, before any are left
+        out as back faces)."""
+        if self.mode == "arm":
+            return len(self.robot_g)
+        sl = self.slices.get("gripper")
         return 0 if sl is None else sl.stop - sl.start
 
     def _compose(self, t: int, T_world_ee: Tensor, opening: float) -> Tensor:
@@ -226,18 +232,8 @@ class EpisodeRenderer:
         elif self.mode == "arm":
             link = self.robot.link_poses(self.q[t], opening)
             Tb = self.T_world_base
-            T_links = torch.from_numpy(np.stack([Tb @ link[n] for n in self.robot_g.links]))
-            means, quats, rgb = self.robot_g.pose_links(T_links, self.up)
-            light = self.robot_g.lighting
-            if light is not None and light.has_highlights:  # added per camera in _colours
-                self._robot_surface = self.robot_g.surface(T_links)
-            sl = self.slices["robot"]
-            self.buf.means[sl] = means
-            self.buf.quats[sl] = quats
-            if self.sh_degree == 0:
-                self.rgb[sl] = rgb
-            else:
-                self.buf.sh[sl, 0] = rgb_to_sh_dc(rgb)
+            self._T_links = torch.from_numpy(np.stack([Tb @ link[n]
+                                                       for n in self.robot_g.links]))
             return torch.from_numpy(Tb @ link[self.robot.hand_link] @ self.robot.T_hand_tcp)
         return T_world_ee
 
@@ -247,24 +243,50 @@ class EpisodeRenderer:
         self.buf.sh[sl] = f.sh
 
     def _colours(self, cams: list[Camera]) -> Tensor:
-        """RGB per Gaussian: [N, 3], or [C, N, 3] when the colours are view-dependent (SH
-        colours, or the drawn robot's highlights)."""
+        """RGB per Gaussian of the buffer: [N, 3], or [C, N, 3] when the colours are
+        view-dependent (SH colours)."""
         if self.sh_degree == 0:
-            cols = self.rgb
-        else:
-            viewmats, _, _, _ = stack_cameras(cams, device=self.device)
-            cols = sh_colors(self.buf.sh, self.buf.means, viewmats)
-        if self._robot_surface is None:
-            return cols
-        means, normals = self._robot_surface
-        eye = torch.stack([c.T_world_cam[:3, 3] for c in cams]).to(means)  # [C, 3]
-        to_eye = eye[:, None] - means[None]
-        to_eye = to_eye / to_eye.norm(dim=-1, keepdim=True).clamp(min=1e-12)
-        hl = self.robot_g.lighting.highlight(normals[None], to_eye)  # [C, Nr]
-        cols = cols.expand(len(cams), *cols.shape[-2:]).clone()
-        sl = self.slices["robot"]
-        cols[:, sl] = (cols[:, sl] + hl[..., None]).clamp(0, 1)
-        return cols
+            return self.rgb
+        viewmats, _, _, _ = stack_cameras(cams, device=self.device)
+        return sh_colors(self.buf.sh, self.buf.means, viewmats)
+
+    def _arm(self, cams: list[Camera]) -> dict[str, Tensor]:
+        """The arm as drawn for ``cams`` this frame: ``means``, ``quats``, ``scales``,
+        ``opacities``, ``rgb`` (shaded; [C, n, 3] with the fitted highlights, seen from each
+        camera) and ``labels``, link by link. Without ``RobotConfig.backface_cos`` every
+        Gaussian; with it, those facing at least one of the cameras
+        (:meth:`igen_gs.robot.gaussians.RobotGaussians.facing`), except for a group with the
+        wrist camera: it hangs on the hand, where the near plane can cut a link's front away
+        and show its back (measured: 35 dB against drawing every Gaussian, 40+ elsewhere).
+        A link whose pose and cameras are those of its last frame (the base and its mount in
+        a static camera, the fingers while they rest) is reused as it was drawn."""
+        g, cos = self.robot_g, self.cfg.robot.backface_cos
+        if self.rig.wrist is not None and any(c.name == self.rig.wrist.name for c in cams):
+            cos = None
+        eyes = torch.stack([c.T_world_cam[:3, 3] for c in cams]).to(torch.float32)
+        cache = self._arm_cache.setdefault(tuple(c.name for c in cams), [None] * len(g.links))
+        quats = None
+        for k, (a, _) in enumerate(g.ranges):
+            T = self._T_links[k]
+            hit = cache[k]
+            if hit is not None and torch.equal(hit["T"], T) and torch.equal(hit["eyes"], eyes):
+                continue
+            rows = (None if cos is None else
+                    g.facing(k, T, eyes.to(self.device), cos).nonzero()[:, 0])
+            if quats is None:
+                quats = g.link_quats(self._T_links)
+            hit = cache[k] = g.pose_link(k, T, self.up, rows, quats[k])
+            hit.update(T=T, eyes=eyes, labels=self.robot_labels[a:a + len(hit["means"])])
+        out = {key: torch.cat([c[key] for c in cache])
+               for key in ("means", "quats", "scales", "opacities", "rgb", "labels")}
+        light = g.lighting
+        if light is not None and light.has_highlights:
+            normals = torch.cat([c["normals"] for c in cache])
+            to_eye = eyes.to(self.device)[:, None] - out["means"][None]
+            to_eye = to_eye / to_eye.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+            hl = light.highlight(normals[None], to_eye)  # [C, n]
+            out["rgb"] = (out["rgb"][None] + hl[..., None]).clamp(0, 1)
+        return out
 
     def render_frame(self, t: int, T_world_ee: Tensor, opening: float
                      ) -> dict[str, dict[str, np.ndarray]]:
@@ -282,12 +304,22 @@ class EpisodeRenderer:
             viewmats, Ks, w, h = stack_cameras(cams, device=self.device)
             bg = torch.tensor(self.cfg.background_color, dtype=torch.float32,
                               device=self.device).expand(len(cams), 3).clone()
+            b, cols, labels = self.buf, self._colours(cams), self.labels
+            splats = (b.means, b.quats, b.scales, b.opacities)
+            if self.mode == "arm":
+                arm = self._arm(cams)
+                splats = tuple(torch.cat([x, arm[n]]) for x, n in
+                               zip(splats, ("means", "quats", "scales", "opacities")))
+                rgb = arm["rgb"]
+                if cols.dim() == 3 or rgb.dim() == 3:
+                    cols = cols.expand(len(cams), *cols.shape[-2:])
+                    rgb = rgb.expand(len(cams), *rgb.shape[-2:])
+                cols, labels = torch.cat([cols, rgb], -2), torch.cat([labels, arm["labels"]])
             with torch.no_grad():
                 img, alpha, meta = rasterization(
-                    self.buf.means, self.buf.quats, self.buf.scales, self.buf.opacities,
-                    self._colours(cams), viewmats, Ks, w, h, backgrounds=bg,
+                    *splats, cols, viewmats, Ks, w, h, backgrounds=bg,
                     render_mode="RGB+ED" if self.cfg.depth else "RGB", backend=self.cfg.backend,
-                    eps2d=self.cfg.eps2d, label_ids=self.labels if self.cfg.labels else None,
+                    eps2d=self.cfg.eps2d, label_ids=labels if self.cfg.labels else None,
                     num_labels=L if self.cfg.labels else None, return_meta=False)
             # Finished images are made on the device; they cross to NumPy here, in one place.
             rgb8 = (img[..., :3].clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()

@@ -101,7 +101,7 @@ class Lighting:
         if isinstance(normals, torch.Tensor):
             d = torch.as_tensor(self.directions, dtype=normals.dtype, device=normals.device)
             w = torch.as_tensor(self.weights, dtype=normals.dtype, device=normals.device)
-            return self.ambient + ((normals @ d.T).clamp(min=0) * w).sum(-1)
+            return self.ambient + (normals @ d.T).clamp(min=0) @ w
         n = np.asarray(normals)
         return self.ambient + (np.clip(n @ self.directions.T, 0, None) * self.weights).sum(-1)
 

@@ -38,6 +38,12 @@ class RobotConfig:
     0.01): the flat splats reach past a mesh's outline, so the drawn arm is a little wider
     than a ray caster's. A dataset's appearance (``appearance``) must be fitted with the same
     inset. 0: on the surface."""
+    backface_cos: float | None = -0.1
+    """Leave out the Gaussians that face away from every camera of a frame: those whose
+    outward surface normal ``n`` and unit direction to the camera ``v`` have ``n . v`` below
+    this (-0.1: turned more than about 96 degrees away). They lie behind the near side of
+    their link, under splats of opacity 0.99, and are about half the robot, so frames render
+    faster and hardly change. None: draw every Gaussian."""
     mount: str | None = None
     """A mesh file (PLY, OBJ, STL, ... with face colours) of what the robot stands on, in its
     base (root link) frame, drawn as part of the base link: a pedestal the photo shows, which

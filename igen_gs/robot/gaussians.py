@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..rotations import rotmat_to_quat_np
 from ..scene import frames
 from ..scene.field import GaussianField, rgb_to_sh_dc
 from .model import RobotModel
@@ -235,6 +236,13 @@ class RobotGaussians:
         self.lighting = None
         per_link = torch.bincount(self.link_index, minlength=len(self.links)).tolist()
         self.counts = dict(zip(self.links, per_link))
+        if not bool((self.link_index[1:] >= self.link_index[:-1]).all()):
+            raise ValueError("robot samples must be grouped by link in link order")
+        ends = np.cumsum(per_link).tolist()
+        self.ranges = [(e - c, e) for c, e in zip(per_link, ends)]
+        """``(start, stop)`` of each link's Gaussians, ``self.links`` order."""
+        self._facing_terms: tuple[Tensor, Tensor] | None = None
+        self._packed: Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.points)
@@ -252,6 +260,7 @@ class RobotGaussians:
         for name in ("points", "normals", "albedo", "link_index", "quats", "scales",
                      "opacities", "is_gripper"):
             setattr(out, name, getattr(self, name).to(device))
+        out._facing_terms = out._packed = None
         return out
 
     def with_albedo(self, albedo, lighting=None) -> RobotGaussians:
@@ -265,6 +274,7 @@ class RobotGaussians:
                              f"{tuple(a.shape)}")
         out = copy.copy(self)
         out.albedo = a.clamp(0, 1).to(self.device)
+        out._packed = None
         out.lighting = lighting
         return out
 
@@ -279,6 +289,7 @@ class RobotGaussians:
             return self
         out = copy.copy(self)
         out.points = self.points - float(depth) * self.normals
+        out._facing_terms = out._packed = None
         return out
 
     def link_transforms(self, T_world_base, q, opening: float) -> Tensor:
@@ -302,26 +313,111 @@ class RobotGaussians:
         return (torch.einsum("nij,nj->ni", R, self.points) + t,
                 torch.einsum("nij,nj->ni", R, self.normals))
 
+    def _shade(self, normals: Tensor, up) -> Tensor:
+        if self.lighting is not None:
+            return self.lighting.shade(normals)
+        up_t = torch.as_tensor(up, dtype=torch.float32, device=self.device)
+        return shade(normals, up_t / up_t.norm())
+
+    def facing(self, k: int, T_world_link: Tensor, eyes: Tensor, cos: float) -> Tensor:
+        """[n_k] bool: which of link ``k``'s Gaussians face at least one of the camera
+        centres ``eyes`` [C, 3] (world), the link at ``T_world_link`` [4, 4]: ``n . v >= cos
+        |v|`` for the outward normal ``n`` and ``v`` from the Gaussian to the eye. Computed in
+        the link's frame from per-Gaussian constants, without posing the link;
+        :func:`facing_reference` is the world-frame twin (tested against it)."""
+        a, b = self.ranges[k]
+        if self._facing_terms is None:  # n . p and |p|^2 of every Gaussian, link frame
+            self._facing_terms = ((self.normals * self.points).sum(-1),
+                                  (self.points * self.points).sum(-1))
+        n_dot_p, p_sq = (x[a:b] for x in self._facing_terms)
+        T = torch.as_tensor(T_world_link).to(dtype=torch.float32, device=self.device)
+        R, t = T[:3, :3], T[:3, 3]
+        e = (torch.as_tensor(eyes).to(R) - t) @ R  # [C, 3] in the link frame
+        # v = e - p:  n . v = n . e - n . p,  |v|^2 = |e|^2 - 2 p . e + |p|^2
+        n_dot_v = self.normals[a:b] @ e.T - n_dot_p[:, None]  # [n_k, C]
+        v_sq = (e * e).sum(-1) - 2.0 * (self.points[a:b] @ e.T) + p_sq[:, None]
+        return (n_dot_v >= cos * v_sq.clamp(min=0.0).sqrt()).any(-1)
+
+    def _attributes(self) -> Tensor:
+        """[N, 17] every Gaussian's constants in one row (one gather per link in
+        :meth:`pose_link`): link-frame point 3, normal 3, quaternion 4, albedo 3, scales 3,
+        opacity 1."""
+        if self._packed is None:
+            self._packed = torch.cat([self.points, self.normals, self.quats, self.albedo,
+                                      self.scales, self.opacities[:, None]], 1)
+        return self._packed
+
+    def pose_link(self, k: int, T_world_link: Tensor, up=(0.0, 0.0, 1.0),
+                  rows: Tensor | None = None, q_world_link: Tensor | None = None
+                  ) -> dict[str, Tensor]:
+        """Link ``k``'s Gaussians (rows ``self.ranges[k]``; only ``rows`` of them, indices
+        within the link, when given), the link at ``T_world_link`` [4, 4]: world ``means``
+        [n, 3], ``quats`` [n, 4], ``scales`` [n, 3], ``opacities`` [n], shaded ``rgb`` [n, 3]
+        and unit ``normals`` [n, 3], with one 3x3 and one 4x4 matmul for the whole link.
+        :func:`pose_links_reference` is its readable per-Gaussian twin (tested against it).
+        ``q_world_link``: the link's rotation as a (w, x, y, z) quaternion, when known
+        (:meth:`link_quats`), saves converting it here."""
+        a, b = self.ranges[k]
+        X = self._attributes()[a:b]
+        if rows is not None:
+            X = X.index_select(0, rows)
+        T = torch.as_tensor(T_world_link).to(dtype=torch.float32, device=self.device)
+        R, t = T[:3, :3], T[:3, 3]
+        normals = X[:, 3:6] @ R.T
+        qR = (self.link_quats(T[None])[0] if q_world_link is None else
+              torch.as_tensor(q_world_link).to(R))
+        return {"means": X[:, 0:3] @ R.T + t, "quats": X[:, 6:10] @ frames.quat_left_matrix(qR).T,
+                "scales": X[:, 13:16], "opacities": X[:, 16],
+                "rgb": (X[:, 10:13] * self._shade(normals, up)[:, None]).clamp(0, 1),
+                "normals": normals}
+
+    def link_quats(self, T_world_links: Tensor) -> Tensor:
+        """[L, 4] float32 (w, x, y, z) rotations of the link poses [L, 4, 4], on the device."""
+        R = torch.as_tensor(T_world_links)[:, :3, :3]
+        q = rotmat_to_quat_np(R.detach().double().cpu().numpy())
+        return torch.from_numpy(q).to(dtype=torch.float32, device=self.device)
+
     def pose_links(self, T_world_links: Tensor, up=(0.0, 0.0, 1.0)
                    ) -> tuple[Tensor, Tensor, Tensor]:
-        """As :meth:`posed`, from the links' world poses [L, 4, 4] (``self.links`` order)."""
-        T = torch.as_tensor(T_world_links).to(dtype=torch.float32, device=self.device)
-        means, normals = self.surface(T)
-        qR = frames.rotmat_to_quat(T[:, :3, :3].double()).float()[self.link_index]
-        quats = frames.quat_multiply(qR, self.quats)
-        if self.lighting is not None:
-            s = self.lighting.shade(normals)
-        else:
-            up_t = torch.as_tensor(up, dtype=torch.float32, device=self.device)
-            s = shade(normals, up_t / up_t.norm())
-        rgb = (self.albedo * s[:, None]).clamp(0, 1)
-        return means, quats, rgb
+        """As :meth:`posed`, from the links' world poses [L, 4, 4] (``self.links`` order),
+        link by link (:meth:`pose_link`)."""
+        T = torch.as_tensor(T_world_links)
+        if T.shape != (len(self.links), 4, 4):
+            raise ValueError(f"T_world_links must have shape ({len(self.links)}, 4, 4), got "
+                             f"{tuple(T.shape)}")
+        q = self.link_quats(T)
+        parts = [self.pose_link(k, T[k], up, q_world_link=q[k]) for k in range(len(self.links))]
+        return tuple(torch.cat([p[key] for p in parts]) for key in ("means", "quats", "rgb"))
 
     def field(self, T_world_base, q, opening: float, up=(0.0, 0.0, 1.0)) -> GaussianField:
         """The posed robot as a :class:`GaussianField` (SH degree 0)."""
         means, quats, rgb = self.posed(T_world_base, q, opening, up)
         return GaussianField(means, quats, self.scales.clone(), self.opacities.clone(),
                              rgb_to_sh_dc(rgb)[:, None])
+
+
+def pose_links_reference(g: RobotGaussians, T_world_links: Tensor, up=(0.0, 0.0, 1.0)
+                         ) -> tuple[Tensor, Tensor, Tensor]:
+    """:meth:`RobotGaussians.pose_links` written per Gaussian (each one's link transform
+    gathered, quaternions by the Hamilton product): the readable reference of the fast path."""
+    T = torch.as_tensor(T_world_links).to(dtype=torch.float32, device=g.device)
+    means, normals = g.surface(T)
+    qR = frames.rotmat_to_quat(T[:, :3, :3].double()).float()[g.link_index]
+    quats = frames.quat_multiply(qR, g.quats)
+    rgb = (g.albedo * g._shade(normals, up)[:, None]).clamp(0, 1)
+    return means, quats, rgb
+
+
+def facing_reference(g: RobotGaussians, T_world_links: Tensor, eyes: Tensor, cos: float
+                     ) -> Tensor:
+    """:meth:`RobotGaussians.facing` for every link at once [N], from the posed Gaussians in
+    the world: the readable reference of the link-frame fast path."""
+    means, normals = g.surface(T_world_links)
+    keep = torch.zeros(len(means), dtype=torch.bool, device=means.device)
+    for e in torch.as_tensor(eyes).to(means):
+        v = e - means
+        keep |= (normals * v).sum(-1) >= cos * v.norm(dim=-1)
+    return keep
 
 
 @functools.lru_cache(maxsize=4)

@@ -38,6 +38,7 @@ from torch import Tensor
 from ..rotations import (
     as_float_tensor,
     axis_angle_to_rotmat,
+    quat_left_matrix,
     quat_multiply,
     quat_to_rotmat,
     rotation_angle,
@@ -48,7 +49,8 @@ from ..rotations import (
 
 __all__ = [
     "T_to_pose", "as_rigid", "axis_angle_to_rotmat", "invert_T", "look_at", "make_T",
-    "pose_to_T", "quat_multiply", "quat_to_rotmat", "rotation_angle", "rotmat_to_quat",
+    "pose_to_T", "quat_left_matrix", "quat_multiply", "quat_to_rotmat", "rotation_angle",
+    "rotmat_to_quat",
     "spherical_to_cartesian", "transform_points", "translation", "wxyz_to_xyzw", "xyzw_to_wxyz",
 ]
 
