@@ -13,7 +13,7 @@ resolution), plus same-view PSNR/SSIM of the lifted photo.
 
     python eval/bench_policy.py --task Lift [--quick] [--real 25 100] [--generated 100 1000]
         [--executed 100] [--motion KEY=VALUE ...] [--steps 16000] [--threads 1] [--rollouts 50]
-        [--work DIR] [--out eval/results]
+        [--gen-workers 2] [--work DIR] [--out eval/results]
 
 --executed N adds a diagnosis row: a policy trained on N of the generated plans as the
 simulator executes them open loop, recorded with its own pictures (replay_open_loop's
@@ -76,6 +76,9 @@ def parse(argv=None):
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads while training (2 halves the time when the benchmark "
                         "runs alone on 2 cores; float sums differ, the recipe does not)")
+    p.add_argument("--gen-workers", type=int, default=None,
+                   help="worker processes rendering the generated episodes, one thread each "
+                        "(default: 1 with --quick, else up to 2, the cores here)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--train-seed", type=int, default=0,
                    help="seed of the policies' initialisation and batches (TrainConfig.seed): "
@@ -112,6 +115,12 @@ def parse(argv=None):
             p.error(f"--{name.replace('_', '-')} must be positive")
     if a.train_seed < 0:
         p.error("--train-seed must be 0 or more")
+    if a.gen_workers is None:
+        import os
+
+        a.gen_workers = 1 if q else max(1, min(2, os.cpu_count() or 1))
+    if a.gen_workers < 1:
+        p.error("--gen-workers must be 1 or more")
     if a.proprio_noise_m is not None and not a.proprio_noise_m >= 0:
         p.error("--proprio-noise-m must be 0 (off) or more")
     for name in ("replay", "realism_episodes"):
@@ -340,7 +349,7 @@ def main(argv=None) -> int:
         res["same_view"] = same_view(lifted, env_cfg.width, env_cfg.height, env,
                                      gcfg.photo_seed, gcfg.render_eps2d)
     gen = generated_demos(gen_dir, max(a.generated), env_cfg, gcfg, progress=progress,
-                          lifted=lifted)
+                          lifted=lifted, workers=a.gen_workers)
     res["generated_demos"] = {"written": gen["written"], "failed": len(gen["failed"]),
                               "failures": gen["failed"][:5],
                               "seconds": {k: round(v, 1) for k, v in gen["seconds"].items()}}

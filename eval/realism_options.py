@@ -52,10 +52,12 @@ def parse(argv=None):
                    help="one option set (GeneratedConfig fields); repeat for more")
     p.add_argument("--episodes", type=int, default=5)
     p.add_argument("--frames-per-episode", type=int, default=40)
+    p.add_argument("--workers", type=int, default=2,
+                   help="worker processes rendering the episodes (one thread each)")
     p.add_argument("--out", type=Path, default=REPO / "eval" / "results")
     a = p.parse_args(argv)
-    if a.episodes <= 0 or a.frames_per_episode <= 0:
-        p.error("--episodes and --frames-per-episode must be positive")
+    if a.episodes <= 0 or a.frames_per_episode <= 0 or a.workers <= 0:
+        p.error("--episodes, --frames-per-episode and --workers must be positive")
     from igen_gs.envs.demos import GeneratedConfig
 
     a.option_sets = [{}]
@@ -91,7 +93,8 @@ def main(argv=None) -> int:
             with RobosuiteEnv(replace(ecfg, cameras=())) as env:
                 lifted = lift_photo(env, cfg)
             data = Path(tmp) / f"set_{k}"
-            gen = generated_demos(data, a.episodes, ecfg, cfg, progress=False, lifted=lifted)
+            gen = generated_demos(data, a.episodes, ecfg, cfg, progress=False, lifted=lifted,
+                                  workers=a.workers)
             with RobosuiteEnv(replace(ecfg, cameras=())) as env:
                 score = bp.realism(env, data, a.episodes, a.frames_per_episode)
             rows.append({"options": opts, **score, "written": gen["written"],

@@ -144,6 +144,13 @@ def test_motion_options_name_the_run():
                        text=True, timeout=120)
     assert r.returncode == 2 and "--train-seed must be 0 or more" in r.stderr
     assert "Traceback" not in r.stderr
+    # generated episodes render in worker processes: 1 for --quick, else up to 2
+    assert bench_policy.parse(["--quick"]).gen_workers == 1
+    assert bench_policy.parse([]).gen_workers == max(1, min(2, os.cpu_count() or 1))
+    assert bench_policy.parse(["--gen-workers", "3"]).gen_workers == 3
+    r = subprocess.run([sys.executable, str(BENCH), "--gen-workers", "0"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and "--gen-workers must be 1 or more" in r.stderr
 
 
 def test_realism_options_parses_sets_and_refuses_bad_ones():
@@ -165,7 +172,8 @@ def test_realism_options_parses_sets_and_refuses_bad_ones():
                       (["--set", "supersample=0"], "GeneratedConfig.supersample must be"),
                       (["--set", "photo_seed=4"], "the one photo is the benchmark's"),
                       (["--set", "nope=1"], "unexpected keyword argument 'nope'"),
-                      (["--episodes", "0"], "--episodes and --frames-per-episode must be")):
+                      (["--episodes", "0"], "--episodes, --frames-per-episode and --workers"),
+                      (["--workers", "0"], "--episodes, --frames-per-episode and --workers")):
         r = subprocess.run([sys.executable, str(script), *args], capture_output=True,
                            text=True, timeout=120)
         assert r.returncode == 2 and msg in r.stderr, (args, r.stderr)

@@ -172,7 +172,7 @@ class GeneratedConfig:
     """Resolution (square) of the photo the robot's appearance is taken from: the same photo
     (same reset and camera) at a camera's usual resolution rather than the policy's; at 84 the
     robot's pixels reach 14.8 dB instead of 15.8."""
-    robot_calibration_views: int = 0
+    robot_calibration_views: int = 16
     """Further photos of the robot for its appearance (a calibration of the robot, not of
     the scene): the arm moved to this many joint configurations around the photo's (each
     joint within +- ``robot_calibration_rad``, seeded), photographed by the same camera;
@@ -183,23 +183,26 @@ class GeneratedConfig:
     views take the robot's pixels from 17.1 to 19.8 dB (pooled frames 23.2 -> 24.1 dB); the
     policy trained on 100 such episodes succeeded 3/50, against 5/50 without (the 8000-step
     recipe); with ``robot_inset_m=0.002`` (frames 22.90 -> 24.15 dB, 5 episodes) and the
-    16000-step recipe 42/50, against 45-47/50 without. 0: the photo alone."""
+    16000-step recipe 42/50, against 45-47/50 without. 0: the photo alone. 16 is part of
+    the default set since 2026-12-03 (see ``robot_mount``)."""
     robot_calibration_rad: float = 0.6
     """Joint range of the calibration views (radians)."""
-    robot_inset_m: float = 0.0
+    robot_inset_m: float = 0.001
     """The drawn robot's Gaussians moved this far into its links (``RobotConfig.inset``,
     metres), for the appearance fit and the frames alike: the flat splats reach past the
     meshes' outlines, so at 84 x 84 the Gaussian arm covers about 7 % more pixels than the
     simulator's. Measured on Lift with 16 calibration views (5 episodes, 200 frames): 1 mm
-    25.06 dB, 2 mm 25.09, 3 mm 24.78 with ``supersample=2``. 0: on the surface."""
-    robot_spacing_m: float = 0.004
+    25.06 dB, 2 mm 25.09, 3 mm 24.78 with ``supersample=2``. 0: on the surface (the
+    default until 2026-12-03; 1 mm is part of the default set, see ``robot_mount``)."""
+    robot_spacing_m: float = 0.002
     """Distance between the drawn robot's Gaussians on its link meshes (``RobotConfig.spacing``,
     metres), for the appearance fit and the frames alike; finer Gaussians draw finer detail
     and a tighter outline, at the cost of more of them (4 mm: 62k, 2 mm: 248k). Measured on
     Lift (5 episodes, 200 frames at 84 x 84, with the reverted depth registration of commit
     7ddf484): 2 mm with ``robot_inset_m=0.001`` 22.98 -> 23.45 dB; with 16 calibration views
     and ``supersample=2`` too 26.36 dB (4 mm with a 2 mm inset: 25.02); without the depth
-    registration (the code now) that set gives 26.61 dB / SSIM 0.948."""
+    registration (the code now) that set gives 26.61 dB / SSIM 0.948. 2 mm is part of the
+    default set since 2026-12-03 (4 mm before; see ``robot_mount``)."""
     robot_specular: bool = False
     """Fit white highlights to the robot's lights as well (``specular`` of
     :func:`igen_gs.robot.appearance.fit_appearance`): the simulator draws its Panda with
@@ -208,7 +211,7 @@ class GeneratedConfig:
     22.79 dB; with 16 calibration views and a 2 mm inset 24.15 -> 24.24; with
     ``supersample=2`` too 25.09 -> 25.22 (the fitted highlights come out weak and broad).
     False: no highlights."""
-    robot_mount: bool = False
+    robot_mount: bool = True
     """Draw robosuite's mount (the black pedestal under the Panda) with the robot: its mesh,
     exported from the simulator (:func:`igen_gs.envs.robosuite.mount_mesh`, the part the
     camera can see), joins the base link and is coloured by the same appearance fit; written
@@ -221,7 +224,10 @@ class GeneratedConfig:
     ``robot_inset_m=0.001``, 16 calibration views and ``supersample=2`` 26.61 -> 27.25 dB /
     SSIM 0.953 (the mount's share of the squared error 16 -> 5 %); Stack, that set, 26.44 ->
     26.99 dB / 0.952. About 150k more Gaussians at 2 mm. The generated-100 Lift policy on
-    that set's frames: 44/50 (without the mount 38/50; the defaults 45-47/50)."""
+    that set's frames: 44/50 (without the mount 38/50; the defaults 45-47/50). The
+    default since 2026-12-03, with that set (2 mm, 1 mm inset, 16 calibration views,
+    ``supersample=2``): the arm's back faces left out (``RobotConfig.backface_cos``) and
+    variations rendered in worker processes brought its cost near the old defaults'."""
     variation_seed: int = 0
     """Seed of the object poses of the variations."""
     prefix_max_speed: float = 0.25
@@ -291,7 +297,7 @@ class GeneratedConfig:
     second-order model of the controller, identified once from free-space moves of the arm,
     :mod:`igen_gs.envs.tracking`) instead of the exact plan: it lags moving targets and
     overshoots where they stop, as the simulator's arm does."""
-    supersample: int = 1
+    supersample: int = 2
     """Frames rendered at this many times the observations' width and height and averaged
     down (a box filter), as MuJoCo's multisampling anti-aliases the simulator's edges; the
     photo is lifted at that resolution too (unless ``lift_size`` is set), so the splats are
@@ -299,7 +305,8 @@ class GeneratedConfig:
     the frames from 22.90 to 23.46 dB, and with ``robot_calibration_views=16`` and
     ``robot_inset_m=0.002`` to 25.09 dB (4: 24.94), but the policy trained on 100 such
     episodes succeeded 39/50 against 45-47/50 with the defaults. 1: rendered at the
-    observations' size."""
+    observations' size (the default until 2026-12-03; 2 is part of the default set, see
+    ``robot_mount``)."""
     render_eps2d: float = 0.01
     """The renderer's low-pass filter (:attr:`igen_gs.episode.config.RenderConfig.eps2d`,
     pixels squared) for the generated frames. robosuite's renders have sharp edges; with
@@ -730,26 +737,137 @@ def with_prefix(traj, T_start: np.ndarray, max_speed: float,
     return out
 
 
+@dataclass
+class _VariationContext:
+    """What every variation of one :func:`generated_demos` run shares (sent once to each
+    worker process)."""
+
+    scene: Any
+    T_lift_sim: dict[str, np.ndarray]
+    T_world_base: np.ndarray
+    instruction: str
+    cfg: GeneratedConfig
+    plan_cfg: Any
+    ep_cfg: Any
+    tracking: Any
+    cams: Any
+
+
+def _variation(ctx: _VariationContext, i: int, sim_poses: dict[str, np.ndarray],
+               T_start: np.ndarray, start_opening: float) -> dict[str, Any]:
+    """Variation ``i``: the objects at ``sim_poses``, planned, retimed and rendered from the
+    robot's start ``T_start``. Returns ``{"episode", "plan", "render"}`` (seconds), or
+    ``{"failed": one line}`` when the plan fails."""
+    import torch
+
+    from ..episode.produce import pack_episode, render_trajectory
+    from ..planning import plan_task
+    from ..planning.actions import actions_from_trajectory
+    from ..scene.scene import Scene
+    from .tracking import target_law, track_trajectory
+
+    cfg, plan_cfg, ep_cfg, scene = ctx.cfg, ctx.plan_cfg, ctx.ep_cfg, ctx.scene
+    key = f"generated_{i:06d}"
+    poses = {n: torch.from_numpy(sim_poses[n] @ np.linalg.inv(ctx.T_lift_sim[n]))
+             for n in scene.object_names}
+    scene_v = Scene(scene.background, scene.objects, poses, scene.camera,
+                    scene.support_plane, dict(scene.meta))
+    t0 = time.perf_counter()
+    try:
+        traj = plan_task(scene_v, ctx.instruction, plan_cfg)
+        traj = with_prefix(traj, T_start, cfg.prefix_max_speed, start_opening,
+                           drop_idle_open=cfg.drop_idle_open, motion=plan_cfg.motion)
+    except ValueError as e:
+        return {"failed": f"{key}: {e}"}
+    t_plan = time.perf_counter() - t0
+    shown = traj
+    actions = None
+    if cfg.timing == "expert":
+        try:
+            shown, targets, commands = target_law(
+                traj, ctx.tracking, squeeze_m=plan_cfg.motion.squeeze_m)
+        except ValueError as e:
+            return {"failed": f"{key}: {e}"}
+        T_base_world = np.linalg.inv(ctx.T_world_base)
+        actions = np.stack([pose_to_action(T_base_world @ T, c)
+                            for T, c in zip(targets, commands)])
+    elif cfg.contact_opening:
+        extra = np.random.default_rng([cfg.variation_seed, i, 2]).uniform(
+            0.0, cfg.held_opening_jitter_m)
+        shown = contact_opening(traj, plan_cfg.motion.squeeze_m + extra)
+    if cfg.track_controller and actions is None:
+        lead = np.minimum(np.arange(len(traj)) + cfg.action_lead_steps, len(traj) - 1)
+        shown = track_trajectory(shown, traj.T_world_ee[lead, :3, 3], ctx.tracking,
+                                 floor_z=float(traj.T_world_ee[:, 2, 3].min()))
+    if cfg.perturb_m > 0:
+        try:
+            shown = perturb_approach(
+                shown, np.random.default_rng([cfg.variation_seed, i, 1]), cfg.perturb_m)
+        except ValueError as e:
+            return {"failed": f"{key}: {e}"}
+    t0 = time.perf_counter()
+    frames, rig = render_trajectory(scene_v, shown, ep_cfg)
+    if cfg.supersample > 1:
+        frames.rgb = {n: box_down(im, cfg.supersample) for n, im in frames.rgb.items()}
+    t_render = time.perf_counter() - t0
+    ep = pack_episode(key, scene_v, shown, frames, ep_cfg, rig, extras={
+        "variation_index": i, "photo_seed": cfg.photo_seed,
+        "T_world_tcp_start": np.round(T_start, 6).tolist(),
+        "sim_object_poses": {n: P.tolist() for n, P in sim_poses.items()},
+        "T_lift_sim": {n: T.tolist() for n, T in ctx.T_lift_sim.items()},
+        "joint_positions": None if shown.joint_positions is None else
+        np.round(shown.joint_positions, 6).tolist()},
+        action=actions if actions is not None else
+        lead_actions(actions_from_trajectory(traj, "ee_6d"), cfg.action_lead_steps,
+                     cfg.gripper_lead_steps))
+    ep.frames = {CAMERA: ep.frames["photo"]}
+    ep.cameras = ctx.cams
+    ep.captions = None
+    return {"episode": ep, "plan": t_plan, "render": t_render}
+
+
+_CONTEXTS: dict[str, _VariationContext] = {}
+
+
+def _variation_job(job: tuple) -> dict[str, Any]:
+    """A worker's job: ``(context file, i, sim_poses, T_start, start_opening)``; the context
+    is read once per process."""
+    import pickle
+
+    path, *args = job
+    if path not in _CONTEXTS:
+        _CONTEXTS.clear()
+        with open(path, "rb") as f:
+            _CONTEXTS[path] = pickle.load(f)
+    return _variation(_CONTEXTS[path], *args)
+
+
 def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
                     config: GeneratedConfig | None = None, progress: bool = True,
-                    lifted: dict[str, Any] | None = None) -> dict[str, Any]:
+                    lifted: dict[str, Any] | None = None, workers: int = 1) -> dict[str, Any]:
     """``num`` demonstrations generated from one photo into the LeRobot dataset ``out``
     (see the module docstring). Variations whose plan fails are skipped and counted.
     Each episode's extras hold ``sim_object_poses`` (the simulator poses of its start) for
     :func:`replay_open_loop`, ``T_lift_sim`` (lifted object frame -> simulator body) and the
     planned ``joint_positions`` for :func:`sim_renders_of_episode`. Returns counts and
-    seconds per stage."""
-    import torch
+    seconds per stage (plan and render summed over the workers).
+
+    ``workers`` > 1: variations are planned and rendered in that many local worker processes
+    (:class:`igen_gs.batch.executors.LocalExecutor`, one thread each; the one writer stays
+    here and writes episodes in order), the same episodes as with one. On this 2-core machine
+    two single-threaded workers render about 1.5x as fast as one process on two threads:
+    much of a frame's time is many small tensor operations that a second thread cannot
+    share."""
+    import pickle
+    import tempfile
 
     from ..episode.config import EpisodeConfig, RenderConfig, RigConfig, VariationConfig
-    from ..episode.produce import pack_episode, render_trajectory
-    from ..planning import plan_task
-    from ..planning.actions import actions_from_trajectory
     from ..planning.config import PlanConfig
     from ..robot.config import RobotConfig
-    from ..scene.scene import Scene
-    from .tracking import identify_tracking, target_law, track_trajectory
+    from .tracking import identify_tracking
 
+    if not (isinstance(workers, int) and workers >= 1):
+        raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
     ecfg = env_config or RobosuiteConfig()
     cfg = config or GeneratedConfig()
     instruction = INSTRUCTIONS.get(ecfg.task)
@@ -794,6 +912,8 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
         render=render_cfg,
         plan=plan_cfg, variation=VariationConfig(enabled=False), action_kind="ee_6d",
         write_depth=False, write_labels=False)
+    ctx = _VariationContext(scene, T_lift_sim, T_world_base, instruction, cfg, plan_cfg, ep_cfg,
+                            tracking, cams)
     writer = _writer(Path(out), ecfg.control_freq, f"igen-gs from one {ecfg.task} photo")
     rng = np.random.default_rng(cfg.variation_seed)
     timings = {"lift": lifted.get("lift_seconds", 0.0), "plan": 0.0, "render": 0.0,
@@ -801,80 +921,55 @@ def generated_demos(out, num: int, env_config: RobosuiteConfig | None = None,
     failures: list[str] = []
     written = 0
     bar = _bar(num, f"generated {ecfg.task}", progress)
-    try:
-        for i in range(num):
-            sim_poses = sample_object_poses(rng, rest, ecfg, apart)
-            T_start = start_pose(start, T_world_base, cfg.start_joint_noise_rad,
-                                 np.random.default_rng([cfg.variation_seed, i, 3]))
-            T_start = jitter_start(T_start, rng, cfg.start_jitter_m, cfg.start_jitter_rad)
-            key = f"generated_{i:06d}"
-            if writer.has_episode(key):
-                written += 1
-                bar.update(1)
-                continue
-            poses = {n: torch.from_numpy(sim_poses[n] @ np.linalg.inv(T_lift_sim[n]))
-                     for n in scene.object_names}
-            scene_v = Scene(scene.background, scene.objects, poses, scene.camera,
-                            scene.support_plane, dict(scene.meta))
-            t0 = time.perf_counter()
-            try:
-                traj = plan_task(scene_v, instruction, plan_cfg)
-                traj = with_prefix(traj, T_start, cfg.prefix_max_speed, start.opening_m,
-                                   drop_idle_open=cfg.drop_idle_open, motion=plan_cfg.motion)
-            except ValueError as e:
-                failures.append(f"{key}: {e}")
-                continue
-            timings["plan"] += time.perf_counter() - t0
-            shown = traj
-            actions = None
-            if cfg.timing == "expert":
-                try:
-                    shown, targets, commands = target_law(
-                        traj, tracking, squeeze_m=plan_cfg.motion.squeeze_m)
-                except ValueError as e:
-                    failures.append(f"{key}: {e}")
-                    continue
-                T_base_world = np.linalg.inv(T_world_base)
-                actions = np.stack([pose_to_action(T_base_world @ T, c)
-                                    for T, c in zip(targets, commands)])
-            elif cfg.contact_opening:
-                extra = np.random.default_rng([cfg.variation_seed, i, 2]).uniform(
-                    0.0, cfg.held_opening_jitter_m)
-                shown = contact_opening(traj, plan_cfg.motion.squeeze_m + extra)
-            if cfg.track_controller and actions is None:
-                lead = np.minimum(np.arange(len(traj)) + cfg.action_lead_steps, len(traj) - 1)
-                shown = track_trajectory(shown, traj.T_world_ee[lead, :3, 3], tracking,
-                                         floor_z=float(traj.T_world_ee[:, 2, 3].min()))
-            if cfg.perturb_m > 0:
-                try:
-                    shown = perturb_approach(
-                        shown, np.random.default_rng([cfg.variation_seed, i, 1]), cfg.perturb_m)
-                except ValueError as e:
-                    failures.append(f"{key}: {e}")
-                    continue
-            t0 = time.perf_counter()
-            frames, rig = render_trajectory(scene_v, shown, ep_cfg)
-            if cfg.supersample > 1:
-                frames.rgb = {n: box_down(im, cfg.supersample) for n, im in frames.rgb.items()}
-            timings["render"] += time.perf_counter() - t0
-            ep = pack_episode(key, scene_v, shown, frames, ep_cfg, rig, extras={
-                "variation_index": i, "photo_seed": cfg.photo_seed,
-                "T_world_tcp_start": np.round(T_start, 6).tolist(),
-                "sim_object_poses": {n: P.tolist() for n, P in sim_poses.items()},
-                "T_lift_sim": {n: T.tolist() for n, T in T_lift_sim.items()},
-                "joint_positions": None if shown.joint_positions is None else
-                np.round(shown.joint_positions, 6).tolist()},
-                action=actions if actions is not None else
-                lead_actions(actions_from_trajectory(traj, "ee_6d"), cfg.action_lead_steps,
-                             cfg.gripper_lead_steps))
-            ep.frames = {CAMERA: ep.frames["photo"]}
-            ep.cameras = cams
-            ep.captions = None
-            t0 = time.perf_counter()
-            writer.add_episode(ep)
-            timings["write"] += time.perf_counter() - t0
+    # every variation's draws come from one generator, in order, written or not: the same
+    # episode i whatever was written before or how many workers run
+    jobs = []
+    for i in range(num):
+        sim_poses = sample_object_poses(rng, rest, ecfg, apart)
+        T_start = start_pose(start, T_world_base, cfg.start_joint_noise_rad,
+                             np.random.default_rng([cfg.variation_seed, i, 3]))
+        T_start = jitter_start(T_start, rng, cfg.start_jitter_m, cfg.start_jitter_rad)
+        if writer.has_episode(f"generated_{i:06d}"):
             written += 1
             bar.update(1)
+            continue
+        jobs.append((i, sim_poses, T_start, float(start.opening_m)))
+
+    def take(i: int, res: dict[str, Any]) -> None:
+        nonlocal written
+        if "failed" in res:
+            failures.append(res["failed"])
+            return
+        timings["plan"] += res["plan"]
+        timings["render"] += res["render"]
+        t0 = time.perf_counter()
+        writer.add_episode(res["episode"])
+        timings["write"] += time.perf_counter() - t0
+        written += 1
+        bar.update(1)
+
+    try:
+        if workers == 1 or len(jobs) <= 1:
+            for job in jobs:
+                take(job[0], _variation(ctx, *job))
+        else:
+            from ..batch.executors import LocalExecutor
+
+            with tempfile.TemporaryDirectory(prefix="igen-generated-") as tmp:
+                path = str(Path(tmp) / "context.pkl")
+                with open(path, "wb") as f:
+                    pickle.dump(ctx, f)
+                done: dict[int, dict[str, Any]] = {}
+                order = iter([job[0] for job in jobs])
+                nxt = next(order, None)
+                ex = LocalExecutor(workers, threads_per_worker=1)
+                for item, ok, value in ex.map_unordered(_variation_job,
+                                                        [(path, *job) for job in jobs]):
+                    done[item[1]] = value if ok else {
+                        "failed": f"generated_{item[1]:06d}: {value}"}
+                    while nxt is not None and nxt in done:  # written in order
+                        take(nxt, done.pop(nxt))
+                        nxt = next(order, None)
     finally:
         bar.close()
         writer.close()
