@@ -178,7 +178,8 @@ def test_the_mount_is_exported_where_the_simulator_draws_it_and_the_robot_covers
     """``RobosuiteEnv.mount`` + :func:`mount_mesh`: the pedestal's mesh, static while the arm
     moves, cut to what the camera can see; the robot drawn with it (``RobotConfig.mount``)
     has a front-facing Gaussian on every pixel the simulator's segmentation gives the
-    mount (so the exported faces are placed, and wound, as MuJoCo's)."""
+    mount (so the exported faces are placed, and wound, as MuJoCo's). An instance the
+    simulator does not have is a one-line error naming the ones it has."""
     import torch
 
     from igen_gs.envs.robosuite import MOUNT_INSTANCE, mount_mesh
@@ -192,6 +193,10 @@ def test_the_mount_is_exported_where_the_simulator_draws_it_and_the_robot_covers
     assert np.allclose(m["face_rgb"], 0.2)  # robosuite's mount colour
     env.set_state(joint_positions=ph["joint_positions"] + 0.3)
     assert np.array_equal(env.mount()["vertices"], m["vertices"])
+    with pytest.raises(ValueError, match="no instance 'RethinkMount9'") as e:
+        env._call("mount", instance="RethinkMount9")  # a one-line error; the server lives on
+    assert "\n" not in str(e.value) and "RethinkMount0" in str(e.value)
+    assert np.array_equal(env.mount()["faces"], m["faces"])
     mesh = mount_mesh(m, ph)
     path = tmp_path / "mount.ply"
     mesh.export(path)
