@@ -90,7 +90,11 @@ def parse(argv=None):
     p.add_argument("--horizon", type=int, default=None, help="steps per rollout (20 Hz)")
     p.add_argument("--replay", type=int, default=None, help="generated episodes replayed")
     p.add_argument("--realism-episodes", type=int, default=None,
-                   help="generated episodes scored against the simulator's renders")
+                   help="generated episodes scored against the simulator's renders (the "
+                        "first ones; default 100, the generated-100 set; --quick: 1)")
+    p.add_argument("--realism-frames", type=int, default=None,
+                   help="frames scored per episode, evenly spaced; 0: all of them (default "
+                        "0; --quick: 8)")
     p.add_argument("--work", type=Path, default=None,
                    help="datasets and policies (default eval/results/work_<task>[_quick]; "
                         "reused when present)")
@@ -103,7 +107,7 @@ def parse(argv=None):
     defaults = {"real": ([2], [25, 100]), "generated": ([2], [100, 1000]), "executed": ([2], []),
                 "steps": (200, 16000), "batch_size": (16, 64), "rollouts": (2, 50),
                 "horizon": (60, 200 if a.task == "Lift" else 320), "replay": (2, 50),
-                "realism_episodes": (1, 5)}
+                "realism_episodes": (1, 100), "realism_frames": (8, 0)}
     for name, (quick, full) in defaults.items():
         if getattr(a, name) is None:
             setattr(a, name, quick if q else full)
@@ -123,7 +127,7 @@ def parse(argv=None):
         p.error("--gen-workers must be 1 or more")
     if a.proprio_noise_m is not None and not a.proprio_noise_m >= 0:
         p.error("--proprio-noise-m must be 0 (off) or more")
-    for name in ("replay", "realism_episodes"):
+    for name in ("replay", "realism_episodes", "realism_frames"):
         if getattr(a, name) < 0:
             p.error(f"--{name.replace('_', '-')} must be 0 (skip) or more")
     a.motion_options = {}
@@ -171,24 +175,33 @@ def parse(argv=None):
     return a
 
 
-def realism(env, dataset: Path, episodes: int, frames_per_ep: int) -> dict:
-    """PSNR/SSIM of generated frames against the simulator's renders of the same states."""
-    from igen_gs.envs.demos import sim_renders_of_episode
+def realism(env, dataset: Path, episodes: int, frames_per_ep: int,
+            progress: bool = False) -> dict:
+    """PSNR/SSIM of generated frames against the simulator's renders of the same states: the
+    first ``episodes`` episodes, ``frames_per_ep`` evenly spaced frames of each (0: all)."""
+    from igen_gs.envs.demos import _bar, sim_renders_of_episode
     from igen_gs.io import load_lerobot_dataset
     from igen_gs.metrics.image import psnr, ssim
 
     ds = load_lerobot_dataset(dataset)
     ps, ss = [], []
-    for ep in ds.episodes[:episodes]:
+    eps = ds.episodes[:episodes]
+    bar = _bar(len(eps), "realism", progress)
+    for ep in eps:
         frames = ep.frames("agentview")
-        idx = np.unique(np.linspace(0, ep.length - 1, frames_per_ep).round().astype(int))
+        if frames_per_ep > 0:
+            idx = np.unique(np.linspace(0, ep.length - 1, frames_per_ep).round().astype(int))
+        else:
+            idx = np.arange(ep.length)
         sims = sim_renders_of_episode(env, ep, idx.tolist())
+        bar.update(1)
         for t, sim in sims.items():
             a = frames[t].astype(np.float32) / 255
             b = sim.astype(np.float32) / 255
             ps.append(psnr(a, b))
             ss.append(ssim(a, b))
-    return {"frames": len(ps), "psnr_median": float(np.median(ps)),
+    bar.close()
+    return {"episodes": len(eps), "frames": len(ps), "psnr_median": float(np.median(ps)),
             "ssim_median": float(np.median(ss)), "psnr_min": float(np.min(ps))}
 
 
@@ -380,7 +393,8 @@ def main(argv=None) -> int:
     if a.realism_episodes > 0:
         t0 = time.perf_counter()
         with RobosuiteEnv(replace(env_cfg, cameras=())) as env:
-            res["realism"] = realism(env, gen_dir, a.realism_episodes, 8 if a.quick else 40)
+            res["realism"] = realism(env, gen_dir, a.realism_episodes, a.realism_frames,
+                                     progress=progress)
         stage("realism of generated frames", t0)
 
     for src, root, counts in (("real", real_dir, a.real), ("generated", gen_dir, a.generated),
@@ -426,7 +440,7 @@ def main(argv=None) -> int:
         r = res["realism"]
         print(f"generated frames vs simulator renders of the same states: median "
               f"{r['psnr_median']:.2f} dB / SSIM {r['ssim_median']:.3f} over {r['frames']} "
-              "frames")
+              f"frames of {r['episodes']} episodes (min {r['psnr_min']:.2f} dB)")
     print("stage seconds: " + ", ".join(f"{k} {v}" for k, v in res["stage_seconds"].items()))
     print(f"wrote {out_json}")
     return 0

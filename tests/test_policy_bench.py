@@ -146,6 +146,9 @@ def test_motion_options_name_the_run():
     assert "Traceback" not in r.stderr
     # generated episodes render in worker processes: 1 for --quick, else up to 2
     assert bench_policy.parse(["--quick"]).gen_workers == 1
+    full, quick = bench_policy.parse([]), bench_policy.parse(["--quick"])
+    assert (full.realism_episodes, full.realism_frames) == (100, 0)  # all frames of gen-100
+    assert (quick.realism_episodes, quick.realism_frames) == (1, 8)
     assert bench_policy.parse([]).gen_workers == max(1, min(2, os.cpu_count() or 1))
     assert bench_policy.parse(["--gen-workers", "3"]).gen_workers == 3
     r = subprocess.run([sys.executable, str(BENCH), "--gen-workers", "0"], capture_output=True,
