@@ -384,7 +384,8 @@ def test_link_by_link_posing_and_facing_match_their_per_gaussian_references(seed
     link transform, Hamilton products), with the mesh colours and with fitted lights
     (tolerance 2e-6 m, 1e-6 in quaternions and colours); a subset of rows poses as the same
     rows of the whole link (to 1e-6); ``facing`` (link frame, no posing) vs
-    ``facing_reference`` (the world frame): they may differ only where n . v / |v| lies within 1e-4 of the threshold."""
+    ``facing_reference`` (the world frame): they may differ only where n . v / |v| lies
+    within 1e-4 of the threshold."""
     from igen_gs.robot.appearance import Lighting
     from igen_gs.robot.gaussians import facing_reference, pose_links_reference, robot_gaussians
     from igen_gs.robot.model import load_robot
